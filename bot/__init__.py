@@ -1,0 +1,1 @@
+"""Aduan runtime: CLI, settings, composition root, runners and channel clients."""

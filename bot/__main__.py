@@ -1,0 +1,103 @@
+"""`aduan run | migrate | seed FILE` (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from aiogram.exceptions import TelegramUnauthorizedError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from bot.settings import Settings, SettingsError, load_settings, require_token
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aduan", description="Aduan complaint bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="migrate the database, then run the bot (long polling)")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    seed = sub.add_parser("seed", help="load OPDs and categories from a TOML file")
+    seed.add_argument("file", type=Path)
+    return parser
+
+
+async def _migrate(settings: Settings) -> None:
+    from models.db import make_engine, migrate
+
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _seed(settings: Settings, path: Path) -> tuple[int, int]:
+    from models.db import make_engine, make_sessionmaker, migrate
+    from models.seed import load_seed
+
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        async with make_sessionmaker(engine)() as session:
+            return await load_seed(session, path)
+    finally:
+        await engine.dispose()
+
+
+async def _run(settings: Settings) -> None:
+    from bot.app import build_app, run_polling
+
+    app = await build_app(settings)
+    try:
+        await run_polling(app)
+    finally:
+        await app.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        if args.command == "migrate":
+            asyncio.run(_migrate(settings))
+            print("Database is up to date.")
+        elif args.command == "seed":
+            from models.seed import SeedError
+
+            try:
+                opds, cats = asyncio.run(_seed(settings, args.file))
+            except SeedError as exc:
+                print(f"aduan: {exc}", file=sys.stderr)
+                return 2
+            print(f"Loaded {opds} OPDs and {cats} categories from {args.file}.")
+        else:
+            require_token(settings)
+            asyncio.run(_run(settings))
+    except SettingsError as exc:
+        print(f"aduan: {exc}", file=sys.stderr)
+        return 2
+    except TelegramUnauthorizedError:
+        print("aduan: Telegram rejected BOT_TOKEN: check BOT_TOKEN.", file=sys.stderr)
+        return 2
+    except (OperationalError, DBAPIError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"aduan: cannot use DATABASE_URL ({first}): check DATABASE_URL.", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"aduan: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

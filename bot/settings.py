@@ -1,0 +1,135 @@
+"""Deployment settings, read once from the environment or a `.env` file."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PUBLIC_BOT_API = "https://api.telegram.org"
+SUPPORTED_LANGUAGES = ("id", "en")
+
+
+class Settings(BaseSettings):
+    """Every setting Aduan reads; documented one by one in deploy/.env.example."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = Field(default=None, alias="BOT_TOKEN")
+    telegram_api_url: str = Field(default=PUBLIC_BOT_API, alias="TELEGRAM_API_URL")
+    database_url: str = Field(default="sqlite+aiosqlite:///./aduan.db", alias="DATABASE_URL")
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(
+        default=frozenset(), alias="ADMIN_IDS"
+    )
+    media_dir: Path = Field(default=Path("./media"), alias="MEDIA_DIR")
+    timezone: str = Field(default="Asia/Jakarta", alias="TIMEZONE")
+    default_language: str = Field(default="id", alias="DEFAULT_LANGUAGE")
+
+    draft_ttl_hours: float = Field(default=24.0, gt=0, alias="DRAFT_TTL_HOURS")
+    max_media: int = Field(default=5, ge=1, le=10, alias="MAX_MEDIA")
+    holidays: Annotated[tuple[date, ...], NoDecode] = Field(default=(), alias="HOLIDAYS")
+    ticket_prefix: str = Field(default="ADU", pattern=r"^[A-Z]{2,5}$", alias="TICKET_PREFIX")
+
+    geocoder: str = Field(default="nominatim", pattern=r"^(nominatim|none)$", alias="GEOCODER")
+    geocoder_domain: str = Field(default="nominatim.openstreetmap.org", alias="GEOCODER_DOMAIN")
+    geocoder_scheme: str = Field(default="https", pattern=r"^https?$", alias="GEOCODER_SCHEME")
+    geocoder_timeout: float = Field(default=5.0, gt=0, alias="GEOCODER_TIMEOUT")
+    geocoder_user_agent: str = Field(default="aduan-bot", alias="GEOCODER_USER_AGENT")
+    service_area: Annotated[tuple[float, float, float, float] | None, NoDecode] = Field(
+        default=None, alias="SERVICE_AREA"
+    )
+
+    rate_limit_burst: int = Field(default=20, ge=1, alias="RATE_LIMIT_BURST")
+    rate_limit_per_second: float = Field(default=2.0, gt=0, alias="RATE_LIMIT_PER_SECOND")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            try:
+                return frozenset(int(p) for p in parts)
+            except ValueError as exc:
+                raise ValueError("must be comma-separated numeric Telegram user ids") from exc
+        return value
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _parse_holidays(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(date.fromisoformat(p.strip()) for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("service_area", mode="before")
+    @classmethod
+    def _parse_area(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            parts = [float(p) for p in value.split(",")]
+            if len(parts) != 4 or parts[0] >= parts[2] or parts[1] >= parts[3]:
+                raise ValueError("must be min_lat,min_lon,max_lat,max_lon")
+            return tuple(parts)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("must be an IANA time zone such as Asia/Jakarta") from exc
+        return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _check_lang(cls, value: str) -> str:
+        if value not in SUPPORTED_LANGUAGES:
+            raise ValueError(f"must be one of {', '.join(SUPPORTED_LANGUAGES)}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_db(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line telling what to set."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings from env/.env (plus overrides) or raise SettingsError with one line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        field = Settings.model_fields.get(name)
+        env = field.alias if field and field.alias else name.upper()
+        msg = err["msg"].removeprefix("Value error, ")
+        raise SettingsError(
+            f"Invalid setting {env}: {msg}. Set {env} in the environment or .env."
+        ) from None
+
+
+def require_token(settings: Settings) -> str:
+    """Return the bot token or raise SettingsError naming BOT_TOKEN."""
+    token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
+    if not token or ":" not in token:
+        raise SettingsError(
+            "BOT_TOKEN is not set: set BOT_TOKEN to the token @BotFather gave you "
+            "(e.g. BOT_TOKEN=123456:ABC...) in the environment or .env."
+        )
+    return token

@@ -1,0 +1,1 @@
+"""What happens on each event: intake, lifecycle, admin commands and channel adapters."""

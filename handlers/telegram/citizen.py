@@ -1,0 +1,179 @@
+"""The citizen's private chat: a thin aiogram adapter over the transport-neutral intake."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers import intake as core
+from handlers.i18n import Tr, Translator
+from handlers.telegram.callbacks import IntakeCb, LangCb
+from handlers.telegram.render import send_replies
+from models.tables import Citizen
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 8
+CONVERSATION_COMMANDS = (
+    "lapor", "report", "new", "batal", "cancel", "status", "laporanku", "myreports", "help",
+    "bantuan",
+)
+
+
+def _turn(citizen: Citizen, message: Message | None, admin_ids: frozenset[int]) -> core.Turn:
+    user = message.from_user if message else None
+    return core.Turn(
+        citizen=citizen,
+        page_size=PAGE_SIZE,
+        profile_name=user.full_name if user else citizen.display_name,
+        is_admin=int(citizen.external_id) in admin_ids,
+    )
+
+
+def _fetcher(bot: Bot) -> core.Fetch:
+    async def fetch(media: core.Media) -> bytes:
+        file = await bot.get_file(media.ref)
+        if not file.file_path:
+            raise RuntimeError("Telegram returned no file path")
+        buffer = io.BytesIO()
+        await bot.download_file(file.file_path, destination=buffer, timeout=120)
+        return buffer.getvalue()
+
+    return fetch
+
+
+def to_event(message: Message) -> core.Event:
+    """An aiogram Message as a plain intake event."""
+    caption = message.caption
+    group = message.media_group_id
+    if message.photo:
+        best = message.photo[-1]
+        return core.Media("photo", best.file_id, best.file_size, "image/jpeg", None, group,
+                          caption)
+    if message.video:
+        v = message.video
+        return core.Media("video", v.file_id, v.file_size, v.mime_type, v.file_name, group,
+                          caption)
+    if message.animation:
+        a = message.animation
+        return core.Media("animation", a.file_id, a.file_size, a.mime_type, a.file_name, group,
+                          caption)
+    if message.document:
+        d = message.document
+        return core.Media("document", d.file_id, d.file_size, d.mime_type, d.file_name, group,
+                          caption)
+    if message.voice:
+        vo = message.voice
+        return core.Media("voice", vo.file_id, vo.file_size, vo.mime_type, None, None, caption)
+    if message.audio:
+        au = message.audio
+        return core.Media("audio", au.file_id, au.file_size, au.mime_type, au.file_name, None,
+                          caption)
+    if message.venue:
+        loc = message.venue.location
+        title = ", ".join(p for p in (message.venue.title, message.venue.address) if p)
+        return core.Location(loc.latitude, loc.longitude, title or None)
+    if message.location:
+        return core.Location(message.location.latitude, message.location.longitude)
+    if message.contact:
+        own = bool(message.from_user and message.contact.user_id == message.from_user.id)
+        return core.Contact(message.contact.phone_number, own)
+    if message.text is not None:
+        return core.Text(message.text)
+    kind = message.content_type
+    return core.Unsupported(str(kind))
+
+
+async def _run(
+    bot: Bot, message: Message, event: core.Event, intake: core.Intake, session: AsyncSession,
+    citizen: Citizen, admin_ids: frozenset[int],
+) -> None:
+    replies = await intake.handle(session, _turn(citizen, message, admin_ids), event,
+                                  _fetcher(bot))
+    await send_replies(bot, message.chat.id, replies)
+
+
+async def cmd_start(message: Message, bot: Bot, intake: core.Intake, session: AsyncSession,
+                    citizen: Citizen, admin_ids: frozenset[int]) -> None:
+    replies = await intake.start(session, _turn(citizen, message, admin_ids))
+    await send_replies(bot, message.chat.id, replies)
+
+
+async def cmd_bahasa(message: Message, t: Tr) -> None:
+    keyboard = InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text="🇮🇩 Bahasa Indonesia", callback_data=LangCb(code="id").pack()),
+        InlineKeyboardButton(text="🇬🇧 English", callback_data=LangCb(code="en").pack()),
+    ]])
+    await message.answer(t("choose-language"), reply_markup=keyboard)
+
+
+async def on_language(query: CallbackQuery, callback_data: LangCb, bot: Bot,
+                      session: AsyncSession, citizen: Citizen, translator: Translator,
+                      intake: core.Intake, admin_ids: frozenset[int]) -> None:
+    citizen.language = translator.lang(callback_data.code)
+    session.add(citizen)
+    await session.commit()
+    t = translator.bind(citizen.language)
+    if isinstance(query.message, Message):
+        await bot.edit_message_text(t("language-set"), chat_id=query.message.chat.id,
+                                    message_id=query.message.message_id)
+    # Show the help and, if a report is in progress, its current step, in the new language.
+    replies = await intake.handle(session, _turn(citizen, None, admin_ids), core.Command("help"))
+    await send_replies(bot, query.from_user.id, replies, query)
+
+
+async def cmd_conversation(message: Message, command: CommandObject, bot: Bot,
+                           intake: core.Intake, session: AsyncSession, citizen: Citizen,
+                           admin_ids: frozenset[int]) -> None:
+    event = core.Command(command.command.lower(), (command.args or "").strip())
+    await _run(bot, message, event, intake, session, citizen, admin_ids)
+
+
+async def on_button(query: CallbackQuery, callback_data: IntakeCb, bot: Bot,
+                    intake: core.Intake, session: AsyncSession, citizen: Citizen,
+                    admin_ids: frozenset[int]) -> None:
+    event = core.Button(callback_data.action[:32], callback_data.arg[:32])
+    replies = await intake.handle(session, _turn(citizen, None, admin_ids), event,
+                                  _fetcher(bot))
+    await send_replies(bot, query.from_user.id, replies, query)
+
+
+async def on_unknown_button(query: CallbackQuery, t: Tr) -> None:
+    """Forged or outdated callback data: refuse politely, change nothing."""
+    log.info("unknown callback data from %s: %r", query.from_user.id, query.data)
+    await query.answer(t("button-stale-alert"), show_alert=True)
+
+
+async def on_unknown_command(message: Message, t: Tr) -> None:
+    await message.answer(t("unknown-command"))
+
+
+async def on_message(message: Message, bot: Bot, intake: core.Intake, session: AsyncSession,
+                     citizen: Citizen, admin_ids: frozenset[int]) -> None:
+    await _run(bot, message, to_event(message), intake, session, citizen, admin_ids)
+
+
+def make_citizen_router() -> Router:
+    """The private-chat router; a new one each call so every Dispatcher gets its own."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.register(cmd_start, CommandStart())
+    router.message.register(cmd_bahasa, Command("bahasa", "language", "lang"))
+    router.callback_query.register(on_language, LangCb.filter())
+    router.message.register(cmd_conversation, Command(*CONVERSATION_COMMANDS))
+    router.callback_query.register(on_button, IntakeCb.filter())
+    router.callback_query.register(on_unknown_button)
+    router.message.register(on_unknown_command, F.text.startswith("/"))
+    router.message.register(on_message)
+    return router

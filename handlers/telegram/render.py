@@ -1,0 +1,85 @@
+"""Turns core `Reply` objects into Telegram messages, keyboards and callback answers."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+
+from handlers.replies import Reply
+from handlers.telegram.callbacks import IntakeCb
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
+
+
+def markup_for(reply: Reply) -> Markup:
+    """The one keyboard a Telegram message can carry for this reply."""
+    if reply.request:
+        button = KeyboardButton(
+            text=reply.request_label or "📍",
+            request_location=reply.request == "location",
+            request_contact=reply.request == "contact",
+        )
+        rows = [[button]]
+        if reply.skip_label:
+            rows.append([KeyboardButton(text=reply.skip_label)])
+        return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
+    if reply.choices:
+        return InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text=c.label[:64],
+                        callback_data=IntakeCb(action=c.action, arg=c.arg).pack(),
+                    )
+                    for c in row
+                ]
+                for row in reply.choices
+            ]
+        )
+    if reply.remove_keyboard:
+        return ReplyKeyboardRemove()
+    return None
+
+
+async def send_replies(
+    bot: Bot, chat_id: int, replies: list[Reply], callback: CallbackQuery | None = None
+) -> None:
+    """Send (or, for a pressed button, edit) each reply in order; answer the callback once."""
+    alert: str | None = None
+    edited = False
+    for reply in replies:
+        alert = alert or reply.alert
+        if not reply.text:
+            continue
+        markup = markup_for(reply)
+        text = reply.text[:TEXT_LIMIT]
+        target = callback.message if callback else None
+        if reply.edit and not edited and isinstance(target, Message) and (
+            markup is None or isinstance(markup, InlineKeyboardMarkup)
+        ):
+            try:
+                await bot.edit_message_text(
+                    text=text, chat_id=chat_id, message_id=target.message_id, reply_markup=markup
+                )
+                edited = True
+                continue
+            except TelegramBadRequest as exc:  # too old to edit, or unchanged: send instead
+                log.debug("edit failed, sending: %s", exc)
+        await bot.send_message(chat_id, text, reply_markup=markup)
+    if callback is not None:
+        await callback.answer(alert[:200] if alert else None, show_alert=False)

@@ -1,0 +1,167 @@
+## Aduan — Bahasa Indonesia (default language)
+
+welcome = Halo { $name }! 👋 Ini layanan pengaduan masyarakat. Sampaikan keluhan Anda — jalan rusak, sampah, air, listrik, pelayanan publik — dan kami teruskan ke dinas yang berwenang.
+menu-prompt = Apa yang ingin Anda lakukan?
+idle-hint = Untuk membuat laporan baru, tekan "Buat laporan" atau ketik /lapor. Untuk cek laporan, kirim kode tiket (mis. ADU-7K3Q).
+nothing-to-cancel = Tidak ada laporan yang sedang dibuat.
+cancelled = Laporan dibatalkan. Tidak ada yang dikirim.
+draft-expired = Draf laporan Anda sebelumnya sudah kedaluwarsa dan dihapus. Silakan mulai lagi.
+draft-still-open = Laporan Anda yang sedang dibuat masih terbuka. Lanjutkan di bawah ini, atau ketik /batal.
+button-stale = Tombol itu sudah tidak berlaku.
+button-stale-alert = Tombol ini sudah tidak berlaku.
+already-sent = Laporan ini sudah terkirim dengan nomor tiket { $code }. Tidak dikirim dua kali.
+already-sent-alert = Sudah terkirim.
+throttled = Mohon pelan-pelan 🙏 Pesan Anda terlalu banyak dalam waktu singkat. Tunggu beberapa detik lalu kirim lagi.
+error-generic = Maaf, terjadi gangguan saat memproses pesan Anda. Silakan coba lagi sebentar lagi.
+unknown-command = Perintah itu tidak dikenal. Ketik /help untuk melihat perintah yang tersedia.
+choose-language = Pilih bahasa / Choose language:
+language-set = Bahasa diatur ke Bahasa Indonesia.
+
+btn-new-report = 📝 Buat laporan
+btn-check-status = 🔎 Cek status
+btn-my-reports = 📋 Laporanku
+btn-help = ❓ Bantuan
+btn-cancel = ✖️ Batal
+btn-done = ✅ Selesai
+btn-skip = Lewati
+btn-send = 📨 Kirim laporan
+btn-edit = ✏️ Ubah
+btn-back = ↩️ Kembali
+btn-prev = ◀️ Sebelumnya
+btn-next = Berikutnya ▶️
+btn-send-location = 📍 Kirim lokasi saya
+btn-share-phone = 📱 Bagikan nomor HP saya
+btn-use-name = 👤 Pakai nama: { $name }
+btn-anonymous = 🕶️ Anonim (identitas disembunyikan dari dinas)
+btn-edit-category = Kategori
+btn-edit-description = Uraian
+btn-edit-media = Foto/video
+btn-edit-location = Lokasi
+btn-edit-identity = Identitas
+
+ask-category = Langkah 1/5 — Pilih kategori masalah:
+ask-category-page = Langkah 1/5 — Pilih kategori masalah (halaman { $page }/{ $pages }):
+no-categories = Maaf, belum ada kategori laporan yang disiapkan. Silakan hubungi admin.
+category-unknown = Kategori itu tidak tersedia. Silakan pilih dari daftar.
+category-chosen = Kategori: { $category }
+expect-category = Silakan pilih kategori dengan menekan salah satu tombol.
+
+ask-description = Langkah 2/5 — Ceritakan masalahnya: apa yang terjadi, sejak kapan, di mana tepatnya. Tulis { $min }–{ $max } karakter.
+description-too-short = Uraiannya terlalu singkat. Mohon tulis minimal { $min } karakter agar petugas paham masalahnya.
+description-too-long = Uraiannya terlalu panjang ({ $length } karakter). Mohon ringkas menjadi paling banyak { $max } karakter.
+description-saved = Uraian dicatat.
+voice-kept = Pesan suara disimpan dan ikut dilampirkan. Mohon tulis juga ringkasan singkat (minimal { $min } karakter).
+expect-description = Mohon ketik uraian masalah sebagai teks.
+
+ask-media = Langkah 3/5 — Kirim foto atau video masalahnya (maks. { $max }). Bisa sekaligus beberapa. Tekan "Selesai" jika sudah, atau "Lewati".
+ask-media-required = Langkah 3/5 — Kirim foto atau video masalahnya (wajib, maks. { $max }). Tekan "Selesai" jika sudah.
+media-saved = Diterima ({ $count }/{ $max }). Kirim lagi, atau tekan "Selesai".
+media-album-saved = Album diterima. Kirim lagi (maks. { $max }), atau tekan "Selesai".
+media-limit = Sudah mencapai batas { $max } foto/video. Yang lebih dari itu tidak disimpan. Tekan "Selesai" untuk lanjut.
+media-required = Kategori ini wajib melampirkan minimal satu foto atau video.
+expect-media = Mohon kirim foto atau video (bukan stiker atau berkas lain), lalu tekan "Selesai".
+expect-media-not-voice = Pesan suara tidak bisa dipakai di langkah ini. Mohon kirim foto atau video.
+media-unsupported-type = Berkas ini bukan foto atau video. Mohon kirim foto (JPG/PNG) atau video.
+media-empty = Berkas itu kosong (0 byte). Mohon kirim ulang foto atau videonya.
+media-too-big = Berkas terlalu besar (lebih dari { $limit } MB). Mohon kirim video yang lebih pendek atau foto.
+media-not-image = Berkas itu bukan gambar yang valid. Mohon kirim foto asli (JPG/PNG).
+media-download-failed = Berkas gagal diunduh. Mohon kirim ulang.
+
+ask-location = Langkah 4/5 — Bagikan lokasi masalahnya dengan tombol "Kirim lokasi saya" di bawah (atau lampirkan lokasi dari menu 📎). Tekan "Lewati" jika tidak ada.
+ask-location-required = Langkah 4/5 — Bagikan lokasi masalahnya dengan tombol "Kirim lokasi saya" di bawah (atau lampirkan lokasi dari menu 📎). Lokasi wajib untuk kategori ini.
+location-saved = Lokasi dicatat: { $place }
+location-skipped = Lokasi dilewati.
+location-required = Lokasi wajib untuk kategori ini. Mohon bagikan lokasi.
+location-outside = Lokasi itu berada di luar wilayah layanan kami. Mohon bagikan lokasi di dalam wilayah kabupaten/kota ini.
+location-invalid = Lokasi itu tidak valid. Mohon bagikan ulang.
+expect-location = Mohon bagikan lokasi dengan tombol "Kirim lokasi saya" (bukan mengetik alamat).
+
+ask-identity = Langkah 5/5 — Identitas pelapor. Pakai nama Anda, ketik nama lain, atau pilih Anonim (nama dan nomor Anda tidak ditampilkan ke dinas).
+identity-name = Nama pelapor: { $name }
+identity-anonymous = Laporan akan dikirim sebagai Anonim.
+name-invalid = Nama harus 2–{ $max } karakter.
+expect-identity = Mohon pilih salah satu tombol atau ketik nama Anda.
+ask-phone = Bagikan nomor HP agar petugas bisa menghubungi Anda (opsional). Tekan tombol di bawah, atau "Lewati".
+phone-saved = Nomor HP dicatat.
+phone-skipped = Tanpa nomor HP.
+phone-not-own = Mohon bagikan nomor Anda sendiri dengan tombol di bawah.
+expect-phone = Mohon tekan "Bagikan nomor HP saya" atau "Lewati".
+
+summary =
+    Periksa laporan Anda:
+    Kategori: { $category }
+    Uraian: { $description }
+    Lampiran: { $photos } foto, { $videos } video, { $voices } pesan suara
+    Lokasi: { $place }
+    Pelapor: { $who }
+
+    Kirim sekarang?
+summary-no-location = (tanpa lokasi)
+summary-anonymous = Anonim
+summary-incomplete = Laporan belum lengkap. Mohon lengkapi bagian ini dulu.
+expect-summary = Mohon tekan "Kirim laporan", "Ubah" atau "Batal".
+ask-edit = Bagian mana yang ingin diubah?
+expect-edit = Mohon pilih bagian yang ingin diubah.
+report-received = ✅ Laporan { $code } diterima. Simpan kode ini untuk mengecek status: /status { $code }
+
+help =
+    Cara memakai layanan ini:
+    /lapor — buat laporan baru
+    /status KODE — cek status laporan (mis. /status ADU-7K3Q)
+    /laporanku — daftar laporan Anda
+    /batal — batalkan laporan yang sedang dibuat
+    /bahasa — ganti bahasa (Indonesia/English)
+help-admin =
+    Perintah admin:
+    /opd_add KODE Nama Indonesia | English name — tambah OPD
+    /opd_bind KODE — (di grup OPD) hubungkan grup/topik ini ke OPD
+    /cat_add kode OPD hari foto=ya lokasi=ya Nama Indonesia | English name — tambah kategori
+    /opds — daftar OPD dan kategori
+
+status-ask = Kirim kode tiket Anda, misalnya { $example }.
+status-bad-code = Kode tiket tidak dikenali. Contoh yang benar: { $example }
+status-not-found = Laporan { $code } tidak ditemukan di antara laporan Anda.
+status-head =
+    Laporan { $code }
+    Status: { $status }
+    Kategori: { $category }
+    Ditangani: { $opd }
+    Dibuat: { $created }
+    Riwayat:
+status-received = Diterima
+status-verified = Diverifikasi
+status-dispatched = Diteruskan ke dinas
+status-in_progress = Sedang ditangani
+status-need_info = Menunggu informasi dari Anda
+status-resolved = Selesai ditangani
+status-closed = Ditutup
+status-rejected = Ditolak
+event-created = Laporan dibuat
+event-note = Catatan
+my-reports-empty = Anda belum pernah membuat laporan.
+my-reports-head = Laporan Anda ({ $count }):
+my-reports-foot = Ketik /status KODE untuk melihat riwayat lengkap.
+
+cmd-start = Mulai / menu utama
+cmd-lapor = Buat laporan baru
+cmd-status = Cek status laporan
+cmd-laporanku = Daftar laporan saya
+cmd-batal = Batalkan laporan yang sedang dibuat
+cmd-bahasa = Ganti bahasa
+cmd-help = Bantuan
+
+admin-only = Perintah ini hanya untuk admin.
+admin-opd-usage = Format: /opd_add KODE Nama Indonesia | English name
+admin-opd-added = OPD { $code } disimpan: { $name }
+admin-opd-unknown = OPD { $code } tidak ada. Lihat /opds.
+admin-bind-usage = Format: /opd_bind KODE — jalankan di dalam grup (atau topik) OPD tersebut.
+admin-bind-private = Jalankan /opd_bind di dalam grup OPD, bukan di chat pribadi.
+admin-bind-ok = Grup ini sekarang terhubung ke OPD { $code } ({ $name }).
+admin-bind-ok-topic = Topik ini sekarang terhubung ke OPD { $code } ({ $name }).
+admin-cat-usage = Format: /cat_add kode OPD hari [foto=ya|tidak] [lokasi=ya|tidak] Nama Indonesia | English name. Contoh: /cat_add jalan PUPR 5 foto=ya lokasi=ya Jalan rusak | Damaged road
+admin-cat-added = Kategori { $code } → { $opd } disimpan ({ $days } hari kerja, foto: { $photo }, lokasi: { $location }).
+admin-list-empty = Belum ada OPD. Tambahkan dengan /opd_add.
+admin-yes = ya
+admin-no = tidak
+admin-group-bound = grup terhubung
+admin-group-unbound = BELUM ada grup

@@ -1,0 +1,1 @@
+"""Aduan data layer: SQLModel tables, the engine, repositories and domain rules."""

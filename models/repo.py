@@ -1,0 +1,221 @@
+"""Repositories: queries and writes over one AsyncSession. They never commit; use cases do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.domain import Status, new_ticket_code, utcnow
+from models.tables import Attachment, Category, Citizen, Draft, Opd, Report, ReportEvent
+
+
+class DraftConflict(Exception):
+    """The draft changed under us (another process); reload and retry."""
+
+
+async def get_citizen(session: AsyncSession, channel: str, external_id: str) -> Citizen | None:
+    result = await session.exec(
+        select(Citizen).where(Citizen.channel == channel, Citizen.external_id == external_id)
+    )
+    return result.first()
+
+
+async def upsert_citizen(
+    session: AsyncSession,
+    channel: str,
+    external_id: str,
+    *,
+    language: str,
+    display_name: str | None = None,
+    username: str | None = None,
+) -> tuple[Citizen, bool]:
+    """Citizen for (channel, id), created with `language` if new; returns (citizen, created)."""
+    citizen = await get_citizen(session, channel, external_id)
+    created = citizen is None
+    if citizen is None:
+        citizen = Citizen(channel=channel, external_id=external_id, language=language)
+        try:
+            async with session.begin_nested():
+                session.add(citizen)
+        except IntegrityError:
+            citizen = await get_citizen(session, channel, external_id)
+            assert citizen is not None
+            created = False
+    if display_name:
+        citizen.display_name = display_name[:200]
+    if username is not None:
+        citizen.username = username[:64] or None
+    citizen.last_seen_at = utcnow()
+    session.add(citizen)
+    return citizen, created
+
+
+async def load_draft(session: AsyncSession, channel: str, external_id: str) -> Draft | None:
+    result = await session.exec(
+        select(Draft).where(Draft.channel == channel, Draft.external_id == external_id)
+    )
+    return result.first()
+
+
+async def save_draft(
+    session: AsyncSession, channel: str, external_id: str, step: str, data: dict[str, Any],
+    version: int | None,
+) -> int:
+    """Insert (version None) or compare-and-set update a draft; returns the new version."""
+    now = utcnow()
+    if version is None:
+        try:
+            async with session.begin_nested():
+                session.add(
+                    Draft(channel=channel, external_id=external_id, step=step, data=data,
+                          version=1, updated_at=now)
+                )
+        except IntegrityError as exc:
+            raise DraftConflict from exc
+        return 1
+    result = await session.execute(
+        update(Draft)
+        .where(col(Draft.channel) == channel, col(Draft.external_id) == external_id,
+               col(Draft.version) == version)
+        .values(step=step, data=data, version=version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise DraftConflict
+    return version + 1
+
+
+async def delete_draft(session: AsyncSession, channel: str, external_id: str) -> None:
+    await session.execute(
+        delete(Draft).where(col(Draft.channel) == channel, col(Draft.external_id) == external_id)
+    )
+
+
+async def purge_drafts(session: AsyncSession, older_than: datetime) -> int:
+    result = await session.execute(delete(Draft).where(col(Draft.updated_at) < older_than))
+    return int(result.rowcount or 0)
+
+
+async def active_categories(session: AsyncSession) -> Sequence[Category]:
+    result = await session.exec(
+        select(Category).where(Category.active == True).order_by(  # noqa: E712
+            col(Category.sort), col(Category.id)
+        )
+    )
+    return result.all()
+
+
+async def get_category(session: AsyncSession, category_id: int) -> Category | None:
+    return await session.get(Category, category_id)
+
+
+async def get_opd(session: AsyncSession, opd_id: int) -> Opd | None:
+    return await session.get(Opd, opd_id)
+
+
+async def opd_by_code(session: AsyncSession, code: str) -> Opd | None:
+    result = await session.exec(select(Opd).where(Opd.code == code.upper()))
+    return result.first()
+
+
+async def category_by_code(session: AsyncSession, code: str) -> Category | None:
+    result = await session.exec(
+        select(Category).where(Category.code == code.lower())
+    )
+    return result.first()
+
+
+async def list_opds(session: AsyncSession) -> Sequence[Opd]:
+    result = await session.exec(select(Opd).order_by(col(Opd.code)))
+    return result.all()
+
+
+async def report_by_nonce(session: AsyncSession, nonce: str) -> Report | None:
+    result = await session.exec(
+        select(Report).where(Report.draft_nonce == nonce)
+    )
+    return result.first()
+
+
+async def report_by_code(session: AsyncSession, code: str) -> Report | None:
+    result = await session.exec(select(Report).where(Report.code == code))
+    return result.first()
+
+
+async def reports_of(session: AsyncSession, citizen_id: int, limit: int = 10) -> Sequence[Report]:
+    result = await session.exec(
+        select(Report)
+        .where(Report.citizen_id == citizen_id)
+        .order_by(col(Report.created_at).desc(), col(Report.id).desc())
+        .limit(limit)
+    )
+    return result.all()
+
+
+async def count_reports_of(session: AsyncSession, citizen_id: int) -> int:
+    result = await session.execute(
+        select(func.count()).select_from(Report).where(col(Report.citizen_id) == citizen_id)
+    )
+    return int(result.scalar_one())
+
+
+async def events_of(session: AsyncSession, report_id: int) -> Sequence[ReportEvent]:
+    result = await session.exec(
+        select(ReportEvent)
+        .where(ReportEvent.report_id == report_id)
+        .order_by(col(ReportEvent.at), col(ReportEvent.id))
+    )
+    return result.all()
+
+
+async def attachments_of(session: AsyncSession, report_id: int) -> Sequence[Attachment]:
+    result = await session.exec(
+        select(Attachment).where(Attachment.report_id == report_id).order_by(col(Attachment.id))
+    )
+    return result.all()
+
+
+async def create_report(
+    session: AsyncSession,
+    report: Report,
+    attachments: list[dict[str, Any]],
+    *,
+    prefix: str,
+    actor_id: str,
+    actor_name: str | None,
+) -> Report:
+    """Insert a report with a fresh unique ticket code, its attachments and a `created` event."""
+    for attempt in range(20):
+        report.code = new_ticket_code(prefix, 4 if attempt < 10 else 6)
+        try:
+            async with session.begin_nested():
+                session.add(report)
+                await session.flush()
+            break
+        except IntegrityError:
+            if await report_by_code(session, report.code) is None:
+                raise  # not a code collision (e.g. the same draft sent twice)
+    else:  # pragma: no cover - 29^6 codes make this unreachable in practice
+        raise RuntimeError("could not allocate a ticket code")
+    assert report.id is not None
+    for item in attachments:
+        session.add(
+            Attachment(
+                report_id=report.id, kind=item["kind"], path=item["path"], size=item["size"],
+                sha256=item["sha256"], mime=item.get("mime"), source_ref=item.get("source_ref"),
+            )
+        )
+    session.add(
+        ReportEvent(
+            report_id=report.id, kind="created", actor_kind="citizen", actor_id=actor_id,
+            actor_name=actor_name, from_status=None, to_status=Status.RECEIVED.value,
+        )
+    )
+    await session.flush()
+    return report

@@ -1,0 +1,131 @@
+"""SQLModel tables. Timestamps are aware UTC; Telegram ids need 64-bit columns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.domain import Status, utcnow
+
+
+class Opd(SQLModel, table=True):
+    __tablename__ = "opd"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True, index=True)
+    name_id: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    thread_id: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow)
+
+    def name(self, lang: str) -> str:
+        return self.name_en if lang == "en" and self.name_en else self.name_id
+
+
+class Category(SQLModel, table=True):
+    __tablename__ = "category"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True, index=True)
+    opd_id: int = Field(foreign_key="opd.id", index=True)
+    name_id: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    requires_photo: bool = Field(default=False)
+    requires_location: bool = Field(default=False)
+    deadline_days: int = Field(default=5)
+    active: bool = Field(default=True)
+    sort: int = Field(default=0)
+
+    def name(self, lang: str) -> str:
+        return self.name_en if lang == "en" and self.name_en else self.name_id
+
+
+class Citizen(SQLModel, table=True):
+    """A person talking to the bot on one channel."""
+
+    __tablename__ = "citizen"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_citizen_channel_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    language: str = Field(default="id", max_length=8)
+    display_name: str | None = Field(default=None, max_length=200)
+    username: str | None = Field(default=None, max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class Draft(SQLModel, table=True):
+    """A report being written; one per (channel, user); survives restarts."""
+
+    __tablename__ = "draft"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_draft_channel_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    step: str = Field(max_length=32)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    version: int = Field(default=1)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Report(SQLModel, table=True):
+    __tablename__ = "report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, unique=True, index=True)
+    channel: str = Field(max_length=16)
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    category_id: int = Field(foreign_key="category.id")
+    opd_id: int = Field(foreign_key="opd.id", index=True)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    latitude: float | None = None
+    longitude: float | None = None
+    address: str | None = Field(default=None, max_length=500)
+    reporter_name: str | None = Field(default=None, max_length=200)
+    reporter_phone: str | None = Field(default=None, max_length=32)
+    anonymous: bool = Field(default=False)
+    language: str = Field(default="id", max_length=8)
+    status: str = Field(default=Status.RECEIVED.value, max_length=16, index=True)
+    draft_nonce: str | None = Field(default=None, max_length=32, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+    deadline_at: datetime | None = None
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="report.id", index=True)
+    kind: str = Field(max_length=16)
+    path: str = Field(max_length=500)
+    size: int
+    sha256: str = Field(max_length=64)
+    mime: str | None = Field(default=None, max_length=100)
+    source_ref: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReportEvent(SQLModel, table=True):
+    """One line of a report's timeline: when, who, from, to, note."""
+
+    __tablename__ = "report_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="report.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    kind: str = Field(max_length=32)
+    actor_kind: str = Field(max_length=16)
+    actor_id: str | None = Field(default=None, max_length=64)
+    actor_name: str | None = Field(default=None, max_length=200)
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str | None = Field(default=None, max_length=16)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
