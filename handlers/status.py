@@ -68,7 +68,9 @@ async def _report_text(session: AsyncSession, t: Tr, report: Report, tz: ZoneInf
         )
     ]
     for ev in events[-TIMELINE_MAX:]:
-        what = t(f"status-{ev.to_status}") if ev.to_status else t(f"event-{ev.kind}")
+        what = t(f"event-{ev.kind}")
+        if ev.kind == "status" and ev.to_status:
+            what = t(f"status-{ev.to_status}")
         line = f"• {_local(ev.at, tz)} — {what}"
         if ev.note:
             line += f": {ev.note[:200]}"

@@ -1,0 +1,287 @@
+"""Shared fixtures: a network guard, databases (SQLite always, PostgreSQL when configured),
+a fake geocoder, and a harness running the real Dispatcher and Bot against FakeBotAPI."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import ipaddress
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from PIL import Image
+from sqlalchemy import text
+
+from bot.app import App, build_app, register_commands
+from bot.settings import Settings
+from models.db import make_engine, make_sessionmaker
+from tests.fakebotapi import FakeBotAPI
+
+PG_ENV = "ADUAN_TEST_POSTGRES_URL"
+ADMIN_ID = 900001
+
+
+# ---- no test reaches the internet ---------------------------------------------------------
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _check(address: Any) -> None:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            if host != "localhost":
+                raise ConnectionRefusedError(f"test tried to reach {host}: network is off")
+            return
+        if not ip.is_loopback:
+            raise ConnectionRefusedError(f"test tried to reach {host}: network is off")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check(address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check(address)
+    return _real_connect_ex(self, address)
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+# ---- databases ----------------------------------------------------------------------------
+
+
+async def reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: a SQLite file, or PostgreSQL when ADUAN_TEST_POSTGRES_URL is set."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'aduan.db'}"
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"{PG_ENV} is not set: PostgreSQL variant skipped")
+    await reset_postgres(url)
+    return url
+
+
+# ---- a fake Nominatim ---------------------------------------------------------------------
+
+
+class FakeGeocoder:
+    """Answers /reverse like Nominatim; `mode` = ok | error | hang."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.requests: list[dict[str, str]] = []
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/reverse", self.reverse)
+        self.runner = web.AppRunner(app, handler_cancellation=True)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+
+    async def reverse(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(dict(request.query))
+        if self.mode == "error":
+            return web.Response(status=500, text="boom")
+        if self.mode == "hang":
+            await asyncio.Event().wait()
+        lat, lon = request.query["lat"], request.query["lon"]
+        return web.json_response({
+            "lat": lat, "lon": lon, "place_id": 1,
+            "display_name": "Jalan Lintas Timur, Pangkalan Kerinci, Pelalawan, Riau",
+            "address": {"road": "Jalan Lintas Timur"},
+        })
+
+
+@pytest.fixture
+async def geocoder() -> AsyncIterator[FakeGeocoder]:
+    fake = FakeGeocoder()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def fake_tg() -> AsyncIterator[FakeBotAPI]:
+    server = FakeBotAPI()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+# ---- media helpers ------------------------------------------------------------------------
+
+
+def jpeg_bytes(color: str = "red", *, gps: bool = False, size: tuple[int, int] = (64, 48)
+               ) -> bytes:
+    img = Image.new("RGB", size, color)
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"  # Make
+    if gps:
+        exif[0x8825] = {1: "S", 2: (0.0, 25.0, 0.0), 3: "E", 4: (101.0, 50.0, 0.0)}
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+# ---- the harness --------------------------------------------------------------------------
+
+
+class Harness:
+    """The real app (Dispatcher + Bot over HTTP) polling a FakeBotAPI; restartable."""
+
+    def __init__(self, fake: FakeBotAPI, settings: Settings) -> None:
+        self.fake = fake
+        self.settings = settings
+        self.app: App | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.app = await build_app(self.settings)
+        await register_commands(self.app)
+        dp, bot = self.app.dispatcher, self.app.bot
+        self.task = asyncio.create_task(
+            dp.start_polling(bot, handle_signals=False, polling_timeout=1,
+                             allowed_updates=dp.resolve_used_update_types())
+        )
+
+    async def stop(self) -> None:
+        if self.app is None:
+            return
+        if self.task is not None:
+            try:
+                await self.app.dispatcher.stop_polling()
+            except RuntimeError:
+                pass
+            try:
+                await asyncio.wait_for(self.task, 10)
+            except (asyncio.CancelledError, TimeoutError):
+                self.task.cancel()
+        await self.app.close()
+        self.app, self.task = None, None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    @property
+    def sessionmaker(self) -> Any:
+        assert self.app is not None
+        return self.app.sessionmaker
+
+    # -- citizen actions, each waiting for the bot's answer ------------------------------
+
+    async def say(self, user: int, text: str | None = None, *, replies: int = 1,
+                  **kwargs: Any) -> list[str]:
+        """A private message from `user`; waits for `replies` bot messages; returns their texts."""
+        mark = self.fake.mark()
+        self.fake.push_update(self.fake.make_message(user, user, text, **kwargs))
+        if replies == 0:
+            return []
+        calls = await self.fake.wait_for(
+            None, lambda c: c.method in ("sendMessage", "editMessageText")
+            and c.chat_id == user, count=replies, since=mark)
+        return [c.text or "" for c in calls]
+
+    async def press(self, user: int, action: str, arg: str = "", *, replies: int = 1,
+                    message_id: int | None = None, data: str | None = None) -> list[str]:
+        """Press an intake button (or raw callback `data`); waits for the callback answer."""
+        mark = self.fake.mark()
+        mid = message_id or self.last_message_id(user)
+        payload = data if data is not None else f"in:{action}:{arg}"
+        self.fake.push_update(self.fake.make_callback(user, user, payload, mid))
+        await self.fake.wait_for("answerCallbackQuery", since=mark)
+        calls = [c for c in self.fake.calls[mark:]
+                 if c.ok and c.method in ("sendMessage", "editMessageText") and c.chat_id == user]
+        assert len(calls) >= replies, [c.short() for c in self.fake.calls[mark:]]
+        return [c.text or "" for c in calls]
+
+    def last_message_id(self, chat_id: int) -> int:
+        for call in reversed(self.fake.calls):
+            if call.ok and call.method == "sendMessage" and call.chat_id == chat_id:
+                return int(call.result["message_id"])
+        raise AssertionError(f"no message sent to {chat_id}")
+
+    def last_markup(self, chat_id: int) -> dict[str, Any]:
+        for call in reversed(self.fake.calls):
+            if call.ok and call.method == "sendMessage" and call.chat_id == chat_id:
+                return call.params.get("reply_markup") or {}
+        raise AssertionError(f"no message sent to {chat_id}")
+
+    def buttons(self, chat_id: int) -> list[str]:
+        """callback_data of every inline button in the last message to chat_id."""
+        markup = self.last_markup(chat_id)
+        return [b.get("callback_data", "") for row in markup.get("inline_keyboard", [])
+                for b in row]
+
+
+def make_settings(db_url: str, fake: FakeBotAPI, media_dir: Path, geocoder_port: int,
+                  **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "BOT_TOKEN": "123456:TEST-TOKEN",
+        "TELEGRAM_API_URL": fake.url,
+        "DATABASE_URL": db_url,
+        "ADMIN_IDS": str(ADMIN_ID),
+        "MEDIA_DIR": str(media_dir),
+        "GEOCODER_DOMAIN": f"127.0.0.1:{geocoder_port}",
+        "GEOCODER_SCHEME": "http",
+        "GEOCODER_TIMEOUT": 1.0,
+    }
+    values.update(extra)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+SEED = Path(__file__).resolve().parent.parent / "deploy" / "seed.example.toml"
+
+
+@pytest.fixture
+async def harness(db_url: str, fake_tg: FakeBotAPI, geocoder: FakeGeocoder, tmp_path: Path,
+                  request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    """A running bot on a seeded database; extra settings via @pytest.mark.settings(...)."""
+    marker = request.node.get_closest_marker("settings")
+    extra = dict(marker.kwargs) if marker else {}
+    settings = make_settings(db_url, fake_tg, tmp_path / "media", geocoder.port, **extra)
+    h = Harness(fake_tg, settings)
+    await h.start()
+    from models.seed import load_seed
+
+    async with h.sessionmaker() as session:
+        await load_seed(session, SEED)
+    yield h
+    await h.stop()
+
+
+def new_user() -> int:
+    return 100000 + uuid.uuid4().int % 800000
+
+
+__all__ = ["Harness", "jpeg_bytes", "make_sessionmaker", "new_user", "ADMIN_ID"]
