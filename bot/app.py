@@ -81,11 +81,12 @@ async def build_app(settings: Settings) -> App:
         intake=intake, translator=translator, settings=settings,
         admin_ids=settings.admin_ids, sessionmaker=sessionmaker,
     )
-    # Order matters: ordering lock first (no await before it), then flood control, then DB.
-    dispatcher.update.outer_middleware(PerUserOrder())
+    # Order matters: flood control drops without queueing (it never suspends an update it
+    # lets through), then the per-user ordering lock, then the DB session.
     dispatcher.update.outer_middleware(
         Throttle(translator, settings.rate_limit_burst, settings.rate_limit_per_second)
     )
+    dispatcher.update.outer_middleware(PerUserOrder())
     dispatcher.update.outer_middleware(DbSession(sessionmaker, translator))
     dispatcher.include_router(setup_routers())
     return App(settings, engine, sessionmaker, translator, geocoder, intake, bot, dispatcher)

@@ -6,11 +6,12 @@ from aiogram import Router
 
 from handlers.telegram.admin import make_admin_routers
 from handlers.telegram.citizen import make_citizen_router
+from handlers.telegram.errors import make_errors_router
 
 
 def setup_routers() -> Router:
-    """Admin first (filtered), then the admin refusal, then the citizen conversation."""
+    """Errors, then admin (filtered), the admin refusal, then the citizen conversation."""
     root = Router(name="aduan")
     admin, denied = make_admin_routers()
-    root.include_routers(admin, denied, make_citizen_router())
+    root.include_routers(make_errors_router(), admin, denied, make_citizen_router())
     return root

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 
+import aiohttp
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import (
     CallbackQuery,
@@ -40,14 +43,26 @@ def _turn(citizen: Citizen, message: Message | None, admin_ids: frozenset[int]) 
     )
 
 
+DOWNLOAD_ATTEMPTS = 3
+
+
 def _fetcher(bot: Bot) -> core.Fetch:
+    """Downloads a Telegram file by id, retrying transient server and network errors."""
+
     async def fetch(media: core.Media) -> bytes:
-        file = await bot.get_file(media.ref)
-        if not file.file_path:
-            raise RuntimeError("Telegram returned no file path")
-        buffer = io.BytesIO()
-        await bot.download_file(file.file_path, destination=buffer, timeout=120)
-        return buffer.getvalue()
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                file = await bot.get_file(media.ref)
+                if not file.file_path:
+                    raise RuntimeError("Telegram returned no file path")
+                buffer = io.BytesIO()
+                await bot.download_file(file.file_path, destination=buffer, timeout=120)
+                return buffer.getvalue()
+            except (TelegramServerError, TelegramNetworkError, aiohttp.ClientError):
+                if attempt == DOWNLOAD_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.2 * attempt)  # brief backoff before the next attempt
+        raise AssertionError("unreachable")
 
     return fetch
 

@@ -24,7 +24,7 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 class PerUserOrder(BaseMiddleware):
     """Handles one user's updates one at a time, in arrival order (albums, fast typers).
 
-    Registered first on `update`: there is no suspension point between a task starting and
+    Registered early on `update`: there is no suspension point between a task starting and
     it queueing on the lock, so asyncio's FIFO lock keeps Telegram's order.
     """
 
