@@ -20,6 +20,7 @@ class Opd(SQLModel, table=True):
     name_en: str = Field(max_length=200)
     chat_id: int | None = Field(default=None, sa_type=BigInteger)
     thread_id: int | None = Field(default=None)
+    unreachable_since: datetime | None = None  # the bot was removed from the group
     created_at: datetime = Field(default_factory=utcnow)
 
     def name(self, lang: str) -> str:
@@ -57,6 +58,7 @@ class Citizen(SQLModel, table=True):
     display_name: str | None = Field(default=None, max_length=200)
     username: str | None = Field(default=None, max_length=64)
     phone: str | None = Field(default=None, max_length=32)
+    blocked_since: datetime | None = None  # the citizen blocked the bot
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)
 
@@ -95,6 +97,16 @@ class Report(SQLModel, table=True):
     language: str = Field(default="id", max_length=8)
     status: str = Field(default=Status.RECEIVED.value, max_length=16, index=True)
     draft_nonce: str | None = Field(default=None, max_length=32, unique=True)
+    version: int = Field(default=1)  # compare-and-set guard: two PICs pressing at once
+    assignee_id: int | None = Field(default=None, sa_type=BigInteger)
+    assignee_name: str | None = Field(default=None, max_length=200)
+    card_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    card_message_id: int | None = None
+    resolution_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    reject_reason: str | None = Field(default=None, max_length=32)
+    rating: int | None = None
+    reopen_count: int = Field(default=0)
+    resolved_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
     deadline_at: datetime | None = None
@@ -129,3 +141,52 @@ class ReportEvent(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=16)
     to_status: str | None = Field(default=None, max_length=16)
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Pic(SQLModel, table=True):
+    """A staff member allowed to act on an OPD's reports (by user id, or a username until seen)."""
+
+    __tablename__ = "pic"
+    __table_args__ = (UniqueConstraint("opd_id", "user_id", name="uq_pic_opd_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    opd_id: int = Field(foreign_key="opd.id", index=True)
+    user_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
+    username: str | None = Field(default=None, max_length=64, index=True)
+    name: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MessageLink(SQLModel, table=True):
+    """(chat, message) the bot posted or relayed -> the report it is about, and its role."""
+
+    __tablename__ = "message_link"
+    __table_args__ = (UniqueConstraint("chat_id", "message_id", name="uq_link_chat_message"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    message_id: int
+    report_id: int = Field(foreign_key="report.id", index=True)
+    kind: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Outbox(SQLModel, table=True):
+    """A message to deliver, written in the transaction of the change that caused it."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(default="telegram", max_length=16)
+    chat_id: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=32)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    report_id: int | None = Field(default=None, foreign_key="report.id", index=True)
+    status: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
+    lease_until: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    sent_message_id: int | None = None

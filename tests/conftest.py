@@ -40,7 +40,7 @@ def _check(address: Any) -> None:
             ip = ipaddress.ip_address(host)
         except ValueError:
             if host != "localhost":
-                raise ConnectionRefusedError(f"test tried to reach {host}: network is off")
+                raise ConnectionRefusedError(f"test tried to reach {host}: no network") from None
             return
         if not ip.is_loopback:
             raise ConnectionRefusedError(f"test tried to reach {host}: network is off")
@@ -73,7 +73,7 @@ async def reset_postgres(url: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database: a SQLite file, or PostgreSQL when ADUAN_TEST_POSTGRES_URL is set."""
+    """A fresh, empty database: SQLite, or PostgreSQL when ADUAN_TEST_POSTGRES_URL is set."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'aduan.db'}"
     url = os.environ.get(PG_ENV)
