@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=2.0, gt=0, alias="RATE_LIMIT_PER_SECOND")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
+    outbox_max_attempts: int = Field(default=8, ge=1, alias="OUTBOX_MAX_ATTEMPTS")
+    outbox_backoff_base: float = Field(default=2.0, gt=0, alias="OUTBOX_BACKOFF_BASE")
+    outbox_chat_interval: float = Field(default=1.0, ge=0, alias="OUTBOX_CHAT_INTERVAL")
+    outbox_group_per_minute: int = Field(default=20, ge=1, alias="OUTBOX_GROUP_PER_MINUTE")
+    outbox_global_per_second: int = Field(default=30, ge=1, alias="OUTBOX_GLOBAL_PER_SECOND")
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_ids(cls, value: object) -> object:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers import lifecycle
 from handlers.i18n import Tr
 from models import repo
-from models.tables import Category, Opd
+from models.tables import Category, Opd, Pic
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_]{2,32}$")
 YES = {"ya", "y", "yes", "true", "1", "wajib"}
@@ -45,16 +46,61 @@ async def add_opd(session: AsyncSession, args: str) -> Opd:
     return opd
 
 
-async def bind_opd(session: AsyncSession, code: str, chat_id: int, thread_id: int | None
-                   ) -> Opd | None:
-    """Bind an OPD to a group (and forum topic); None when the OPD does not exist."""
+async def bind_opd(session: AsyncSession, deps: lifecycle.Deps, code: str, chat_id: int,
+                   thread_id: int | None) -> Opd | None:
+    """Bind an OPD to a group (and forum topic), then deliver what was waiting for it:
+    reports never dispatched and messages the old group refused. None: no such OPD."""
     opd = await repo.opd_by_code(session, code.strip()) if code.strip() else None
     if opd is None:
         return None
-    opd.chat_id, opd.thread_id = chat_id, thread_id
+    old_chat = opd.chat_id
+    opd.chat_id, opd.thread_id, opd.unreachable_since = chat_id, thread_id, None
     session.add(opd)
+    await session.flush()
+    await repo.requeue_undeliverable(session, old_chat if old_chat is not None else chat_id,
+                                     chat_id)
+    await lifecycle.dispatch_waiting(session, deps, opd)
     await session.commit()
     return opd
+
+
+async def add_pic(session: AsyncSession, opd_code: str, user_id: int | None,
+                  username: str | None, name: str | None) -> Opd | None:
+    """Register a PIC by user id, or by @username until that user is first seen."""
+    opd = await repo.opd_by_code(session, opd_code)
+    if opd is None or opd.id is None:
+        return None
+    existing = await repo.find_pic(session, opd.id, user_id, username)
+    pic = existing or Pic(opd_id=opd.id)
+    pic.user_id = user_id if user_id is not None else pic.user_id
+    pic.username = (username or pic.username or "").lower().lstrip("@") or None
+    pic.name = name or pic.name
+    session.add(pic)
+    await session.commit()
+    return opd
+
+
+async def remove_pic(session: AsyncSession, opd_code: str, user_id: int | None,
+                     username: str | None) -> tuple[Opd | None, bool]:
+    opd = await repo.opd_by_code(session, opd_code)
+    if opd is None or opd.id is None:
+        return None, False
+    pic = await repo.find_pic(session, opd.id, user_id, username)
+    if pic is None:
+        return opd, False
+    await session.delete(pic)
+    await session.commit()
+    return opd, True
+
+
+def parse_person(arg: str) -> tuple[int | None, str | None]:
+    """'12345' -> (12345, None); '@budi' -> (None, 'budi'); else (None, None)."""
+    arg = arg.strip()
+    if arg.lstrip("-").isdigit():
+        return int(arg), None
+    if arg.startswith("@") and len(arg) > 1:
+        return None, arg[1:].lower()
+    return None, None
 
 
 @dataclass

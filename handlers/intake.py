@@ -144,11 +144,13 @@ class Intake:
         media: MediaStore,
         geocoder: Geocoder,
         config: IntakeConfig,
+        on_submitted: Callable[[AsyncSession, Report], Awaitable[Any]] | None = None,
     ) -> None:
         self.translator = translator
         self.media = media
         self.geocoder = geocoder
         self.config = config
+        self.on_submitted = on_submitted  # e.g. dispatch to the OPD, in the same transaction
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -647,6 +649,8 @@ class Intake:
             actor_id=turn.user, actor_name=None if anonymous else data.get("name"),
         )
         await repo.delete_draft(session, turn.channel, turn.user)
+        if self.on_submitted is not None:
+            await self.on_submitted(session, report)
         return report
 
     def _unexpected(self, t: Tr, event: Event, expect_key: str) -> Reply:

@@ -12,7 +12,17 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.domain import Status, new_ticket_code, utcnow
-from models.tables import Attachment, Category, Citizen, Draft, Opd, Report, ReportEvent
+from models.tables import (
+    Attachment,
+    Category,
+    Citizen,
+    Draft,
+    Opd,
+    Outbox,
+    Pic,
+    Report,
+    ReportEvent,
+)
 
 
 class DraftConflict(Exception):
@@ -47,6 +57,9 @@ async def upsert_citizen(
             citizen = await get_citizen(session, channel, external_id)
             assert citizen is not None
             created = False
+    if citizen.blocked_since is not None:  # they talk to us again: deliver what waited
+        citizen.blocked_since = None
+        await requeue_undeliverable(session, external_id, external_id)
     if display_name:
         citizen.display_name = display_name[:200]
     if username is not None:
@@ -219,3 +232,34 @@ async def create_report(
     )
     await session.flush()
     return report
+
+
+async def find_pic(session: AsyncSession, opd_id: int, user_id: int | None,
+                   username: str | None) -> Pic | None:
+    if user_id is not None:
+        found = (await session.exec(select(Pic).where(Pic.opd_id == opd_id,
+                                                      Pic.user_id == user_id))).first()
+        if found is not None:
+            return found
+    if username:
+        return (await session.exec(select(Pic).where(
+            Pic.opd_id == opd_id, Pic.username == username.lower().lstrip("@")))).first()
+    return None
+
+
+async def pics_of(session: AsyncSession, opd_id: int) -> Sequence[Pic]:
+    result = await session.exec(select(Pic).where(Pic.opd_id == opd_id).order_by(col(Pic.id)))
+    return result.all()
+
+
+async def requeue_undeliverable(session: AsyncSession, old_chat: int | str,
+                                new_chat: int | str) -> int:
+    """Messages a chat refused go out again (to `new_chat`) once it is reachable."""
+    result = await session.execute(
+        update(Outbox)
+        .where(col(Outbox.chat_id) == str(old_chat), col(Outbox.status) == "undeliverable")
+        .values(chat_id=str(new_chat), status="pending", next_attempt_at=utcnow(),
+                lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

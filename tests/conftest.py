@@ -164,8 +164,10 @@ class Harness:
         self.settings = settings
         self.app: App | None = None
         self.task: asyncio.Task[None] | None = None
+        self.worker_task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, worker: bool = True) -> None:
+        """Build the app and poll; `worker=False` leaves the outbox undelivered (a 'crash')."""
         self.app = await build_app(self.settings)
         await register_commands(self.app)
         dp, bot = self.app.dispatcher, self.app.bot
@@ -173,6 +175,8 @@ class Harness:
             dp.start_polling(bot, handle_signals=False, polling_timeout=1,
                              allowed_updates=dp.resolve_used_update_types())
         )
+        if worker:
+            self.worker_task = asyncio.create_task(self.app.worker.run())
 
     async def stop(self) -> None:
         if self.app is None:
@@ -186,12 +190,15 @@ class Harness:
                 await asyncio.wait_for(self.task, 10)
             except (asyncio.CancelledError, TimeoutError):
                 self.task.cancel()
+        self.app.worker.stop()
+        if self.worker_task is not None:
+            await asyncio.wait_for(self.worker_task, 10)
         await self.app.close()
-        self.app, self.task = None, None
+        self.app, self.task, self.worker_task = None, None, None
 
-    async def restart(self) -> None:
+    async def restart(self, worker: bool = True) -> None:
         await self.stop()
-        await self.start()
+        await self.start(worker=worker)
 
     @property
     def sessionmaker(self) -> Any:
@@ -255,6 +262,9 @@ def make_settings(db_url: str, fake: FakeBotAPI, media_dir: Path, geocoder_port:
         "GEOCODER_DOMAIN": f"127.0.0.1:{geocoder_port}",
         "GEOCODER_SCHEME": "http",
         "GEOCODER_TIMEOUT": 1.0,
+        "OUTBOX_CHAT_INTERVAL": 0.0,
+        "OUTBOX_BACKOFF_BASE": 0.05,
+        "OUTBOX_MAX_ATTEMPTS": 4,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

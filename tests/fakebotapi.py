@@ -663,6 +663,7 @@ class _Fault:
     description: str = ""
     parameters: dict[str, Any] | None = None
     seconds: float = 0.0
+    chat_id: int | None = None  # only calls to this chat, when set
 
 
 class _ApiError(Exception):
@@ -965,8 +966,11 @@ class FakeBotAPI:
         description: str | None = None,
         times: int = 1,
         parameters: dict[str, Any] | None = None,
+        chat_id: int | None = None,
     ) -> None:
         """Answer the next ``times`` calls of ``method`` with a Telegram-style error.
+
+        With ``chat_id``, only calls to that chat meet the fault.
 
         429 gets ``parameters.retry_after`` (default 1 s); 403 defaults to "bot was blocked";
         ``parameters`` adds e.g. ``{"migrate_to_chat_id": ...}``.
@@ -987,6 +991,7 @@ class FakeBotAPI:
                 status=status,
                 description=description,
                 parameters=params or None,
+                chat_id=chat_id,
             ),
         )
 
@@ -1107,14 +1112,18 @@ class FakeBotAPI:
         if fault.remaining > 0:
             self._faults.setdefault(method.lower(), []).append(fault)
 
-    def _take_fault(self, method: str) -> _Fault | None:
+    def _take_fault(self, method: str, chat_id: Any = None) -> _Fault | None:
         queue = self._faults.get(method.lower())
         if not queue:
             return None
-        fault = queue[0]
+        for fault in queue:
+            if fault.chat_id is None or str(fault.chat_id) == str(chat_id):
+                break
+        else:
+            return None
         fault.remaining -= 1
         if fault.remaining <= 0:
-            queue.pop(0)
+            queue.remove(fault)
         return fault
 
     async def _notify_calls(self) -> None:
@@ -1164,7 +1173,7 @@ class FakeBotAPI:
                 {"ok": False, "error_code": 400, "description": f"Bad Request: {e}"},
                 status=400,
             )
-        fault = self._take_fault(key)
+        fault = self._take_fault(key, params.get("chat_id"))
 
         if key == "getupdates":
             return await self._handle_get_updates(params, fault)

@@ -7,11 +7,13 @@ from aiogram import Router
 from handlers.telegram.admin import make_admin_routers
 from handlers.telegram.citizen import make_citizen_router
 from handlers.telegram.errors import make_errors_router
+from handlers.telegram.staff import make_staff_router
 
 
 def setup_routers() -> Router:
-    """Errors, then admin (filtered), the admin refusal, then the citizen conversation."""
+    """Errors, admin (filtered), the admin refusal, OPD groups, then the citizen chat."""
     root = Router(name="aduan")
     admin, denied = make_admin_routers()
-    root.include_routers(make_errors_router(), admin, denied, make_citizen_router())
+    root.include_routers(make_errors_router(), admin, denied, make_staff_router(),
+                         make_citizen_router())
     return root

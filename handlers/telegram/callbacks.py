@@ -14,3 +14,22 @@ class IntakeCb(CallbackData, prefix="in"):
 
 class LangCb(CallbackData, prefix="lang"):
     code: str
+
+
+class CardCb(CallbackData, prefix="c"):
+    """A report card button in an OPD group: report id, action, card version, argument.
+
+    handlers.lifecycle renders these as plain strings in the same layout.
+    """
+
+    r: int
+    a: str
+    v: int
+    x: str = ""
+
+
+class FeedbackCb(CallbackData, prefix="fb"):
+    """The citizen's 'is it fixed?' answer: yes / no / a 1-5 rating."""
+
+    r: int
+    a: str

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
 import logging
 
-import aiohttp
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import (
     CallbackQuery,
@@ -19,10 +15,15 @@ from aiogram.types import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import intake as core
+from handlers import lifecycle
 from handlers.i18n import Tr, Translator
-from handlers.telegram.callbacks import IntakeCb, LangCb
+from handlers.telegram.callbacks import FeedbackCb, IntakeCb, LangCb
+from handlers.telegram.files import fetcher
 from handlers.telegram.render import send_replies
-from models.tables import Citizen
+from handlers.telegram.staff import content_of
+from models import repo
+from models.domain import Status, normalize_ticket
+from models.tables import Citizen, Opd, Report
 
 log = logging.getLogger(__name__)
 
@@ -41,30 +42,6 @@ def _turn(citizen: Citizen, message: Message | None, admin_ids: frozenset[int]) 
         profile_name=user.full_name if user else citizen.display_name,
         is_admin=int(citizen.external_id) in admin_ids,
     )
-
-
-DOWNLOAD_ATTEMPTS = 3
-
-
-def _fetcher(bot: Bot) -> core.Fetch:
-    """Downloads a Telegram file by id, retrying transient server and network errors."""
-
-    async def fetch(media: core.Media) -> bytes:
-        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            try:
-                file = await bot.get_file(media.ref)
-                if not file.file_path:
-                    raise RuntimeError("Telegram returned no file path")
-                buffer = io.BytesIO()
-                await bot.download_file(file.file_path, destination=buffer, timeout=120)
-                return buffer.getvalue()
-            except (TelegramServerError, TelegramNetworkError, aiohttp.ClientError):
-                if attempt == DOWNLOAD_ATTEMPTS:
-                    raise
-                await asyncio.sleep(0.2 * attempt)  # brief backoff before the next attempt
-        raise AssertionError("unreachable")
-
-    return fetch
 
 
 def to_event(message: Message) -> core.Event:
@@ -114,7 +91,7 @@ async def _run(
     citizen: Citizen, admin_ids: frozenset[int],
 ) -> None:
     replies = await intake.handle(session, _turn(citizen, message, admin_ids), event,
-                                  _fetcher(bot))
+                                  fetcher(bot))
     await send_replies(bot, message.chat.id, replies)
 
 
@@ -159,7 +136,7 @@ async def on_button(query: CallbackQuery, callback_data: IntakeCb, bot: Bot,
                     admin_ids: frozenset[int]) -> None:
     event = core.Button(callback_data.action[:32], callback_data.arg[:32])
     replies = await intake.handle(session, _turn(citizen, None, admin_ids), event,
-                                  _fetcher(bot))
+                                  fetcher(bot))
     await send_replies(bot, query.from_user.id, replies, query)
 
 
@@ -174,8 +151,61 @@ async def on_unknown_command(message: Message, t: Tr) -> None:
 
 
 async def on_message(message: Message, bot: Bot, intake: core.Intake, session: AsyncSession,
-                     citizen: Citizen, admin_ids: frozenset[int]) -> None:
+                     citizen: Citizen, admin_ids: frozenset[int], deps: lifecycle.Deps,
+                     t: Tr) -> None:
+    if message.reply_to_message is not None:
+        found = await lifecycle.report_for_link(session, message.chat.id,
+                                                message.reply_to_message.message_id)
+        if found is not None and found[0].citizen_id == citizen.id:
+            await _answer(message, session, deps, citizen, found[0], t)
+            return
     await _run(bot, message, to_event(message), intake, session, citizen, admin_ids)
+
+
+async def _answer(message: Message, session: AsyncSession, deps: lifecycle.Deps,
+                  citizen: Citizen, report: Report, t: Tr, text: str | None = None) -> None:
+    """The citizen's answer about a report, passed to the OPD group."""
+    if report.status in (Status.CLOSED, Status.REJECTED):
+        await message.answer(t("answer-closed", code=report.code))
+        return
+    content = {"type": "text", "text": text} if text else content_of(message)
+    if content is None or content["type"] == "document":
+        await message.answer(t("answer-unsupported"))
+        return
+    await lifecycle.relay_to_group(session, deps, citizen, report, content)
+    opd = await session.get(Opd, report.opd_id)
+    await message.answer(t("answer-sent", opd=opd.name(t.lang) if opd else "-"))
+
+
+async def cmd_balas(message: Message, command: CommandObject, session: AsyncSession,
+                    citizen: Citizen, deps: lifecycle.Deps, t: Tr) -> None:
+    """`/balas CODE text`: answer the OPD about one of the citizen's reports."""
+    code_text, _, text = (command.args or "").strip().partition(" ")
+    code = normalize_ticket(code_text, deps.ticket_prefix) if code_text else None
+    report = await repo.report_by_code(session, code) if code else None
+    if report is None or report.citizen_id != citizen.id or not text.strip():
+        await message.answer(t("answer-usage"))
+        return
+    await _answer(message, session, deps, citizen, report, t, text.strip())
+
+
+async def on_feedback(query: CallbackQuery, callback_data: FeedbackCb, session: AsyncSession,
+                      citizen: Citizen, deps: lifecycle.Deps, t: Tr) -> None:
+    """'Sudah selesai?' buttons and the 1-5 rating."""
+    key = await lifecycle.feedback(session, deps, citizen, callback_data.r, callback_data.a[:8])
+    if key == "button-stale-alert":
+        await query.answer(t(key), show_alert=True)
+        return
+    markup = None
+    if key == "feedback-rate":
+        markup = InlineKeyboardMarkup(inline_keyboard=[[
+            InlineKeyboardButton(text=f"{n}⭐", callback_data=FeedbackCb(r=callback_data.r,
+                                                                          a=str(n)).pack())
+            for n in range(1, 6)]])
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await query.message.answer(t(key), reply_markup=markup)
+    await query.answer()
 
 
 def make_citizen_router() -> Router:
@@ -185,9 +215,11 @@ def make_citizen_router() -> Router:
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(cmd_start, CommandStart())
     router.message.register(cmd_bahasa, Command("bahasa", "language", "lang"))
+    router.message.register(cmd_balas, Command("balas", "reply"))
     router.callback_query.register(on_language, LangCb.filter())
     router.message.register(cmd_conversation, Command(*CONVERSATION_COMMANDS))
     router.callback_query.register(on_button, IntakeCb.filter())
+    router.callback_query.register(on_feedback, FeedbackCb.filter())
     router.callback_query.register(on_unknown_button)
     router.message.register(on_unknown_command, F.text.startswith("/"))
     router.message.register(on_message)

@@ -98,9 +98,11 @@ class Throttle(BaseMiddleware):
 class DbSession(BaseMiddleware):
     """Opens one session per update and loads the private-chat user's Citizen row as `citizen`."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[Any], translator: Translator) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[Any], translator: Translator,
+                 on_done: Callable[[], None] | None = None) -> None:
         self.sessionmaker = sessionmaker
         self.translator = translator
+        self.on_done = on_done  # wakes the outbox worker: the update may have queued messages
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self.sessionmaker() as session:
@@ -118,6 +120,10 @@ class DbSession(BaseMiddleware):
                 data["t"] = self.translator.bind(citizen.language)
             elif user is not None:
                 data["t"] = self.translator.bind(self.translator.lang(user.language_code))
-            result = await handler(event, data)
-            await session.commit()
+            try:
+                result = await handler(event, data)
+                await session.commit()
+            finally:
+                if self.on_done is not None:
+                    self.on_done()
             return result

@@ -165,3 +165,101 @@ admin-yes = yes
 admin-no = no
 admin-group-bound = group bound
 admin-group-unbound = NO group yet
+
+## Agency groups: the card, PIC actions, relays, notifications
+
+card-anonymous = Anonymous
+card-map = map
+card-no-location = (no location)
+card-category = Category
+card-opd = Agency
+card-description = Description
+card-location = Location
+card-reporter = Reporter
+card-deadline = Deadline
+card-media = Photos/videos
+card-assignee = Handled by
+card-resolution = Resolution note
+card-rejected = Rejected
+card-rating = Citizen rating
+card-btn-take = 🙋 I'll take it
+card-btn-progress = 🔧 In progress
+card-btn-info = ❓ Ask for info
+card-btn-resolve = ✅ Resolved
+card-btn-reject = ⛔ Reject
+card-btn-reassign = ↪️ Reassign
+card-btn-back = ↩️ Back
+reject-hoax = Hoax / invalid
+reject-authority = Not our authority
+reject-duplicate = Duplicate of another report
+reject-other = Other reason
+
+pic-invalid-button = This button is not valid.
+pic-not-allowed = Only PICs registered for this agency, or admins, can act on reports.
+pic-stale = This card has changed. It was refreshed; please try again.
+pic-wrong-state = Not possible while the status is { $status }.
+pic-race-lost = Another PIC got there first ({ $name }). Nothing was changed.
+pic-already-taken = This report is already handled by { $name }.
+pic-taken = You are handling this report. The reporter was told.
+pic-done = Status updated. The reporter was told.
+pic-question-sent = Question sent to the reporter.
+pic-resolved = Marked as resolved. The reporter was asked to confirm.
+pic-rejected = Report rejected. The reporter was told.
+pic-reassigned = Report reassigned to { $opd }.
+pic-proof-required = This category needs a proof photo. Reply with a photo and the note.
+pic-duplicate-unknown = That ticket code was not found. Reply with the original report's code (e.g. ADU-7K3Q).
+pic-reply-not-allowed = Only registered PICs can reply to the reporter.
+pic-text-needed = Please reply with text.
+prompt-info = { $code }: reply to this message with your question for the reporter.
+prompt-resolve = { $code }: reply to this message with the resolution note (attach a proof photo if you have one).
+prompt-reject_other = { $code }: reply to this message with the reason for rejecting.
+prompt-duplicate = { $code }: reply to this message with the ticket code of the original report.
+
+group-reassigned-away = { $code } was reassigned to { $opd } by { $name }.
+group-reassigned-here = Report { $code } was reassigned here from { $opd }.
+group-reopened = ⚠️ The reporter says { $code } is NOT fixed yet. The report was re-opened.
+relay-from-citizen = 💬 Reporter ({ $code }):
+relay-from-opd = 💬 Reply from { $opd } about report { $code }:
+
+notify-dispatched = 📨 Report { $code } was forwarded to { $opd }.
+notify-in-progress = 🔧 Report { $code } is being handled by { $opd }.
+notify-need-info = ❓ { $opd } needs more information about report { $code }:
+    { $question }
+
+    Reply to this message with your answer, or type /balas { $code } your answer.
+notify-resolved = ✅ { $opd } says report { $code } is resolved.
+    Note: { $note }
+
+    Is it fixed?
+notify-proof = Proof of the fix for { $code }
+notify-rejected = ⛔ Report { $code } was rejected by { $opd }. Reason: { $reason }
+notify-reassigned = ↪️ Report { $code } was reassigned to { $opd }.
+btn-feedback-yes = 👍 Yes, it is
+btn-feedback-no = 👎 Not yet
+feedback-rate = Thank you! Please rate how this report was handled (1 = poor, 5 = excellent):
+feedback-thanks = Thank you for your rating. The report is closed.
+feedback-reopened = Sorry it is not fixed yet. The report was re-opened and the agency was told.
+answer-sent = Your answer was passed to { $opd }.
+answer-usage = Usage: /balas CODE your message. Example: /balas ADU-7K3Q The pothole is in front of the shop.
+answer-closed = Report { $code } is closed; the message was not passed on. File a new report if needed.
+answer-unsupported = Only text, photos, videos or voice notes can be passed on.
+
+alert-opd-no-group = ⚠️ Report { $code } for agency { $opd } is waiting: the agency has no group. Run /opd_bind { $opd } in its group.
+alert-parked = ⚠️ A message to chat { $chat } (report { $code }) failed repeatedly and was parked: { $error }
+alert-group-unreachable = ⚠️ The bot cannot post to the group of agency { $opd } ({ $error }). Reports are waiting; add the bot again and run /opd_bind.
+alert-citizen-blocked = ⚠️ The reporter of { $code } blocked the bot; notifications are not delivered.
+
+event-status = Status change
+event-assigned = Taken by a PIC
+event-reassigned = Reassigned
+event-reopened = Re-opened by the reporter
+event-pic_reply = Reply from the agency
+event-citizen_reply = Reply from the reporter
+event-info-given = The reporter gave information
+
+admin-pic-usage = Usage: /pic_add OPD_CODE (as a reply to the person's message), or /pic_add OPD_CODE user_id|@username. Also /pic_list OPD_CODE and /pic_del OPD_CODE user_id|@username.
+admin-pic-added = PIC { $who } added to { $opd }.
+admin-pic-removed = PIC { $who } removed from { $opd }.
+admin-pic-missing = { $who } is not a PIC of { $opd }.
+admin-pic-list = PICs of { $opd }:
+admin-pic-none = { $opd } has no PICs yet.

@@ -165,3 +165,101 @@ admin-yes = ya
 admin-no = tidak
 admin-group-bound = grup terhubung
 admin-group-unbound = BELUM ada grup
+
+## Agency groups: the card, PIC actions, relays, notifications
+
+card-anonymous = Anonim
+card-map = peta
+card-no-location = (tanpa lokasi)
+card-category = Kategori
+card-opd = OPD
+card-description = Uraian
+card-location = Lokasi
+card-reporter = Pelapor
+card-deadline = Batas waktu
+card-media = Foto/video
+card-assignee = Ditangani oleh
+card-resolution = Catatan penyelesaian
+card-rejected = Ditolak
+card-rating = Penilaian warga
+card-btn-take = 🙋 Saya tangani
+card-btn-progress = 🔧 Proses
+card-btn-info = ❓ Minta info
+card-btn-resolve = ✅ Selesai
+card-btn-reject = ⛔ Tolak
+card-btn-reassign = ↪️ Alihkan
+card-btn-back = ↩️ Kembali
+reject-hoax = Hoaks / tidak valid
+reject-authority = Bukan kewenangan kami
+reject-duplicate = Duplikat laporan lain
+reject-other = Alasan lain
+
+pic-invalid-button = Tombol ini tidak valid.
+pic-not-allowed = Hanya PIC terdaftar untuk OPD ini atau admin yang dapat menindaklanjuti laporan.
+pic-stale = Kartu ini sudah berubah. Tampilan diperbarui, silakan ulangi.
+pic-wrong-state = Tidak bisa dilakukan saat status { $status }.
+pic-race-lost = Sudah didahului oleh PIC lain ({ $name }). Tidak ada yang diubah.
+pic-already-taken = Laporan ini sudah ditangani oleh { $name }.
+pic-taken = Laporan Anda tangani. Pelapor sudah diberi tahu.
+pic-done = Status diperbarui. Pelapor sudah diberi tahu.
+pic-question-sent = Pertanyaan dikirim ke pelapor.
+pic-resolved = Laporan ditandai selesai. Pelapor diminta konfirmasi.
+pic-rejected = Laporan ditolak. Pelapor sudah diberi tahu.
+pic-reassigned = Laporan dialihkan ke { $opd }.
+pic-proof-required = Kategori ini wajib foto bukti penyelesaian. Balas dengan foto beserta catatannya.
+pic-duplicate-unknown = Kode tiket itu tidak ditemukan. Balas dengan kode laporan aslinya (mis. ADU-7K3Q).
+pic-reply-not-allowed = Hanya PIC terdaftar yang dapat membalas pelapor.
+pic-text-needed = Mohon balas dengan teks.
+prompt-info = { $code }: balas pesan ini dengan pertanyaan untuk pelapor.
+prompt-resolve = { $code }: balas pesan ini dengan catatan penyelesaian (lampirkan foto bukti jika ada).
+prompt-reject_other = { $code }: balas pesan ini dengan alasan penolakan.
+prompt-duplicate = { $code }: balas pesan ini dengan kode tiket laporan aslinya.
+
+group-reassigned-away = { $code } dialihkan ke { $opd } oleh { $name }.
+group-reassigned-here = Laporan { $code } dialihkan ke sini dari { $opd }.
+group-reopened = ⚠️ Pelapor menyatakan { $code } BELUM selesai. Laporan dibuka kembali.
+relay-from-citizen = 💬 Pelapor ({ $code }):
+relay-from-opd = 💬 Balasan { $opd } untuk laporan { $code }:
+
+notify-dispatched = 📨 Laporan { $code } sudah diteruskan ke { $opd }.
+notify-in-progress = 🔧 Laporan { $code } sedang ditangani oleh { $opd }.
+notify-need-info = ❓ { $opd } membutuhkan informasi tambahan untuk laporan { $code }:
+    { $question }
+
+    Balas pesan ini dengan jawaban Anda, atau ketik /balas { $code } jawaban Anda.
+notify-resolved = ✅ { $opd } menyatakan laporan { $code } selesai ditangani.
+    Catatan: { $note }
+
+    Sudah selesai?
+notify-proof = Foto bukti penyelesaian { $code }
+notify-rejected = ⛔ Laporan { $code } ditolak oleh { $opd }. Alasan: { $reason }
+notify-reassigned = ↪️ Laporan { $code } dialihkan ke { $opd }.
+btn-feedback-yes = 👍 Ya, sudah
+btn-feedback-no = 👎 Belum
+feedback-rate = Terima kasih! Beri penilaian untuk penanganan laporan ini (1 = buruk, 5 = sangat baik):
+feedback-thanks = Terima kasih atas penilaian Anda. Laporan ditutup.
+feedback-reopened = Maaf belum tuntas. Laporan dibuka kembali dan dinas sudah diberi tahu.
+answer-sent = Jawaban Anda sudah diteruskan ke { $opd }.
+answer-usage = Format: /balas KODE pesan Anda. Contoh: /balas ADU-7K3Q Lubangnya di depan warung.
+answer-closed = Laporan { $code } sudah ditutup, pesan tidak diteruskan. Buat laporan baru bila perlu.
+answer-unsupported = Hanya teks, foto, video, atau pesan suara yang bisa diteruskan.
+
+alert-opd-no-group = ⚠️ Laporan { $code } untuk OPD { $opd } menunggu: OPD ini belum punya grup. Jalankan /opd_bind { $opd } di grupnya.
+alert-parked = ⚠️ Pesan untuk chat { $chat } (laporan { $code }) gagal terkirim berulang kali dan ditahan: { $error }
+alert-group-unreachable = ⚠️ Bot tidak bisa mengirim ke grup OPD { $opd } ({ $error }). Laporan menunggu; tambahkan bot lagi lalu jalankan /opd_bind.
+alert-citizen-blocked = ⚠️ Pelapor laporan { $code } memblokir bot; pemberitahuan tidak terkirim.
+
+event-status = Perubahan status
+event-assigned = Diambil PIC
+event-reassigned = Dialihkan
+event-reopened = Dibuka kembali oleh pelapor
+event-pic_reply = Balasan dinas
+event-citizen_reply = Balasan pelapor
+event-info-given = Pelapor memberi informasi
+
+admin-pic-usage = Format: /pic_add KODE_OPD (sebagai balasan ke pesan orangnya), atau /pic_add KODE_OPD id_pengguna|@username. Juga /pic_list KODE_OPD dan /pic_del KODE_OPD id_pengguna|@username.
+admin-pic-added = PIC { $who } ditambahkan ke { $opd }.
+admin-pic-removed = PIC { $who } dihapus dari { $opd }.
+admin-pic-missing = { $who } bukan PIC { $opd }.
+admin-pic-list = PIC { $opd }:
+admin-pic-none = { $opd } belum punya PIC.

@@ -1,0 +1,381 @@
+"""The delivery worker: sends outbox rows to Telegram, paced, retried, never dropped in silence.
+
+Rows are claimed with a lease (so several processes can run workers) and sent oldest first,
+one at a time per chat, so a card always precedes its album, pin and edits. A 429 waits its
+`retry_after`; 5xx, timeouts and network errors back off exponentially; after
+OUTBOX_MAX_ATTEMPTS a row is parked and the admins are told. A chat that refuses us (bot
+blocked, removed from the group) is recorded and reported; its rows wait, undeliverable,
+until the chat is reachable again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    InputMediaVideo,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+)
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, or_, select
+
+from handlers import lifecycle
+from models.domain import Channel, utcnow
+from models.media import MediaStore
+from models.tables import Citizen, Opd, Outbox, Report
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=120)
+IDLE_POLL = 5.0  # rows written by another process are picked up within this many seconds
+
+
+class Pacer:
+    """Telegram's limits: ~1 message/s per chat, 20/min per group, 30/s overall."""
+
+    def __init__(self, chat_interval: float = 1.0, group_per_minute: int = 20,
+                 global_per_second: int = 30, clock: Any = time.monotonic) -> None:
+        self.chat_interval = chat_interval
+        self.group_per_minute = group_per_minute
+        self.global_per_second = global_per_second
+        self.clock = clock
+        self.last: dict[str, float] = {}
+        self.group_sends: dict[str, deque[float]] = {}
+        self.global_sends: deque[float] = deque()
+        self.paused_until: dict[str, float] = {}
+
+    def wait_time(self, chat: str) -> float:
+        """Seconds until a message may be sent to `chat` (0 = now)."""
+        now = self.clock()
+        waits = [self.paused_until.get(chat, 0.0) - now,
+                 self.last.get(chat, -1e9) + self.chat_interval - now]
+        while self.global_sends and self.global_sends[0] <= now - 1.0:
+            self.global_sends.popleft()
+        if len(self.global_sends) >= self.global_per_second:
+            waits.append(self.global_sends[0] + 1.0 - now)
+        if chat.startswith("-"):
+            sends = self.group_sends.setdefault(chat, deque())
+            while sends and sends[0] <= now - 60.0:
+                sends.popleft()
+            if len(sends) >= self.group_per_minute:
+                waits.append(sends[0] + 60.0 - now)
+        return max(0.0, *waits)
+
+    def record(self, chat: str) -> None:
+        now = self.clock()
+        self.last[chat] = now
+        self.global_sends.append(now)
+        if chat.startswith("-"):
+            self.group_sends.setdefault(chat, deque()).append(now)
+
+    def pause(self, chat: str, seconds: float) -> None:
+        self.paused_until[chat] = self.clock() + seconds
+
+
+class OutboxWorker:
+    """Delivers pending Telegram outbox rows until stopped."""
+
+    def __init__(self, bot: Bot, sessionmaker: async_sessionmaker[Any], media: MediaStore,
+                 deps: lifecycle.Deps, *, pacer: Pacer | None = None, max_attempts: int = 8,
+                 backoff_base: float = 2.0) -> None:
+        self.bot = bot
+        self.sessionmaker = sessionmaker
+        self.media = media
+        self.deps = deps
+        self.pacer = pacer or Pacer()
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self._wake = asyncio.Event()
+        self._stopped = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Loop: deliver what is due, then wait for a wake-up or the next due time."""
+        while not self._stopped:
+            try:
+                delay = await self.step()
+            except Exception:  # the worker must outlive any single failure
+                log.exception("outbox step failed")
+                delay = IDLE_POLL
+            if delay is not None and delay <= 0:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(delay or IDLE_POLL, IDLE_POLL))
+
+    async def step(self) -> float | None:
+        """Send every row that may go now; returns seconds until the next one is due."""
+        now = utcnow()
+        async with self.sessionmaker() as session:
+            rows = (await session.exec(
+                select(Outbox)
+                .where(Outbox.status == "pending", Outbox.channel == Channel.TELEGRAM.value)
+                .order_by(col(Outbox.id)).limit(500))).all()
+        next_due: float | None = None
+        seen: set[str] = set()
+        sent_any = False
+        for row in rows:
+            if row.chat_id in seen:
+                continue  # one at a time per chat, oldest first
+            seen.add(row.chat_id)
+            if row.next_attempt_at > now:
+                due = (row.next_attempt_at - now).total_seconds()
+                next_due = due if next_due is None else min(next_due, due)
+                continue
+            if row.lease_until is not None and row.lease_until > now:
+                continue
+            wait = self.pacer.wait_time(row.chat_id)
+            if wait > 0:
+                next_due = wait if next_due is None else min(next_due, wait)
+                continue
+            if await self._lease(row.id or 0, now):
+                await self.deliver(row.id or 0)
+                sent_any = True
+        return 0.0 if sent_any else next_due
+
+    async def _lease(self, row_id: int, now: Any) -> bool:
+        async with self.sessionmaker() as session:
+            result = await session.execute(
+                update(Outbox)
+                .where(col(Outbox.id) == row_id, col(Outbox.status) == "pending",
+                       or_(col(Outbox.lease_until).is_(None), col(Outbox.lease_until) < now))
+                .values(lease_until=now + LEASE).execution_options(synchronize_session=False))
+            await session.commit()
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def deliver(self, row_id: int) -> None:
+        """Send one leased row and record the outcome."""
+        async with self.sessionmaker() as session:
+            row = await session.get(Outbox, row_id)
+            if row is None or row.status != "pending":
+                return
+            report = await session.get(Report, row.report_id) if row.report_id else None
+            self.pacer.record(row.chat_id)
+            try:
+                messages = await self._send(row, report)
+            except TelegramRetryAfter as exc:
+                log.info("429 for chat %s: retry after %ss", row.chat_id, exc.retry_after)
+                row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after)
+                row.last_error = f"429 retry after {exc.retry_after}"
+                self.pacer.pause(row.chat_id, exc.retry_after)
+            except TelegramMigrateToChat as exc:
+                await self._migrated(session, row, exc.migrate_to_chat_id)
+            except (TelegramForbiddenError, TelegramNotFound) as exc:
+                await self._unreachable(session, row, exc.message)
+            except TelegramBadRequest as exc:
+                text = exc.message.lower()
+                if "message is not modified" in text:
+                    self._done(row, [])
+                elif "chat not found" in text or "bot was kicked" in text:
+                    await self._unreachable(session, row, exc.message)
+                else:
+                    await self._park(session, row, f"400 {exc.message}")
+            except (TelegramServerError, TelegramNetworkError, aiohttp.ClientError,
+                    TimeoutError, OSError) as exc:
+                await self._retry(session, row, f"{type(exc).__name__}: {exc}")
+            else:
+                self._done(row, messages)
+                self._record_links(session, row, report, messages)
+            row.lease_until = None
+            session.add(row)
+            if report is not None:
+                session.add(report)
+            await session.commit()
+
+    # -- sending ----------------------------------------------------------------------------
+
+    async def _send(self, row: Outbox, report: Report | None) -> list[Message]:
+        p = row.payload
+        chat_id = int(row.chat_id)
+        thread = p.get("thread_id")
+        parse_mode = "HTML" if p.get("html") else None
+        markup = _markup(p.get("buttons"))
+        reply = self._reply_to(row, report)
+        if row.kind in ("text", "card"):
+            msg = await self.bot.send_message(
+                chat_id, p["text"][:4096], parse_mode=parse_mode, reply_markup=markup,
+                message_thread_id=thread, reply_parameters=reply,
+                link_preview_options=LinkPreviewOptions(is_disabled=True))
+            return [msg]
+        if row.kind == "edit_card":
+            mid = p.get("message_id") or (report.card_message_id if report and
+                                          str(report.card_chat_id) == row.chat_id else None)
+            if mid is None:
+                return []  # the card never made it out; nothing to edit
+            await self.bot.edit_message_text(
+                text=p["text"][:4096], chat_id=chat_id, message_id=mid, parse_mode=parse_mode,
+                reply_markup=markup or InlineKeyboardMarkup(inline_keyboard=[]),
+                link_preview_options=LinkPreviewOptions(is_disabled=True))
+            return []
+        if row.kind == "album":
+            files = await asyncio.to_thread(self._read_files, p["files"])
+            if len(files) == 1:
+                kind, upload = files[0]
+                send = self.bot.send_photo if kind == "photo" else self.bot.send_video
+                msg = await send(chat_id, upload, message_thread_id=thread,
+                                 reply_parameters=reply)
+                return [msg]
+            media = [InputMediaPhoto(media=f) if k == "photo" else InputMediaVideo(media=f)
+                     for k, f in files]
+            return list(await self.bot.send_media_group(
+                chat_id, media=media, message_thread_id=thread,  # type: ignore[arg-type]
+                reply_parameters=reply))
+        if row.kind == "location":
+            msg = await self.bot.send_location(
+                chat_id, latitude=p["latitude"], longitude=p["longitude"],
+                message_thread_id=thread, reply_parameters=reply)
+            return [msg]
+        if row.kind == "photo":
+            [(_, upload)] = await asyncio.to_thread(self._read_files, [["photo", p["path"]]])
+            msg = await self.bot.send_photo(chat_id, upload, caption=p.get("caption"),
+                                            message_thread_id=thread, reply_parameters=reply)
+            return [msg]
+        if row.kind == "copy":
+            copied = await self.bot.copy_message(
+                chat_id, from_chat_id=int(p["from_chat_id"]), message_id=int(p["message_id"]),
+                caption=p.get("caption"), message_thread_id=thread, reply_parameters=reply)
+            return [Message.model_construct(message_id=copied.message_id)]
+        raise ValueError(f"unknown outbox kind {row.kind}")
+
+    def _reply_to(self, row: Outbox, report: Report | None) -> ReplyParameters | None:
+        target = row.payload.get("reply_to")
+        if target == "card":
+            if report is None or report.card_message_id is None or \
+                    str(report.card_chat_id) != row.chat_id:
+                return None
+            target = report.card_message_id
+        if isinstance(target, int):
+            return ReplyParameters(message_id=target, allow_sending_without_reply=True)
+        return None
+
+    def _read_files(self, files: list[list[str]]) -> list[tuple[str, BufferedInputFile]]:
+        out = []
+        for kind, rel in files:
+            path = self.media.path(rel)
+            out.append((kind, BufferedInputFile(path.read_bytes(), filename=path.name)))
+        return out
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _done(self, row: Outbox, messages: list[Message]) -> None:
+        row.status, row.sent_at = "sent", utcnow()
+        row.sent_message_id = messages[0].message_id if messages else None
+        row.last_error = None
+
+    def _record_links(self, session: Any, row: Outbox, report: Report | None,
+                      messages: list[Message]) -> None:
+        if report is None or not messages:
+            return
+        chat = int(row.chat_id)
+        if row.kind == "card":
+            report.card_chat_id, report.card_message_id = chat, messages[0].message_id
+        kind = row.payload.get("link")
+        if kind:
+            for msg in messages:
+                lifecycle.link_message(session, chat, msg.message_id, report.id or 0, kind)
+
+    async def _retry(self, session: Any, row: Outbox, error: str) -> None:
+        row.attempts += 1
+        row.last_error = error[:500]
+        if row.attempts >= self.max_attempts:
+            await self._park(session, row, error)
+            return
+        delay = min(self.backoff_base * 2 ** (row.attempts - 1), 600.0)
+        row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        log.info("outbox %s to %s failed (%s); retry in %.1fs", row.id, row.chat_id, error,
+                 delay)
+
+    async def _park(self, session: Any, row: Outbox, error: str) -> None:
+        row.status, row.last_error = "parked", error[:500]
+        log.error("outbox %s to %s parked: %s", row.id, row.chat_id, error)
+        if not row.payload.get("no_alert"):
+            code = await self._code(session, row)
+            await lifecycle.alert_admins(session, self.deps, "alert-parked", chat=row.chat_id,
+                                         code=code, error=error[:200])
+        self.wake()
+
+    async def _unreachable(self, session: Any, row: Outbox, error: str) -> None:
+        """The bot was blocked or removed: record it, tell the admins once, keep the rows."""
+        row.status, row.last_error = "undeliverable", error[:500]
+        chat = int(row.chat_id)
+        first = False
+        if chat < 0:
+            opds = (await session.exec(select(Opd).where(Opd.chat_id == chat))).all()
+            for opd in opds:
+                first = first or opd.unreachable_since is None
+                opd.unreachable_since = opd.unreachable_since or utcnow()
+                session.add(opd)
+            if first and not row.payload.get("no_alert"):
+                names = ", ".join(o.code for o in opds) or row.chat_id
+                await lifecycle.alert_admins(session, self.deps, "alert-group-unreachable",
+                                             opd=names, error=error[:200])
+        else:
+            citizen = (await session.exec(select(Citizen).where(
+                Citizen.channel == Channel.TELEGRAM.value,
+                Citizen.external_id == row.chat_id))).first()
+            if citizen is not None and citizen.blocked_since is None:
+                citizen.blocked_since = utcnow()
+                session.add(citizen)
+                first = True
+            if first and not row.payload.get("no_alert"):
+                code = await self._code(session, row)
+                await lifecycle.alert_admins(session, self.deps, "alert-citizen-blocked",
+                                             code=code)
+        log.warning("chat %s unreachable: %s", row.chat_id, error)
+        self.wake()
+
+    async def _migrated(self, session: Any, row: Outbox, new_chat: int) -> None:
+        """A group became a supergroup: follow it, for this row and the OPD."""
+        old = row.chat_id
+        for opd in (await session.exec(select(Opd).where(Opd.chat_id == int(old)))).all():
+            opd.chat_id = new_chat
+            session.add(opd)
+        await session.execute(update(Outbox).where(col(Outbox.chat_id) == old,
+                                                   col(Outbox.status) == "pending")
+                              .values(chat_id=str(new_chat))
+                              .execution_options(synchronize_session=False))
+        row.chat_id = str(new_chat)
+
+    async def _code(self, session: Any, row: Outbox) -> str:
+        if row.report_id is None:
+            return "-"
+        report = await session.get(Report, row.report_id)
+        return report.code if report else "-"
+
+
+def _markup(buttons: list[list[list[str]]] | None) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=label, callback_data=data) for label, data in row]
+        for row in buttons])

@@ -1,0 +1,692 @@
+"""The report lifecycle after intake: dispatch to the OPD, PIC actions, relays, feedback.
+
+Transport-neutral: every message to another party is an outbox row written in the same
+transaction as the change that caused it (see bot/outbox.py for delivery). Cards are
+rendered as HTML with every user-supplied field escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.i18n import Translator
+from models import repo
+from models.domain import OPEN_STATUSES, Status, normalize_ticket, utcnow
+from models.tables import (
+    Attachment,
+    Category,
+    Citizen,
+    MessageLink,
+    Opd,
+    Outbox,
+    Pic,
+    Report,
+    ReportEvent,
+)
+
+log = logging.getLogger(__name__)
+
+REJECT_REASONS = ("hoax", "authority", "duplicate", "other")
+NOTE_MAX = 1000
+
+# action -> statuses it may start from
+ALLOWED: dict[str, frozenset[str]] = {
+    "take": frozenset({Status.RECEIVED, Status.VERIFIED, Status.DISPATCHED, Status.IN_PROGRESS,
+                       Status.NEED_INFO}),
+    "progress": frozenset({Status.DISPATCHED, Status.NEED_INFO, Status.RECEIVED,
+                           Status.VERIFIED}),
+    "info": frozenset({Status.DISPATCHED, Status.IN_PROGRESS}),
+    "resolve": frozenset({Status.DISPATCHED, Status.IN_PROGRESS, Status.NEED_INFO}),
+    "reject": frozenset(OPEN_STATUSES),
+    "reassign": frozenset(OPEN_STATUSES),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who pressed or wrote: a Telegram user in an OPD group."""
+
+    user_id: int
+    name: str
+    username: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What the pressing PIC sees: a short alert, and whether a prompt must be posted."""
+
+    ok: bool
+    alert: str
+    prompt: str | None = None  # 'info' | 'resolve' | 'reject_other' | 'duplicate'
+    keyboard: str | None = None  # 'reject' | 'reassign' | 'card'
+    report: Report | None = None
+
+
+@dataclass
+class Deps:
+    translator: Translator
+    tz: ZoneInfo
+    admin_ids: frozenset[int]
+    default_language: str = "id"
+    holidays: Sequence[Any] = field(default_factory=tuple)
+    ticket_prefix: str = "ADU"
+
+
+# ---- outbox helpers -------------------------------------------------------------------------
+
+
+def enqueue(session: AsyncSession, chat_id: int | str, kind: str, payload: dict[str, Any],
+            report_id: int | None = None, channel: str = "telegram") -> Outbox:
+    row = Outbox(channel=channel, chat_id=str(chat_id), kind=kind, payload=payload,
+                 report_id=report_id)
+    session.add(row)
+    return row
+
+
+async def alert_admins(session: AsyncSession, deps: Deps, key: str, **params: Any) -> None:
+    """One text to every super-admin, in the default language."""
+    text = deps.translator(deps.default_language, key, **params)
+    for admin in sorted(deps.admin_ids):
+        enqueue(session, admin, "text", {"text": text, "no_alert": True})
+
+
+async def notify_citizen(session: AsyncSession, deps: Deps, report: Report, key: str,
+                         buttons: list[list[list[str]]] | None = None, **params: Any) -> None:
+    """A notification in the citizen's own channel and language, linked to the report."""
+    citizen = await session.get(Citizen, report.citizen_id)
+    if citizen is None:
+        return
+    opd = await session.get(Opd, report.opd_id)
+    lang = citizen.language
+    text = deps.translator(lang, key, code=report.code, opd=opd.name(lang) if opd else "-",
+                           **params)
+    payload: dict[str, Any] = {"text": text, "link": "notice"}
+    if buttons:
+        payload["buttons"] = buttons
+    enqueue(session, citizen.external_id, "text", payload, report.id, channel=citizen.channel)
+
+
+# ---- the card -------------------------------------------------------------------------------
+
+
+def light(report: Report, now: datetime | None = None) -> str:
+    """Traffic light: red when overdue (or not yet followed up past its deadline), yellow
+    in the last quarter of the time allowed, green otherwise."""
+    if report.status in (Status.RESOLVED, Status.CLOSED):
+        return "✅"
+    if report.status == Status.REJECTED:
+        return "⛔"
+    if report.deadline_at is None:
+        return "🟢"
+    now = now or utcnow()
+    if now > report.deadline_at:
+        return "🔴"
+    total = (report.deadline_at - report.created_at).total_seconds() or 1
+    left = (report.deadline_at - now).total_seconds()
+    return "🟡" if left / total < 0.25 else "🟢"
+
+
+def card_text(deps: Deps, report: Report, category: Category | None, opd: Opd | None,
+              citizen: Citizen | None, media_count: int) -> str:
+    """The OPD group card, HTML; everything the citizen typed is escaped."""
+    t = deps.translator.bind(deps.default_language)
+    e = html.escape
+    if report.anonymous:
+        reporter = t("card-anonymous")
+    else:
+        parts = [report.reporter_name or (citizen.display_name if citizen else None) or "-"]
+        if citizen and citizen.username and report.channel == "telegram":
+            parts.append("@" + citizen.username)
+        if report.reporter_phone:
+            parts.append(report.reporter_phone)
+        reporter = " · ".join(parts)
+    if report.latitude is not None and report.longitude is not None:
+        url = f"https://maps.google.com/?q={report.latitude:.6f},{report.longitude:.6f}"
+        place = report.address or f"{report.latitude:.5f}, {report.longitude:.5f}"
+        where = f'{e(place)} (<a href="{e(url)}">{e(t("card-map"))}</a>)'
+    else:
+        where = e(t("card-no-location"))
+    deadline = (report.deadline_at.astimezone(deps.tz).strftime("%d-%m-%Y")
+                if report.deadline_at else "-")
+    lines = [
+        f"{light(report)} <b>{e(report.code)}</b> — {e(t(f'status-{report.status}'))}",
+        f"{e(t('card-category'))}: {e(category.name(t.lang) if category else '-')}",
+        f"{e(t('card-opd'))}: {e(opd.name(t.lang) if opd else '-')}",
+        f"{e(t('card-description'))}: {e(report.description)}",
+        f"{e(t('card-location'))}: {where}",
+        f"{e(t('card-reporter'))}: {e(reporter)}",
+        f"{e(t('card-deadline'))}: {e(deadline)}",
+        f"{e(t('card-media'))}: {media_count}",
+    ]
+    if report.assignee_name:
+        lines.append(f"{e(t('card-assignee'))}: {e(report.assignee_name)}")
+    if report.status == Status.RESOLVED and report.resolution_note:
+        lines.append(f"{e(t('card-resolution'))}: {e(report.resolution_note)}")
+    if report.status == Status.REJECTED and report.reject_reason:
+        reason = t(f"reject-{report.reject_reason}")
+        if report.resolution_note:
+            reason += f" — {report.resolution_note}"
+        lines.append(f"{e(t('card-rejected'))}: {e(reason)}")
+    if report.rating:
+        lines.append(f"{e(t('card-rating'))}: {'⭐' * report.rating}")
+    return "\n".join(lines)
+
+
+def card_buttons(deps: Deps, report: Report) -> list[list[list[str]]]:
+    """Rows of [label, callback data] for the card in its current state."""
+    t = deps.translator.bind(deps.default_language)
+    rid, v = report.id, report.version
+
+    def b(action: str, arg: str = "") -> list[str]:
+        return [t(f"card-btn-{action}"), f"c:{rid}:{action}:{v}:{arg}"]
+
+    status = report.status
+    if status in (Status.RESOLVED, Status.CLOSED, Status.REJECTED):
+        return []
+    rows: list[list[list[str]]] = []
+    first = []
+    if report.assignee_id is None:
+        first.append(b("take"))
+    if status in ALLOWED["progress"]:
+        first.append(b("progress"))
+    if first:
+        rows.append(first)
+    second = []
+    if status in ALLOWED["info"]:
+        second.append(b("info"))
+    second.append(b("resolve"))
+    rows.append(second)
+    rows.append([b("reject"), b("reassign")])
+    return rows
+
+
+def reject_buttons(deps: Deps, report: Report) -> list[list[list[str]]]:
+    t = deps.translator.bind(deps.default_language)
+    rid, v = report.id, report.version
+    rows = [[[t(f"reject-{r}"), f"c:{rid}:rj:{v}:{r}"]] for r in REJECT_REASONS]
+    rows.append([[t("card-btn-back"), f"c:{rid}:back:{v}:"]])
+    return rows
+
+
+async def reassign_buttons(session: AsyncSession, deps: Deps, report: Report
+                           ) -> list[list[list[str]]]:
+    t = deps.translator.bind(deps.default_language)
+    rid, v = report.id, report.version
+    rows = [[[opd.name(t.lang)[:60], f"c:{rid}:ra:{v}:{opd.id}"]]
+            for opd in await repo.list_opds(session) if opd.id != report.opd_id]
+    rows.append([[t("card-btn-back"), f"c:{rid}:back:{v}:"]])
+    return rows
+
+
+async def render_card(session: AsyncSession, deps: Deps, report: Report
+                      ) -> tuple[str, list[list[list[str]]]]:
+    category = await session.get(Category, report.category_id)
+    opd = await session.get(Opd, report.opd_id)
+    citizen = await session.get(Citizen, report.citizen_id)
+    media = [a for a in await repo.attachments_of(session, report.id or 0)
+             if a.kind in ("photo", "video")]
+    return card_text(deps, report, category, opd, citizen, len(media)), card_buttons(deps, report)
+
+
+async def refresh_card(session: AsyncSession, deps: Deps, report: Report) -> None:
+    """Queue an edit of the card to its current state (if the card was posted)."""
+    text, buttons = await render_card(session, deps, report)
+    opd = await session.get(Opd, report.opd_id)
+    if opd is None or opd.chat_id is None:
+        return
+    chat = report.card_chat_id or opd.chat_id
+    enqueue(session, chat, "edit_card", {"text": text, "buttons": buttons, "html": True},
+            report.id)
+
+
+# ---- dispatch -------------------------------------------------------------------------------
+
+
+async def dispatch(session: AsyncSession, deps: Deps, report: Report) -> bool:
+    """Queue the card, its album and its pin for the OPD's group; False if the OPD has none."""
+    opd = await session.get(Opd, report.opd_id)
+    if opd is None or opd.chat_id is None:
+        await alert_admins(session, deps, "alert-opd-no-group", code=report.code,
+                           opd=opd.code if opd else "?")
+        return False
+    if report.status in (Status.RECEIVED, Status.VERIFIED):
+        await _set_status(session, report, Status.DISPATCHED, "system", None, None,
+                          note=opd.code)
+    report.card_chat_id, report.card_message_id = None, None
+    session.add(report)
+    await session.flush()
+    text, buttons = await render_card(session, deps, report)
+    thread = {"thread_id": opd.thread_id} if opd.thread_id else {}
+    enqueue(session, opd.chat_id, "card",
+            {"text": text, "buttons": buttons, "html": True, "link": "card", **thread},
+            report.id)
+    media = [a for a in await repo.attachments_of(session, report.id or 0)
+             if a.kind in ("photo", "video")]
+    if media:
+        enqueue(session, opd.chat_id, "album",
+                {"files": [[a.kind, a.path] for a in media[:10]], "reply_to": "card",
+                 "link": "album", **thread}, report.id)
+    if report.latitude is not None and report.longitude is not None:
+        enqueue(session, opd.chat_id, "location",
+                {"latitude": report.latitude, "longitude": report.longitude,
+                 "reply_to": "card", "link": "location", **thread}, report.id)
+    return True
+
+
+async def dispatch_waiting(session: AsyncSession, deps: Deps, opd: Opd) -> int:
+    """After an OPD gets a group: dispatch its reports that were waiting, and re-route
+    messages that could not reach its old group."""
+    result = await session.exec(select(Report).where(
+        Report.opd_id == opd.id, col(Report.status).in_([Status.RECEIVED, Status.VERIFIED])))
+    waiting = list(result.all())
+    for report in waiting:
+        await dispatch(session, deps, report)
+    stuck = await session.exec(select(Report).where(
+        Report.opd_id == opd.id, col(Report.status).in_(list(OPEN_STATUSES)),
+        col(Report.card_message_id).is_(None), col(Report.status) == Status.DISPATCHED))
+    for report in stuck.all():
+        if report not in waiting:
+            await dispatch(session, deps, report)
+    return len(waiting)
+
+
+# ---- PIC permissions and actions ------------------------------------------------------------
+
+
+async def is_pic(session: AsyncSession, deps: Deps, actor: Actor, opd_id: int) -> bool:
+    """Admins, and PICs registered for the OPD (a username-only PIC is bound on first use)."""
+    if actor.user_id in deps.admin_ids:
+        return True
+    result = await session.exec(select(Pic).where(Pic.opd_id == opd_id,
+                                                  Pic.user_id == actor.user_id))
+    if result.first() is not None:
+        return True
+    if actor.username:
+        pending = (await session.exec(select(Pic).where(
+            Pic.opd_id == opd_id, col(Pic.user_id).is_(None),
+            col(Pic.username) == actor.username.lower()))).first()
+        if pending is not None:
+            pending.user_id, pending.name = actor.user_id, actor.name
+            session.add(pending)
+            return True
+    return False
+
+
+async def _set_status(session: AsyncSession, report: Report, to: Status, actor_kind: str,
+                      actor_id: str | None, actor_name: str | None, note: str | None = None,
+                      kind: str = "status") -> None:
+    session.add(ReportEvent(
+        report_id=report.id or 0, kind=kind, actor_kind=actor_kind, actor_id=actor_id,
+        actor_name=actor_name, from_status=report.status, to_status=to.value, note=note))
+    report.status = to.value
+    report.updated_at = utcnow()
+
+
+async def _claim(session: AsyncSession, report: Report, version: int) -> bool:
+    """Compare-and-set on the report's version: True for the one writer that wins."""
+    result = await session.execute(
+        update(Report).where(col(Report.id) == report.id, col(Report.version) == version)
+        .values(version=version + 1).execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    report.version = version + 1
+    return True
+
+
+async def press(session: AsyncSession, deps: Deps, actor: Actor, report_id: int, action: str,
+                version: int, arg: str, chat_id: int, message_id: int) -> Outcome:
+    """A card button press; validates everything, then changes state or asks for more."""
+    t = deps.translator.bind(deps.default_language)
+    report = await session.get(Report, report_id)
+    link = (await session.exec(select(MessageLink).where(
+        MessageLink.chat_id == chat_id, MessageLink.message_id == message_id))).first()
+    # The button must sit on a message about this report, or at least in the report's own
+    # group (the card's link may still be committing when a quick PIC presses).
+    opd = await session.get(Opd, report.opd_id) if report is not None else None
+    in_own_group = report is not None and chat_id in (report.card_chat_id,
+                                                      opd.chat_id if opd else None)
+    if report is None or not (link is not None and link.report_id == report_id
+                              or link is None and in_own_group):
+        log.warning("forged card press by %s: report %s in chat %s", actor.user_id, report_id,
+                    chat_id)
+        return Outcome(False, t("pic-invalid-button"))
+    if not await is_pic(session, deps, actor, report.opd_id):
+        await session.commit()
+        return Outcome(False, t("pic-not-allowed"))
+    if version != report.version:
+        return Outcome(False, t("pic-stale"), keyboard="card", report=report)
+    if action == "back":
+        return Outcome(True, "", keyboard="card", report=report)
+    if action == "reject":
+        return _check(t, report, "reject") or Outcome(True, "", keyboard="reject", report=report)
+    if action == "reassign":
+        return _check(t, report, "reassign") or Outcome(True, "", keyboard="reassign",
+                                                        report=report)
+    if action in ("info", "resolve"):
+        return _check(t, report, action) or Outcome(True, "", prompt=action, report=report)
+    if action == "rj":
+        if arg not in REJECT_REASONS:
+            return Outcome(False, t("pic-invalid-button"))
+        if arg in ("other", "duplicate"):
+            return _check(t, report, "reject") or Outcome(
+                True, "", prompt="reject_other" if arg == "other" else "duplicate",
+                report=report)
+        return await reject(session, deps, actor, report, arg, None)
+    if action == "ra":
+        if not arg.isdigit():
+            return Outcome(False, t("pic-invalid-button"))
+        return await reassign(session, deps, actor, report, int(arg))
+    if action == "take":
+        return await take(session, deps, actor, report)
+    if action == "progress":
+        return await progress(session, deps, actor, report)
+    return Outcome(False, t("pic-invalid-button"))
+
+
+def _check(t: Any, report: Report, action: str) -> Outcome | None:
+    if report.status not in ALLOWED[action]:
+        return Outcome(False, t("pic-wrong-state", status=t(f"status-{report.status}")),
+                       keyboard="card", report=report)
+    return None
+
+
+async def _won(session: AsyncSession, t: Any, report: Report) -> Outcome | None:
+    rid = report.id
+    if not await _claim(session, report, report.version):
+        await session.rollback()
+        fresh = await session.get(Report, rid, populate_existing=True)
+        who = fresh.assignee_name if fresh and fresh.assignee_name else "-"
+        return Outcome(False, t("pic-race-lost", name=who), report=fresh)
+    return None
+
+
+async def take(session: AsyncSession, deps: Deps, actor: Actor, report: Report) -> Outcome:
+    t = deps.translator.bind(deps.default_language)
+    if (bad := _check(t, report, "take")) is not None:
+        return bad
+    if report.assignee_id is not None:
+        return Outcome(False, t("pic-already-taken", name=report.assignee_name or "-"),
+                       keyboard="card", report=report)
+    if (lost := await _won(session, t, report)) is not None:
+        return lost
+    report.assignee_id, report.assignee_name = actor.user_id, actor.name
+    if report.status != Status.IN_PROGRESS:
+        await _set_status(session, report, Status.IN_PROGRESS, "pic", str(actor.user_id),
+                          actor.name, kind="status")
+    session.add(ReportEvent(report_id=report.id or 0, kind="assigned", actor_kind="pic",
+                            actor_id=str(actor.user_id), actor_name=actor.name,
+                            from_status=report.status, to_status=report.status))
+    session.add(report)
+    await notify_citizen(session, deps, report, "notify-in-progress")
+    await refresh_card(session, deps, report)
+    await session.commit()
+    return Outcome(True, t("pic-taken"), report=report)
+
+
+async def progress(session: AsyncSession, deps: Deps, actor: Actor, report: Report) -> Outcome:
+    t = deps.translator.bind(deps.default_language)
+    if (bad := _check(t, report, "progress")) is not None:
+        return bad
+    if (lost := await _won(session, t, report)) is not None:
+        return lost
+    await _set_status(session, report, Status.IN_PROGRESS, "pic", str(actor.user_id), actor.name)
+    session.add(report)
+    await notify_citizen(session, deps, report, "notify-in-progress")
+    await refresh_card(session, deps, report)
+    await session.commit()
+    return Outcome(True, t("pic-done"), report=report)
+
+
+async def ask_info(session: AsyncSession, deps: Deps, actor: Actor, report: Report,
+                   question: str) -> Outcome:
+    t = deps.translator.bind(deps.default_language)
+    if (bad := _check(t, report, "info")) is not None:
+        return bad
+    if (lost := await _won(session, t, report)) is not None:
+        return lost
+    question = question.strip()[:NOTE_MAX]
+    await _set_status(session, report, Status.NEED_INFO, "pic", str(actor.user_id), actor.name,
+                      note=question)
+    session.add(report)
+    await notify_citizen(session, deps, report, "notify-need-info", question=question)
+    await refresh_card(session, deps, report)
+    await session.commit()
+    return Outcome(True, t("pic-question-sent"), report=report)
+
+
+async def resolve(session: AsyncSession, deps: Deps, actor: Actor, report: Report, note: str,
+                  proof: dict[str, Any] | None) -> Outcome:
+    """Resolved with a closing note (and proof photo, required where the category says so)."""
+    t = deps.translator.bind(deps.default_language)
+    if (bad := _check(t, report, "resolve")) is not None:
+        return bad
+    category = await session.get(Category, report.category_id)
+    if category is not None and category.requires_photo and proof is None:
+        return Outcome(False, t("pic-proof-required"), prompt="resolve", report=report)
+    if (lost := await _won(session, t, report)) is not None:
+        return lost
+    note = note.strip()[:NOTE_MAX]
+    report.resolution_note, report.resolved_at = note, utcnow()
+    await _set_status(session, report, Status.RESOLVED, "pic", str(actor.user_id), actor.name,
+                      note=note)
+    if proof is not None:
+        session.add(Attachment(report_id=report.id or 0, kind="proof", path=proof["path"],
+                               size=proof["size"], sha256=proof["sha256"],
+                               mime=proof.get("mime"), source_ref=proof.get("source_ref")))
+    session.add(report)
+    citizen = await session.get(Citizen, report.citizen_id)
+    lang = citizen.language if citizen else deps.default_language
+    tc = deps.translator.bind(lang)
+    if proof is not None and citizen is not None:
+        enqueue(session, citizen.external_id, "photo",
+                {"path": proof["path"], "caption": tc("notify-proof", code=report.code),
+                 "link": "notice"}, report.id, channel=citizen.channel)
+    rid = report.id
+    buttons = [[[tc("btn-feedback-yes"), f"fb:{rid}:yes"], [tc("btn-feedback-no"),
+                                                            f"fb:{rid}:no"]]]
+    await notify_citizen(session, deps, report, "notify-resolved", buttons=buttons, note=note)
+    await refresh_card(session, deps, report)
+    await session.commit()
+    return Outcome(True, t("pic-resolved"), report=report)
+
+
+async def reject(session: AsyncSession, deps: Deps, actor: Actor, report: Report, reason: str,
+                 text: str | None) -> Outcome:
+    t = deps.translator.bind(deps.default_language)
+    if (bad := _check(t, report, "reject")) is not None:
+        return bad
+    if (lost := await _won(session, t, report)) is not None:
+        return lost
+    note = (text or "").strip()[:NOTE_MAX] or None
+    report.reject_reason, report.resolution_note = reason, note
+    shown = t(f"reject-{reason}") + (f": {note}" if note else "")
+    await _set_status(session, report, Status.REJECTED, "pic", str(actor.user_id), actor.name,
+                      note=shown)
+    session.add(report)
+    citizen = await session.get(Citizen, report.citizen_id)
+    lang = citizen.language if citizen else deps.default_language
+    reason_text = deps.translator(lang, f"reject-{reason}") + (f": {note}" if note else "")
+    await notify_citizen(session, deps, report, "notify-rejected", reason=reason_text)
+    await refresh_card(session, deps, report)
+    await session.commit()
+    return Outcome(True, t("pic-rejected"), report=report)
+
+
+async def reject_duplicate(session: AsyncSession, deps: Deps, actor: Actor, report: Report,
+                           code_text: str, prefix: str) -> Outcome:
+    t = deps.translator.bind(deps.default_language)
+    code = normalize_ticket(code_text, prefix)
+    original = await repo.report_by_code(session, code) if code else None
+    if original is None or original.id == report.id:
+        return Outcome(False, t("pic-duplicate-unknown"), prompt="duplicate", report=report)
+    return await reject(session, deps, actor, report, "duplicate", original.code)
+
+
+async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Report,
+                   opd_id: int) -> Outcome:
+    """Move the report to another OPD: old card closed, new card posted, both groups told."""
+    t = deps.translator.bind(deps.default_language)
+    if (bad := _check(t, report, "reassign")) is not None:
+        return bad
+    target = await session.get(Opd, opd_id)
+    if target is None or target.id == report.opd_id:
+        return Outcome(False, t("pic-invalid-button"))
+    old = await session.get(Opd, report.opd_id)
+    if (lost := await _won(session, t, report)) is not None:
+        return lost
+    old_chat = report.card_chat_id or (old.chat_id if old else None)
+    old_card = report.card_message_id
+    session.add(ReportEvent(report_id=report.id or 0, kind="reassigned", actor_kind="pic",
+                            actor_id=str(actor.user_id), actor_name=actor.name,
+                            from_status=report.status, to_status=Status.DISPATCHED.value,
+                            note=f"{old.code if old else '?'} → {target.code}"))
+    if old_chat is not None:
+        text = t("group-reassigned-away", code=report.code, opd=target.name(t.lang),
+                 name=actor.name)
+        enqueue(session, old_chat, "edit_card",
+                {"text": html.escape(text), "buttons": [], "html": True,
+                 "message_id": old_card}, report.id)
+        enqueue(session, old_chat, "text", {"text": text, "reply_to": old_card}, report.id)
+    report.opd_id, report.assignee_id, report.assignee_name = target.id, None, None
+    report.status = Status.RECEIVED.value
+    session.add(report)
+    await session.flush()
+    posted = await dispatch(session, deps, report)
+    if posted and target.chat_id is not None:
+        enqueue(session, target.chat_id, "text",
+                {"text": t("group-reassigned-here", code=report.code,
+                           opd=old.name(t.lang) if old else "-"), "reply_to": "card",
+                 **({"thread_id": target.thread_id} if target.thread_id else {})}, report.id)
+    await notify_citizen(session, deps, report, "notify-reassigned")
+    await session.commit()
+    return Outcome(True, t("pic-reassigned", opd=target.name(t.lang)), report=report)
+
+
+# ---- conversation between the PIC and the citizen -------------------------------------------
+
+
+async def relay_to_citizen(session: AsyncSession, deps: Deps, actor: Actor, report: Report,
+                           content: dict[str, Any]) -> None:
+    """A PIC's reply in the group, sent to the citizen as an answer from the OPD."""
+    citizen = await session.get(Citizen, report.citizen_id)
+    opd = await session.get(Opd, report.opd_id)
+    if citizen is None:
+        return
+    lang = citizen.language
+    header = deps.translator(lang, "relay-from-opd", code=report.code,
+                             opd=opd.name(lang) if opd else "-")
+    note = content.get("text") or content.get("caption") or f"[{content.get('type')}]"
+    session.add(ReportEvent(report_id=report.id or 0, kind="pic_reply", actor_kind="pic",
+                            actor_id=str(actor.user_id), actor_name=actor.name,
+                            from_status=report.status, to_status=report.status,
+                            note=note[:NOTE_MAX]))
+    _enqueue_relay(session, citizen.external_id, header, content, report, citizen.channel,
+                   {"link": "notice"})
+    await session.commit()
+
+
+async def relay_to_group(session: AsyncSession, deps: Deps, citizen: Citizen, report: Report,
+                         content: dict[str, Any]) -> None:
+    """The citizen's answer, posted in the OPD group as a reply to the card."""
+    opd = await session.get(Opd, report.opd_id)
+    t = deps.translator.bind(deps.default_language)
+    note = content.get("text") or content.get("caption") or f"[{content.get('type')}]"
+    session.add(ReportEvent(report_id=report.id or 0, kind="citizen_reply",
+                            actor_kind="citizen", actor_id=citizen.external_id,
+                            actor_name=None if report.anonymous else citizen.display_name,
+                            from_status=report.status, to_status=report.status,
+                            note=note[:NOTE_MAX]))
+    if report.status == Status.NEED_INFO:
+        await _claim(session, report, report.version)
+        await _set_status(session, report, Status.IN_PROGRESS, "citizen", citizen.external_id,
+                          None, note=t("event-info-given"))
+        session.add(report)
+        await refresh_card(session, deps, report)
+    if opd is not None and opd.chat_id is not None:
+        header = t("relay-from-citizen", code=report.code)
+        extra: dict[str, Any] = {"reply_to": "card", "link": "relay"}
+        if opd.thread_id:
+            extra["thread_id"] = opd.thread_id
+        _enqueue_relay(session, report.card_chat_id or opd.chat_id, header, content, report,
+                       "telegram", extra)
+    await session.commit()
+
+
+def _enqueue_relay(session: AsyncSession, chat: int | str, header: str, content: dict[str, Any],
+                   report: Report, channel: str, extra: dict[str, Any]) -> None:
+    if content.get("type") == "text":
+        enqueue(session, chat, "text", {"text": f"{header}\n{content['text']}", **extra},
+                report.id, channel=channel)
+        return
+    caption = header + (f"\n{content['caption']}" if content.get("caption") else "")
+    enqueue(session, chat, "copy", {"from_chat_id": content["chat_id"],
+                                    "message_id": content["message_id"],
+                                    "caption": caption[:1024], **extra},
+            report.id, channel=channel)
+
+
+async def feedback(session: AsyncSession, deps: Deps, citizen: Citizen, report_id: int,
+                   choice: str) -> str:
+    """'Sudah selesai?' answers: yes -> ask rating; 1-5 -> closed; no -> re-opened.
+    Returns the translation key of the answer to show the citizen."""
+    report = await session.get(Report, report_id)
+    if report is None or report.citizen_id != citizen.id:
+        return "button-stale-alert"
+    if choice == "yes":
+        return "feedback-rate" if report.status == Status.RESOLVED else "button-stale-alert"
+    if choice == "no":
+        if report.status != Status.RESOLVED:
+            return "button-stale-alert"
+        await _claim(session, report, report.version)
+        report.reopen_count += 1
+        await _set_status(session, report, Status.IN_PROGRESS, "citizen", citizen.external_id,
+                          None, kind="reopened")
+        session.add(report)
+        await refresh_card(session, deps, report)
+        opd = await session.get(Opd, report.opd_id)
+        if opd is not None and opd.chat_id is not None:
+            t = deps.translator.bind(deps.default_language)
+            enqueue(session, report.card_chat_id or opd.chat_id, "text",
+                    {"text": t("group-reopened", code=report.code), "reply_to": "card"},
+                    report.id)
+        await session.commit()
+        return "feedback-reopened"
+    if choice.isdigit() and 1 <= int(choice) <= 5:
+        if report.status != Status.RESOLVED:
+            return "button-stale-alert"
+        await _claim(session, report, report.version)
+        report.rating = int(choice)
+        await _set_status(session, report, Status.CLOSED, "citizen", citizen.external_id, None,
+                          note="⭐" * report.rating)
+        session.add(report)
+        await refresh_card(session, deps, report)
+        await session.commit()
+        return "feedback-thanks"
+    return "button-stale-alert"
+
+
+async def report_for_link(session: AsyncSession, chat_id: int, message_id: int
+                          ) -> tuple[Report, str] | None:
+    """The report (and link kind) a message in a chat is about, if it is one of ours."""
+    link = (await session.exec(select(MessageLink).where(
+        MessageLink.chat_id == chat_id, MessageLink.message_id == message_id))).first()
+    if link is None:
+        return None
+    report = await session.get(Report, link.report_id)
+    return (report, link.kind) if report is not None else None
+
+
+def link_message(session: AsyncSession, chat_id: int, message_id: int, report_id: int,
+                 kind: str) -> None:
+    session.add(MessageLink(chat_id=chat_id, message_id=message_id, report_id=report_id,
+                            kind=kind))

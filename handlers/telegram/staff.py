@@ -1,0 +1,197 @@
+"""OPD groups: PICs press card buttons and reply to the bot's messages about a report."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import (
+    CallbackQuery,
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReactionTypeEmoji,
+    ReplyParameters,
+)
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers import intake as core
+from handlers import lifecycle
+from handlers.i18n import Translator
+from handlers.telegram.callbacks import CardCb
+from handlers.telegram.files import fetcher
+from models.media import MediaRejected, MediaStore
+from models.tables import Report
+
+log = logging.getLogger(__name__)
+
+GROUPS = ("group", "supergroup")
+
+
+def _markup(rows: list[list[list[str]]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=label, callback_data=data) for label, data in row]
+        for row in rows])
+
+
+def _actor(user: Any) -> lifecycle.Actor:
+    return lifecycle.Actor(user.id, user.full_name, (user.username or "").lower() or None)
+
+
+def content_of(message: Message) -> dict[str, Any] | None:
+    """What a message carries, for relaying: text, or a copyable media message."""
+    if message.text:
+        return {"type": "text", "text": message.text}
+    for kind in ("photo", "video", "voice", "document", "audio"):
+        if getattr(message, kind):
+            return {"type": kind, "chat_id": message.chat.id, "message_id": message.message_id,
+                    "caption": message.caption or ""}
+    return None
+
+
+async def on_card_press(query: CallbackQuery, callback_data: CardCb, bot: Bot,
+                        session: AsyncSession, deps: lifecycle.Deps) -> None:
+    """A card button: state change, sub-keyboard (reject reasons, OPDs) or a reply prompt."""
+    msg = query.message
+    if not isinstance(msg, Message):
+        await query.answer()
+        return
+    cb = callback_data
+    outcome = await lifecycle.press(session, deps, _actor(query.from_user), cb.r, cb.a[:16],
+                                    cb.v, cb.x[:16], msg.chat.id, msg.message_id)
+    report = outcome.report
+    try:
+        if outcome.keyboard == "reject" and report is not None:
+            await msg.edit_reply_markup(reply_markup=_markup(
+                lifecycle.reject_buttons(deps, report)))
+        elif outcome.keyboard == "reassign" and report is not None:
+            await msg.edit_reply_markup(reply_markup=_markup(
+                await lifecycle.reassign_buttons(session, deps, report)))
+        elif outcome.keyboard == "card" and report is not None:
+            text, buttons = await lifecycle.render_card(session, deps, report)
+            await msg.edit_text(text, parse_mode="HTML", reply_markup=_markup(buttons),
+                                disable_web_page_preview=True)
+    except TelegramAPIError as exc:  # e.g. "message is not modified"
+        log.debug("card keyboard edit: %s", exc)
+    if outcome.prompt and report is not None:
+        await _prompt(bot, session, deps, msg, report, outcome.prompt, query.from_user)
+    await query.answer(outcome.alert[:200] or None, show_alert=not outcome.ok)
+
+
+async def _prompt(bot: Bot, session: AsyncSession, deps: lifecycle.Deps, card: Message,
+                  report: Report, what: str, user: Any) -> None:
+    """Ask the PIC for text by a ForceReply message linked to the report."""
+    t = deps.translator.bind(deps.default_language)
+    mention = f"@{user.username} " if user.username else ""
+    sent = await bot.send_message(
+        card.chat.id, mention + t(f"prompt-{what}", code=report.code),
+        message_thread_id=card.message_thread_id if card.is_topic_message else None,
+        reply_parameters=ReplyParameters(message_id=card.message_id,
+                                         allow_sending_without_reply=True),
+        reply_markup=ForceReply(selective=True, input_field_placeholder=report.code))
+    lifecycle.link_message(session, card.chat.id, sent.message_id, report.id or 0,
+                           f"prompt:{what}")
+    await session.commit()
+
+
+async def on_group_reply(message: Message, bot: Bot, session: AsyncSession,
+                         deps: lifecycle.Deps, media_store: MediaStore,
+                         translator: Translator) -> None:
+    """A reply to one of our messages: a prompt's answer, or a message for the citizen."""
+    reply_to = message.reply_to_message
+    if reply_to is None or message.from_user is None or message.from_user.is_bot:
+        return
+    found = await lifecycle.report_for_link(session, message.chat.id, reply_to.message_id)
+    if found is None:
+        return  # group chatter about something else: not ours
+    report, kind = found
+    actor = _actor(message.from_user)
+    t = deps.translator.bind(deps.default_language)
+    if not await lifecycle.is_pic(session, deps, actor, report.opd_id):
+        await session.commit()
+        await message.reply(t("pic-reply-not-allowed"))
+        return
+    await session.commit()
+    content = content_of(message)
+    if kind.startswith("prompt:"):
+        await _answer_prompt(message, bot, session, deps, media_store, report, actor,
+                             kind.split(":", 1)[1], content)
+        return
+    if content is None:
+        return
+    await lifecycle.relay_to_citizen(session, deps, actor, report, content)
+    await _ack(bot, message)
+
+
+async def _answer_prompt(message: Message, bot: Bot, session: AsyncSession,
+                         deps: lifecycle.Deps, media_store: MediaStore, report: Report,
+                         actor: lifecycle.Actor, what: str, content: dict[str, Any] | None
+                         ) -> None:
+    t = deps.translator.bind(deps.default_language)
+    text = (message.text or message.caption or "").strip()
+    if what == "resolve":
+        proof = None
+        if message.photo:
+            best = message.photo[-1]
+            media = core.Media("photo", best.file_id, best.file_size, "image/jpeg")
+            try:
+                raw = await fetcher(bot)(media)
+                stored = await asyncio.to_thread(media_store.store, raw, "photo", "image/jpeg",
+                                                 best.file_id)
+                proof = stored.to_dict()
+            except (MediaRejected, TelegramAPIError, OSError) as exc:
+                log.warning("proof photo not stored: %s", exc)
+                await message.reply(t("media-download-failed"))
+                return
+        if not text and proof is None:
+            await message.reply(t("pic-text-needed"))
+            return
+        outcome = await lifecycle.resolve(session, deps, actor, report, text or "-", proof)
+    elif not text:
+        await message.reply(t("pic-text-needed"))
+        return
+    elif what == "info":
+        outcome = await lifecycle.ask_info(session, deps, actor, report, text)
+    elif what == "reject_other":
+        outcome = await lifecycle.reject(session, deps, actor, report, "other", text)
+    elif what == "duplicate":
+        prefix = deps.ticket_prefix
+        outcome = await lifecycle.reject_duplicate(session, deps, actor, report, text, prefix)
+    else:
+        return
+    sent = await message.reply(outcome.alert)
+    if outcome.prompt and outcome.report is not None:
+        lifecycle.link_message(session, message.chat.id, sent.message_id, report.id or 0,
+                               f"prompt:{outcome.prompt}")
+        await session.commit()
+
+
+async def _ack(bot: Bot, message: Message) -> None:
+    """A quiet 👍 on the PIC's message instead of another line in a busy group."""
+    try:
+        await bot.set_message_reaction(message.chat.id, message.message_id,
+                                       reaction=[ReactionTypeEmoji(emoji="👍")])
+    except TelegramAPIError as exc:
+        log.debug("reaction failed: %s", exc)
+
+
+async def on_unknown_group_button(query: CallbackQuery, deps: lifecycle.Deps) -> None:
+    """Forged or foreign callback data in a group: refused, logged, nothing changes."""
+    log.warning("unknown group callback from %s: %r", query.from_user.id, query.data)
+    t = deps.translator.bind(deps.default_language)
+    await query.answer(t("pic-invalid-button"), show_alert=True)
+
+
+def make_staff_router() -> Router:
+    """Group-side router: card buttons and replies to the bot's messages."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type.in_(GROUPS))
+    router.callback_query.filter(F.message.chat.type.in_(GROUPS))
+    router.callback_query.register(on_card_press, CardCb.filter())
+    router.callback_query.register(on_unknown_group_button)
+    router.message.register(on_group_reply, F.reply_to_message)
+    return router

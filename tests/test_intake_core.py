@@ -1,0 +1,580 @@
+"""Layer 1: the transport-neutral intake driven with plain events on a real SQLite file."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from PIL import Image
+from sqlalchemy import update
+from sqlmodel import col, func, select
+
+from handlers.i18n import Tr, Translator
+from handlers.intake import (
+    Button,
+    Command,
+    Event,
+    Intake,
+    IntakeConfig,
+    Location,
+    Media,
+    Step,
+    Text,
+    Turn,
+    _media_kind,
+)
+from handlers.replies import Reply
+from models import repo
+from models.db import make_engine, make_sessionmaker, migrate
+from models.domain import utcnow
+from models.media import GPS_IFD, MediaRejected, MediaStore
+from models.seed import load_seed
+from models.tables import Attachment, Category, Citizen, Draft, Report, ReportEvent
+from tests.conftest import jpeg_bytes
+
+SEED = Path(__file__).resolve().parent.parent / "deploy" / "seed.example.toml"
+WIB = ZoneInfo("Asia/Jakarta")
+ADDRESS = "Jalan Lintas Timur, Pangkalan Kerinci, Pelalawan"
+PELALAWAN = (-0.95, 101.25, 0.55, 103.15)
+DESCRIPTION = "Jalan berlubang besar di depan SD 003, sudah dua minggu."
+
+
+class AddressGeocoder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, float]] = []
+
+    async def reverse(self, latitude: float, longitude: float) -> str | None:
+        self.calls.append((latitude, longitude))
+        return ADDRESS
+
+
+class BrokenGeocoder:
+    async def reverse(self, latitude: float, longitude: float) -> str | None:
+        raise TimeoutError("geocoder did not answer")
+
+
+@dataclass
+class Env:
+    """An Intake over a migrated, seeded SQLite file and one citizen; `say` runs one turn."""
+
+    intake: Intake
+    sessionmaker: Any
+    citizen: Citizen
+    media_root: Path
+    t: Tr
+    files: dict[str, bytes] = field(default_factory=dict)
+    fetched: list[str] = field(default_factory=list)
+
+    async def fetch(self, media: Media) -> bytes:
+        self.fetched.append(media.ref)
+        return self.files[media.ref]
+
+    async def say(self, event: Event, intake: Intake | None = None) -> list[Reply]:
+        async with self.sessionmaker() as session:
+            replies = await (intake or self.intake).handle(
+                session, Turn(self.citizen, profile_name="Budi Santoso"), event, self.fetch
+            )
+        return [r for r in replies if r.text]
+
+    async def category_id(self, code: str) -> str:
+        async with self.sessionmaker() as session:
+            category = await repo.category_by_code(session, code)
+            assert category is not None
+            return str(category.id)
+
+    async def draft(self) -> Draft | None:
+        async with self.sessionmaker() as session:
+            return await repo.load_draft(session, "telegram", self.citizen.external_id)
+
+    async def reports(self) -> list[Report]:
+        async with self.sessionmaker() as session:
+            rows = await session.exec(select(Report).where(Report.citizen_id == self.citizen.id))
+            return list(rows.all())
+
+    def photo(self, ref: str, data: bytes | None = None, **kwargs: Any) -> Media:
+        self.files[ref] = jpeg_bytes() if data is None else data
+        return Media("photo", ref, len(self.files[ref]), "image/jpeg", **kwargs)
+
+    def with_config(self, **config: Any) -> Intake:
+        return Intake(self.intake.translator, self.intake.media, self.intake.geocoder,
+                      IntakeConfig(tz=WIB, **config))
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'aduan.db'}")
+    await migrate(engine)
+    sessionmaker = make_sessionmaker(engine)
+    async with sessionmaker() as session:
+        await load_seed(session, SEED)
+        citizen, created = await repo.upsert_citizen(
+            session, "telegram", "424242", language="id", display_name="Budi Santoso"
+        )
+        await session.commit()
+    assert created
+    translator = Translator()
+    intake = Intake(translator, MediaStore(tmp_path / "media"), AddressGeocoder(),
+                    IntakeConfig(tz=WIB))
+    yield Env(intake, sessionmaker, citizen, tmp_path / "media", translator.bind("id"))
+    await engine.dispose()
+
+
+async def to_step(env: Env, code: str, step: Step) -> None:
+    """Walk a new draft of category `code` to `step` by the shortest valid answers."""
+    await env.say(Command("lapor"))
+    if step is Step.CATEGORY:
+        return
+    await env.say(Button("cat", await env.category_id(code)))
+    if step is Step.DESCRIPTION:
+        return
+    await env.say(Text(DESCRIPTION))
+    if step is Step.MEDIA:
+        return
+    await env.say(env.photo("p-walk"))
+    await env.say(Button("done"))
+    if step is Step.LOCATION:
+        return
+    await env.say(Location(0.40, 101.85))
+    if step is Step.IDENTITY:
+        return
+    await env.say(Button("anon"))
+    assert step is Step.SUMMARY
+
+
+async def assert_step(env: Env, step: Step) -> Draft:
+    draft = await env.draft()
+    assert draft is not None and draft.step == step.value
+    return draft
+
+
+# ---- the happy path -----------------------------------------------------------------------
+
+
+async def test_happy_path_ends_in_one_report(env: Env) -> None:
+    t = env.t
+    replies = await env.say(Command("lapor"))
+    assert replies[-1].text.startswith(t("ask-category-page", page=1, pages=2))
+    buttons = [c.action for row in replies[-1].choices for c in row]
+    assert "cat" in buttons and "cancel" in buttons
+
+    replies = await env.say(Button("cat", await env.category_id("jalan")))
+    assert [r.text for r in replies] == [
+        t("category-chosen", category="Jalan rusak / berlubang"),
+        t("ask-description", min=10, max=2000),
+    ]
+    replies = await env.say(Text(DESCRIPTION))
+    assert [r.text for r in replies] == [t("description-saved"), t("ask-media-required", max=5)]
+    assert "skip" not in [c.action for row in replies[-1].choices for c in row]
+
+    replies = await env.say(env.photo("photo-1", jpeg_bytes("blue", gps=True)))
+    assert [r.text for r in replies] == [t("media-saved", count=1, max=5)]
+    assert env.fetched == ["photo-1"]
+
+    replies = await env.say(Button("done"))
+    assert [r.text for r in replies] == [t("ask-location-required")]
+    assert replies[0].request == "location" and replies[0].skip_label is None
+
+    replies = await env.say(Location(0.40, 101.85))
+    assert replies[0].text == t("location-saved", place=ADDRESS)
+    assert replies[-1].text == t("ask-identity")
+    assert env.intake.geocoder.calls == [(0.40, 101.85)]  # type: ignore[attr-defined]
+
+    replies = await env.say(Button("anon"))
+    assert replies[0].text == t("identity-anonymous")
+    summary = replies[-1]
+    assert "Jalan rusak / berlubang" in summary.text and DESCRIPTION in summary.text
+    assert ADDRESS in summary.text and t("summary-anonymous") in summary.text
+    send = summary.choices[0][0]
+    assert send.action == "send" and send.arg == (await env.draft()).data["nonce"]  # type: ignore[union-attr]
+
+    replies = await env.say(Button("send", send.arg))
+    [report] = await env.reports()
+    assert replies[0].text == t("report-received", code=report.code)
+    assert report.code.startswith("ADU-") and report.status == "received"
+    assert report.description == DESCRIPTION and report.anonymous
+    assert report.reporter_name is None and report.reporter_phone is None
+    assert (report.latitude, report.longitude, report.address) == (0.40, 101.85, ADDRESS)
+    assert report.draft_nonce == send.arg and report.language == "id"
+    assert report.deadline_at is not None and report.deadline_at > utcnow()
+    assert report.deadline_at.astimezone(WIB).time().isoformat() == "23:59:59"
+    assert await env.draft() is None
+
+    async with env.sessionmaker() as session:
+        events = list(await repo.events_of(session, report.id))
+        [attachment] = list(await repo.attachments_of(session, report.id))
+        category = await session.get(Category, report.category_id)
+    assert [(e.kind, e.to_status, e.actor_kind) for e in events] == [
+        ("created", "received", "citizen")]
+    assert events[0].actor_name is None  # anonymous: no name in the timeline either
+    assert category is not None and report.opd_id == category.opd_id
+    assert attachment.kind == "photo" and attachment.source_ref == "photo-1"
+    stored = env.media_root / attachment.path
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == attachment.sha256
+    with Image.open(stored) as img:
+        assert GPS_IFD not in img.getexif()
+
+
+async def test_named_reporter_and_failing_geocoder_keeps_coordinates(env: Env) -> None:
+    intake = env.with_config()
+    intake.geocoder = BrokenGeocoder()
+    await to_step(env, "air", Step.LOCATION)  # water: location required, photo optional
+    replies = await env.say(Location(0.412361, 101.856789), intake)
+    assert replies[0].text == env.t("location-saved", place="0.41236, 101.85679")
+    draft = await assert_step(env, Step.IDENTITY)
+    assert draft.data["address"] is None and draft.data["latitude"] == 0.412361
+
+    replies = await env.say(Button("name"))
+    assert replies[0].text == env.t("identity-name", name="Budi Santoso")
+    await assert_step(env, Step.PHONE)
+    replies = await env.say(Text("Lewati"))
+    assert replies[0].text == env.t("phone-skipped")
+    draft = await assert_step(env, Step.SUMMARY)
+    await env.say(Button("send", draft.data["nonce"]))
+    [report] = await env.reports()
+    assert report.address is None and report.latitude == 0.412361
+    assert report.reporter_name == "Budi Santoso" and not report.anonymous
+
+
+# ---- description --------------------------------------------------------------------------
+
+
+async def test_description_bounds(env: Env) -> None:
+    t = env.t
+    await to_step(env, "jalan", Step.DESCRIPTION)
+    before = await env.draft()
+    assert before is not None
+
+    for text, key, params in (
+        ("x" * 9, "description-too-short", {"min": 10}),
+        ("   " + "x" * 9 + "   ", "description-too-short", {"min": 10}),  # spaces do not count
+        ("x" * 2001, "description-too-long", {"max": 2000, "length": 2001}),
+    ):
+        replies = await env.say(Text(text))
+        assert [r.text for r in replies] == [t(key, **params)]
+        after = await assert_step(env, Step.DESCRIPTION)
+        assert after.data == before.data
+
+    replies = await env.say(Text("x" * 10))
+    assert replies[0].text == t("description-saved")
+    draft = await assert_step(env, Step.MEDIA)
+    assert draft.data["description"] == "x" * 10
+
+
+async def test_longest_description_is_accepted(env: Env) -> None:
+    await to_step(env, "jalan", Step.DESCRIPTION)
+    await env.say(Text("y" * 2000))
+    draft = await assert_step(env, Step.MEDIA)
+    assert draft.data["description"] == "y" * 2000
+
+
+# ---- photos -------------------------------------------------------------------------------
+
+
+async def test_required_photo_cannot_be_skipped(env: Env) -> None:
+    t = env.t
+    await to_step(env, "jalan", Step.MEDIA)
+    for event in (Button("done"), Button("skip")):
+        replies = await env.say(event)
+        assert replies[0].text == t("media-required")
+        await assert_step(env, Step.MEDIA)
+    replies = await env.say(Text("Lewati"))
+    assert replies[0].text == t("expect-media")
+    draft = await assert_step(env, Step.MEDIA)
+    assert not draft.data.get("media")
+
+    await env.say(env.photo("p1"))
+    await env.say(Button("done"))
+    await assert_step(env, Step.LOCATION)
+
+
+async def test_optional_category_skips_photo_and_location(env: Env) -> None:
+    t = env.t
+    await to_step(env, "kesehatan", Step.DESCRIPTION)
+    replies = await env.say(Text("Antrean puskesmas sangat lama, dokter tidak ada."))
+    assert replies[-1].text == t("ask-media", max=5)
+    assert "skip" in [c.action for row in replies[-1].choices for c in row]
+
+    replies = await env.say(Button("skip"))
+    assert replies[-1].text == t("ask-location")
+    assert replies[-1].skip_label == t("btn-skip")
+    replies = await env.say(Text("Lewati"))
+    assert replies[0].text == t("location-skipped")
+    await assert_step(env, Step.IDENTITY)
+
+    await env.say(Text("Siti Aminah"))
+    await env.say(Text("Lewati"))
+    draft = await assert_step(env, Step.SUMMARY)
+    replies = await env.say(Button("send", draft.data["nonce"]))
+    [report] = await env.reports()
+    assert report.latitude is None and report.address is None
+    assert report.reporter_name == "Siti Aminah"
+    async with env.sessionmaker() as session:
+        assert not list(await repo.attachments_of(session, report.id))
+
+
+async def test_required_location_cannot_be_skipped(env: Env) -> None:
+    await to_step(env, "jalan", Step.LOCATION)
+    replies = await env.say(Text("Lewati"))
+    assert replies[0].text == env.t("location-required")
+    await assert_step(env, Step.LOCATION)
+
+
+# ---- location -----------------------------------------------------------------------------
+
+
+async def test_location_outside_service_area_is_refused(env: Env) -> None:
+    intake = env.with_config(service_area=PELALAWAN)
+    await to_step(env, "jalan", Step.LOCATION)
+    replies = await env.say(Location(-6.2, 106.8), intake)  # Jakarta
+    assert replies[0].text == env.t("location-outside")
+    draft = await assert_step(env, Step.LOCATION)
+    assert "latitude" not in draft.data
+    assert env.intake.geocoder.calls == []  # type: ignore[attr-defined]
+
+    replies = await env.say(Location(0.40, 101.85), intake)
+    assert replies[0].text == env.t("location-saved", place=ADDRESS)
+    await assert_step(env, Step.IDENTITY)
+
+
+async def test_impossible_coordinates_are_refused(env: Env) -> None:
+    await to_step(env, "jalan", Step.LOCATION)
+    replies = await env.say(Location(95.0, 200.0))
+    assert replies[0].text == env.t("location-invalid")
+    await assert_step(env, Step.LOCATION)
+
+
+# ---- drafts -------------------------------------------------------------------------------
+
+
+async def test_draft_expires_after_ttl(env: Env) -> None:
+    await to_step(env, "jalan", Step.DESCRIPTION)
+    async with env.sessionmaker() as session:
+        await session.execute(update(Draft).values(updated_at=utcnow() - timedelta(hours=25)))
+        await session.commit()
+    replies = await env.say(Text(DESCRIPTION))
+    assert replies[0].text == env.t("draft-expired")
+    assert replies[-1].text == env.t("idle-hint")  # the text is not taken as a description
+    assert await env.draft() is None
+
+
+async def test_tiny_ttl_expires_at_once(env: Env) -> None:
+    intake = env.with_config(draft_ttl=timedelta(microseconds=1))
+    await env.say(Command("lapor"), intake)
+    replies = await env.say(Button("cat", await env.category_id("jalan")), intake)
+    assert replies[0].text == env.t("draft-expired")
+    assert await env.draft() is None
+
+
+async def test_draft_within_ttl_is_kept(env: Env) -> None:
+    await to_step(env, "jalan", Step.DESCRIPTION)
+    async with env.sessionmaker() as session:
+        await session.execute(update(Draft).values(updated_at=utcnow() - timedelta(hours=23)))
+        await session.commit()
+    replies = await env.say(Text(DESCRIPTION))
+    assert replies[0].text == env.t("description-saved")
+    await assert_step(env, Step.MEDIA)
+
+
+async def test_send_twice_makes_one_report(env: Env) -> None:
+    await to_step(env, "jalan", Step.SUMMARY)
+    nonce = (await assert_step(env, Step.SUMMARY)).data["nonce"]
+    first = await env.say(Button("send", nonce))
+    second = await env.say(Button("send", nonce))
+    [report] = await env.reports()
+    assert first[0].text == env.t("report-received", code=report.code)
+    assert second[0].text == env.t("already-sent", code=report.code)
+    assert second[0].alert == env.t("already-sent-alert")
+    async with env.sessionmaker() as session:
+        total = (await session.exec(select(func.count()).select_from(Report))).one()
+        created = (await session.exec(
+            select(func.count()).select_from(ReportEvent).where(
+                col(ReportEvent.kind) == "created"))).one()
+    assert (total, created) == (1, 1)
+
+
+async def test_send_with_an_old_nonce_changes_nothing(env: Env) -> None:
+    await to_step(env, "jalan", Step.SUMMARY)
+    before = await assert_step(env, Step.SUMMARY)
+    replies = await env.say(Button("send", "0123456789abcdef"))
+    assert replies[0].text == env.t("button-stale")
+    after = await assert_step(env, Step.SUMMARY)
+    assert after.data == before.data and await env.reports() == []
+
+
+@pytest.mark.parametrize(
+    ("step", "button"),
+    [
+        (Step.DESCRIPTION, Button("done")),
+        (Step.DESCRIPTION, Button("anon")),
+        (Step.MEDIA, Button("cat", "1")),
+        (Step.MEDIA, Button("send", "x")),
+        (Step.LOCATION, Button("done")),
+        (Step.IDENTITY, Button("skip")),
+        (Step.SUMMARY, Button("cat", "1")),
+    ],
+)
+async def test_stale_button_in_wrong_step_changes_nothing(
+    env: Env, step: Step, button: Button
+) -> None:
+    await to_step(env, "jalan", step)
+    before = await assert_step(env, step)
+    replies = await env.say(button)
+    after = await assert_step(env, step)
+    assert after.data == before.data
+    assert replies[0].alert == env.t("button-stale-alert")
+    assert await env.reports() == []
+
+
+async def test_stale_button_without_a_draft_shows_the_menu(env: Env) -> None:
+    replies = await env.say(Button("done"))
+    assert replies[0].text == env.t("button-stale")
+    assert await env.draft() is None
+
+
+async def test_cancel_drops_the_draft(env: Env) -> None:
+    await to_step(env, "jalan", Step.MEDIA)
+    replies = await env.say(Command("batal"))
+    assert replies[0].text == env.t("cancelled")
+    assert await env.draft() is None
+    replies = await env.say(Command("batal"))
+    assert replies[0].text == env.t("nothing-to-cancel")
+
+
+# ---- media kinds and the media store ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("media", "kind"),
+    [
+        (Media("photo", "r"), "photo"),
+        (Media("document", "r", 10, "image/jpeg", "foto.jpg"), "photo"),
+        (Media("document", "r", 10, "image/png", None), "photo"),
+        (Media("document", "r", 10, None, "IMG_0001.JPG"), "photo"),
+        (Media("document", "r", 10, "application/octet-stream", "jalan.jpeg"), "photo"),
+        (Media("document", "r", 10, "video/mp4", "clip.mp4"), "video"),
+        (Media("video", "r"), "video"),
+        (Media("animation", "r"), "video"),
+        (Media("document", "r", 10, "application/pdf", "surat.pdf"), None),
+        (Media("document", "r", 10, None, "data.zip"), None),
+        (Media("voice", "r"), None),
+        (Media("audio", "r"), None),
+    ],
+)
+def test_media_kind(media: Media, kind: str | None) -> None:
+    assert _media_kind(media) == kind
+
+
+async def test_image_document_is_kept_as_photo_and_pdf_is_refused(env: Env) -> None:
+    await to_step(env, "jalan", Step.MEDIA)
+    env.files["pdf"] = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
+    replies = await env.say(Media("document", "pdf", 16, "application/pdf", "surat.pdf"))
+    assert replies[0].text == env.t("media-unsupported-type")
+    assert env.fetched == []  # refused before downloading
+    draft = await assert_step(env, Step.MEDIA)
+    assert not draft.data.get("media")
+
+    env.files["doc"] = jpeg_bytes("green")
+    replies = await env.say(Media("document", "doc", len(env.files["doc"]), "image/jpeg",
+                                  "foto.jpg"))
+    assert replies[0].text == env.t("media-saved", count=1, max=5)
+    draft = await assert_step(env, Step.MEDIA)
+    assert [m["kind"] for m in draft.data["media"]] == ["photo"]
+
+
+async def test_fake_jpg_document_is_refused(env: Env) -> None:
+    await to_step(env, "jalan", Step.MEDIA)
+    env.files["fake"] = b"MZ\x90\x00 this is not a picture at all"
+    replies = await env.say(Media("document", "fake", 32, None, "foto.jpg"))
+    assert replies[0].text == env.t("media-not-image")
+    draft = await assert_step(env, Step.MEDIA)
+    assert not draft.data.get("media")
+    assert not any(p.is_file() for p in env.media_root.rglob("*"))
+
+
+async def test_empty_and_failed_downloads_are_refused(env: Env) -> None:
+    await to_step(env, "jalan", Step.MEDIA)
+    replies = await env.say(Media("photo", "zero", 0, "image/jpeg"))
+    assert replies[0].text == env.t("media-empty")
+    replies = await env.say(Media("photo", "missing", 100, "image/jpeg"))  # fetch raises
+    assert replies[0].text == env.t("media-download-failed")
+    replies = await env.say(Media("video", "huge", 21 * 1024 * 1024, "video/mp4"))
+    assert replies[0].text == env.t("media-too-big", limit=20)
+    assert "huge" not in env.fetched
+    draft = await assert_step(env, Step.MEDIA)
+    assert not draft.data.get("media")
+
+
+async def test_media_limit(env: Env) -> None:
+    intake = env.with_config(max_media=2)
+    await to_step(env, "jalan", Step.MEDIA)
+    for i in range(2):
+        replies = await env.say(env.photo(f"p{i}", jpeg_bytes(size=(10 + i, 10))), intake)
+        assert replies[0].text == env.t("media-saved", count=i + 1, max=2)
+    replies = await env.say(env.photo("p3"), intake)
+    assert replies[0].text == env.t("media-limit", max=2)
+    draft = await assert_step(env, Step.MEDIA)
+    assert len(draft.data["media"]) == 2
+
+
+def test_store_rejects_empty_and_non_images(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    with pytest.raises(MediaRejected) as info:
+        store.store(b"", "photo", "image/jpeg", "ref")
+    assert info.value.key == "media-empty"
+    for junk in (b"not an image", b"\xff\xd8\xff\xe0 truncated jpeg", jpeg_bytes()[:40]):
+        with pytest.raises(MediaRejected) as info:
+            store.store(junk, "photo", "image/jpeg", "x.jpg")
+        assert info.value.key == "media-not-image"
+    assert not any(tmp_path.rglob("*.jpg"))
+
+
+def test_store_strips_gps_and_keeps_other_exif(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    original = jpeg_bytes("red", gps=True)
+    with Image.open(io.BytesIO(original)) as img:
+        assert GPS_IFD in img.getexif()  # the fixture really carries a location
+    stored = store.store(original, "photo", "image/jpeg", "tg-file-id")
+    data = store.path(stored.path).read_bytes()
+    assert data != original
+    with Image.open(io.BytesIO(data)) as img:
+        exif = img.getexif()
+        assert img.format == "JPEG" and img.size == (64, 48)
+    assert GPS_IFD not in exif and exif.get(0x010F) == "TestCam"
+    assert stored.mime == "image/jpeg" and stored.source_ref == "tg-file-id"
+
+
+def test_store_is_content_addressed(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    plain = jpeg_bytes("blue")
+    digest = hashlib.sha256(plain).hexdigest()
+    first = store.store(plain, "photo", "image/jpeg", "a")
+    assert first.sha256 == digest and first.size == len(plain)
+    assert first.path == f"{digest[:2]}/{digest}.jpg"
+    assert store.path(first.path).read_bytes() == plain  # no GPS: kept byte for byte
+    again = store.store(plain, "photo", "image/jpeg", "b")
+    assert again.path == first.path
+    assert len([p for p in tmp_path.rglob("*") if p.is_file()]) == 1
+    # A stripped photo is addressed by the bytes actually kept.
+    gps = store.store(jpeg_bytes("blue", gps=True), "photo", "image/jpeg")
+    kept = store.path(gps.path).read_bytes()
+    assert gps.sha256 == hashlib.sha256(kept).hexdigest() and gps.path.endswith(".jpg")
+    video = store.store(b"\x00\x00\x00\x18ftypmp42", "video", "video/mp4")
+    assert video.path.endswith(".mp4") and video.kind == "video"
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+async def test_stored_report_attachments_match_the_draft(env: Env) -> None:
+    await to_step(env, "jalan", Step.SUMMARY)
+    draft = await assert_step(env, Step.SUMMARY)
+    await env.say(Button("send", draft.data["nonce"]))
+    async with env.sessionmaker() as session:
+        rows = list((await session.exec(select(Attachment))).all())
+    assert [(a.kind, a.sha256) for a in rows] == [
+        (m["kind"], m["sha256"]) for m in draft.data["media"]]
