@@ -109,6 +109,7 @@ help =
     /lapor — file a new report
     /status CODE — check a report's status (e.g. /status ADU-7K3Q)
     /laporanku — list your reports
+    /balas CODE message — answer the agency about your report
     /batal — cancel the report in progress
     /bahasa — change language (Indonesia/English)
 help-admin =
@@ -117,6 +118,9 @@ help-admin =
     /opd_bind CODE — (in the OPD's group) bind this group/topic to the OPD
     /cat_add code OPD days photo=yes location=yes Indonesian name | English name — add a category
     /opds — list agencies and categories
+    /pic_add OPD_CODE — (reply to the person's message in the group) register a PIC; or /pic_add OPD_CODE id|@username
+    /pic_list OPD_CODE — list PICs
+    /pic_del OPD_CODE id|@username — remove a PIC
 
 status-ask = Send your ticket code, for example { $example }.
 status-bad-code = That ticket code is not recognised. A valid example: { $example }

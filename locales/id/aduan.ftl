@@ -109,6 +109,7 @@ help =
     /lapor — buat laporan baru
     /status KODE — cek status laporan (mis. /status ADU-7K3Q)
     /laporanku — daftar laporan Anda
+    /balas KODE pesan — jawab pertanyaan dinas tentang laporan Anda
     /batal — batalkan laporan yang sedang dibuat
     /bahasa — ganti bahasa (Indonesia/English)
 help-admin =
@@ -117,6 +118,9 @@ help-admin =
     /opd_bind KODE — (di grup OPD) hubungkan grup/topik ini ke OPD
     /cat_add kode OPD hari foto=ya lokasi=ya Nama Indonesia | English name — tambah kategori
     /opds — daftar OPD dan kategori
+    /pic_add KODE_OPD — (balas pesan orangnya di grup) daftarkan PIC; atau /pic_add KODE_OPD id|@username
+    /pic_list KODE_OPD — daftar PIC
+    /pic_del KODE_OPD id|@username — hapus PIC
 
 status-ask = Kirim kode tiket Anda, misalnya { $example }.
 status-bad-code = Kode tiket tidak dikenali. Contoh yang benar: { $example }
