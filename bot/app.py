@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,11 +17,13 @@ from bot.geocoding import NoGeocoder, ReverseGeocoder
 from bot.outbox import OutboxWorker, Pacer
 from bot.settings import Settings
 from bot.telegram import make_bot
+from bot.whatsapp import WhatsAppClient, WhatsAppInbound, webhook_app
 from handlers.i18n import Translator
 from handlers.intake import Intake, IntakeConfig
 from handlers.lifecycle import Deps, dispatch
 from handlers.telegram import setup_routers
 from handlers.telegram.middlewares import DbSession, PerUserOrder, Throttle
+from handlers.whatsapp import WhatsAppConversation
 from models import repo
 from models.db import make_engine, make_sessionmaker, migrate
 from models.domain import utcnow
@@ -43,10 +46,45 @@ class App:
     bot: Bot
     dispatcher: Dispatcher
     worker: OutboxWorker
+    whatsapp: WhatsAppClient | None = None
+    inbound: WhatsAppInbound | None = None
+    web: web.Application | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+    web_port: int = 0
+
+    async def start_background(self, worker: bool = True) -> None:
+        """The outbox worker, and with WhatsApp on: its inbound processor and webhook server."""
+        if worker:
+            self.tasks.append(asyncio.create_task(self.worker.run(), name="outbox"))
+        if self.inbound is not None:
+            self.tasks.append(asyncio.create_task(self.inbound.run(), name="wa-inbound"))
+        if self.web is not None:
+            self.runner = web.AppRunner(self.web, handle_signals=False)
+            await self.runner.setup()
+            site = web.TCPSite(self.runner, self.settings.web_host, self.settings.web_port)
+            await site.start()
+            sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001
+            self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web_port
+            log.info("WhatsApp webhook on %s:%s%s", self.settings.web_host, self.web_port,
+                     self.settings.whatsapp_webhook_path)
+
+    async def stop_background(self) -> None:
+        self.worker.stop()
+        if self.inbound is not None:
+            self.inbound.stop()
+        for task in self.tasks:
+            await asyncio.wait_for(task, 15)
+        self.tasks.clear()
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
 
     async def close(self) -> None:
-        self.worker.stop()
+        await self.stop_background()
         await self.worker.bot.session.close()
+        if self.whatsapp is not None:
+            await self.whatsapp.close()
         await self.geocoder.close()
         await self.bot.session.close()
         await self.engine.dispose()
@@ -87,8 +125,9 @@ async def build_app(settings: Settings) -> App:
         on_submitted=on_submitted,
     )
     bot = make_bot(settings)
+    whatsapp = WhatsAppClient(settings) if settings.whatsapp_enabled else None
     worker = OutboxWorker(
-        make_bot(settings, retry=False), sessionmaker, media, deps,
+        make_bot(settings, retry=False), sessionmaker, media, deps, whatsapp=whatsapp,
         pacer=Pacer(settings.outbox_chat_interval, settings.outbox_group_per_minute,
                     settings.outbox_global_per_second),
         max_attempts=settings.outbox_max_attempts, backoff_base=settings.outbox_backoff_base,
@@ -105,8 +144,13 @@ async def build_app(settings: Settings) -> App:
     dispatcher.update.outer_middleware(PerUserOrder())
     dispatcher.update.outer_middleware(DbSession(sessionmaker, translator, worker.wake))
     dispatcher.include_router(setup_routers())
-    return App(settings, engine, sessionmaker, translator, geocoder, intake, bot, dispatcher,
-               worker)
+    app = App(settings, engine, sessionmaker, translator, geocoder, intake, bot, dispatcher,
+              worker, whatsapp)
+    if whatsapp is not None:
+        conversation = WhatsAppConversation(intake, deps)
+        app.inbound = WhatsAppInbound(sessionmaker, conversation, whatsapp, worker.wake)
+        app.web = webhook_app(settings, sessionmaker, app.inbound)
+    return app
 
 
 async def register_commands(app: App) -> None:
@@ -135,9 +179,8 @@ async def run_polling(app: App) -> None:
     me = await app.bot.get_me()
     log.info("Aduan is running as @%s", me.username)
     used = app.dispatcher.resolve_used_update_types()
-    worker = asyncio.create_task(app.worker.run(), name="outbox")
+    await app.start_background()
     try:
         await app.dispatcher.start_polling(app.bot, allowed_updates=used)
     finally:
-        app.worker.stop()
-        await worker
+        await app.stop_background()

@@ -43,6 +43,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, or_, select
 
+from bot.whatsapp import DeliveryError, WhatsAppClient
 from handlers import lifecycle
 from models.domain import Channel, utcnow
 from models.media import MediaStore
@@ -101,8 +102,9 @@ class OutboxWorker:
 
     def __init__(self, bot: Bot, sessionmaker: async_sessionmaker[Any], media: MediaStore,
                  deps: lifecycle.Deps, *, pacer: Pacer | None = None, max_attempts: int = 8,
-                 backoff_base: float = 2.0) -> None:
+                 backoff_base: float = 2.0, whatsapp: WhatsAppClient | None = None) -> None:
         self.bot = bot
+        self.whatsapp = whatsapp
         self.sessionmaker = sessionmaker
         self.media = media
         self.deps = deps
@@ -111,6 +113,11 @@ class OutboxWorker:
         self.backoff_base = backoff_base
         self._wake = asyncio.Event()
         self._stopped = False
+
+    @property
+    def channels(self) -> list[str]:
+        """Channels this worker can deliver to (WhatsApp rows wait while it is off)."""
+        return [Channel.TELEGRAM.value] + ([Channel.WHATSAPP.value] if self.whatsapp else [])
 
     def wake(self) -> None:
         self._wake.set()
@@ -139,7 +146,7 @@ class OutboxWorker:
         async with self.sessionmaker() as session:
             rows = (await session.exec(
                 select(Outbox)
-                .where(Outbox.status == "pending", Outbox.channel == Channel.TELEGRAM.value)
+                .where(Outbox.status == "pending", col(Outbox.channel).in_(self.channels))
                 .order_by(col(Outbox.id)).limit(500))).all()
         next_due: float | None = None
         seen: set[str] = set()
@@ -181,6 +188,9 @@ class OutboxWorker:
                 return
             report = await session.get(Report, row.report_id) if row.report_id else None
             self.pacer.record(row.chat_id)
+            if row.channel == Channel.WHATSAPP.value:
+                await self._deliver_whatsapp(session, row, report)
+                return
             try:
                 messages = await self._send(row, report)
             except TelegramRetryAfter as exc:
@@ -211,6 +221,33 @@ class OutboxWorker:
             if report is not None:
                 session.add(report)
             await session.commit()
+
+    async def _deliver_whatsapp(self, session: Any, row: Outbox, report: Report | None) -> None:
+        assert self.whatsapp is not None
+        citizen = (await session.exec(select(Citizen).where(
+            Citizen.channel == row.channel, Citizen.external_id == row.chat_id))).first()
+        try:
+            wamid = await self.whatsapp.send(row, citizen, report)
+        except DeliveryError as exc:
+            if exc.kind == "retry_after":
+                row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after or 30)
+                row.last_error = exc.message[:500]
+                self.pacer.pause(row.chat_id, exc.retry_after or 30)
+            elif exc.kind == "template" and not row.payload.get("force_template"):
+                row.payload = {**row.payload, "force_template": True}
+                row.last_error = exc.message[:500]
+            elif exc.kind == "unreachable":
+                await self._unreachable(session, row, exc.message)
+            elif exc.kind == "transient":
+                await self._retry(session, row, exc.message)
+            else:
+                await self._park(session, row, exc.message)
+        else:
+            self._done(row, [])
+            row.provider_message_id = wamid
+        row.lease_until = None
+        session.add(row)
+        await session.commit()
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -327,9 +364,9 @@ class OutboxWorker:
     async def _unreachable(self, session: Any, row: Outbox, error: str) -> None:
         """The bot was blocked or removed: record it, tell the admins once, keep the rows."""
         row.status, row.last_error = "undeliverable", error[:500]
-        chat = int(row.chat_id)
         first = False
-        if chat < 0:
+        if row.channel == Channel.TELEGRAM.value and int(row.chat_id) < 0:
+            chat = int(row.chat_id)
             opds = (await session.exec(select(Opd).where(Opd.chat_id == chat))).all()
             for opd in opds:
                 first = first or opd.unreachable_since is None
@@ -341,7 +378,7 @@ class OutboxWorker:
                                              opd=names, error=error[:200])
         else:
             citizen = (await session.exec(select(Citizen).where(
-                Citizen.channel == Channel.TELEGRAM.value,
+                Citizen.channel == row.channel,
                 Citizen.external_id == row.chat_id))).first()
             if citizen is not None and citizen.blocked_since is None:
                 citizen.blocked_since = utcnow()

@@ -53,6 +53,21 @@ class Settings(BaseSettings):
     outbox_group_per_minute: int = Field(default=20, ge=1, alias="OUTBOX_GROUP_PER_MINUTE")
     outbox_global_per_second: int = Field(default=30, ge=1, alias="OUTBOX_GLOBAL_PER_SECOND")
 
+    web_host: str = Field(default="0.0.0.0", alias="WEB_HOST")
+    web_port: int = Field(default=8080, ge=0, le=65535, alias="WEB_PORT")
+    whatsapp_token: SecretStr | None = Field(default=None, alias="WHATSAPP_TOKEN")
+    whatsapp_phone_number_id: str | None = Field(default=None, alias="WHATSAPP_PHONE_NUMBER_ID")
+    whatsapp_app_secret: SecretStr | None = Field(default=None, alias="WHATSAPP_APP_SECRET")
+    whatsapp_verify_token: SecretStr | None = Field(default=None, alias="WHATSAPP_VERIFY_TOKEN")
+    whatsapp_api_url: str = Field(default="https://graph.facebook.com/v22.0",
+                                  alias="WHATSAPP_API_URL")
+    whatsapp_webhook_path: str = Field(default="/whatsapp/webhook", pattern=r"^/",
+                                       alias="WHATSAPP_WEBHOOK_PATH")
+    whatsapp_template_name: str = Field(default="aduan_update", alias="WHATSAPP_TEMPLATE_NAME")
+    whatsapp_template_language: str = Field(default="id", alias="WHATSAPP_TEMPLATE_LANGUAGE")
+    whatsapp_template_params: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("code", "message"), alias="WHATSAPP_TEMPLATE_PARAMS")
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_ids(cls, value: object) -> object:
@@ -62,6 +77,17 @@ class Settings(BaseSettings):
                 return frozenset(int(p) for p in parts)
             except ValueError as exc:
                 raise ValueError("must be comma-separated numeric Telegram user ids") from exc
+        return value
+
+    @field_validator("whatsapp_template_params", mode="before")
+    @classmethod
+    def _parse_params(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = tuple(p.strip() for p in value.split(",") if p.strip())
+            unknown = set(parts) - {"code", "message", "status"}
+            if unknown:
+                raise ValueError("may only name code, message, status")
+            return parts
         return value
 
     @field_validator("holidays", mode="before")
@@ -109,6 +135,12 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        """WhatsApp is on only when its four credentials are all set."""
+        return all((self.whatsapp_token, self.whatsapp_phone_number_id,
+                    self.whatsapp_app_secret, self.whatsapp_verify_token))
 
 
 class SettingsError(Exception):

@@ -154,21 +154,28 @@ class Intake:
 
     # -- entry points ---------------------------------------------------------------------
 
-    async def start(self, session: AsyncSession, turn: Turn) -> list[Reply]:
+    async def start(self, session: AsyncSession, turn: Turn, commit: bool = True) -> list[Reply]:
         """`/start`: drop any draft and greet with the menu."""
         await repo.delete_draft(session, turn.channel, turn.user)
-        await session.commit()
+        if commit:
+            await session.commit()
         t = self.translator.bind(turn.citizen.language)
         name = turn.profile_name or turn.citizen.display_name or ""
         return [menu_reply(t, t("welcome", name=name))]
 
     async def handle(
-        self, session: AsyncSession, turn: Turn, event: Event, fetch: Fetch | None = None
+        self, session: AsyncSession, turn: Turn, event: Event, fetch: Fetch | None = None,
+        before_commit: Callable[[list[Reply]], Awaitable[None]] | None = None,
     ) -> list[Reply]:
-        """Apply one inbound event to the user's draft; returns the replies to send."""
+        """Apply one inbound event to the user's draft; returns the replies to send.
+
+        `before_commit` lets a channel queue the replies in the same transaction.
+        """
         for _attempt in range(3):
             try:
                 replies = await self._handle(session, turn, event, fetch)
+                if before_commit is not None:
+                    await before_commit(replies)
                 await session.commit()
                 return replies
             except repo.DraftConflict:

@@ -624,11 +624,16 @@ async def relay_to_group(session: AsyncSession, deps: Deps, citizen: Citizen, re
 
 def _enqueue_relay(session: AsyncSession, chat: int | str, header: str, content: dict[str, Any],
                    report: Report, channel: str, extra: dict[str, Any]) -> None:
+    """Text as text; a stored photo uploaded from MEDIA_DIR; other Telegram media copied."""
     if content.get("type") == "text":
         enqueue(session, chat, "text", {"text": f"{header}\n{content['text']}", **extra},
                 report.id, channel=channel)
         return
     caption = header + (f"\n{content['caption']}" if content.get("caption") else "")
+    if content.get("path"):
+        enqueue(session, chat, "photo", {"path": content["path"], "caption": caption[:1024],
+                                         **extra}, report.id, channel=channel)
+        return
     enqueue(session, chat, "copy", {"from_chat_id": content["chat_id"],
                                     "message_id": content["message_id"],
                                     "caption": caption[:1024], **extra},

@@ -59,6 +59,7 @@ class Citizen(SQLModel, table=True):
     username: str | None = Field(default=None, max_length=64)
     phone: str | None = Field(default=None, max_length=32)
     blocked_since: datetime | None = None  # the citizen blocked the bot
+    last_inbound_at: datetime | None = None  # WhatsApp's 24-hour window opens here
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)
 
@@ -190,3 +191,20 @@ class Outbox(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
     sent_message_id: int | None = None
+    provider_message_id: str | None = Field(default=None, max_length=128, index=True)
+    delivery_status: str | None = Field(default=None, max_length=16)  # WhatsApp receipts
+
+
+class WaInbound(SQLModel, table=True):
+    """A WhatsApp webhook message, stored before it is processed; unique by message id."""
+
+    __tablename__ = "wa_inbound"
+
+    id: int | None = Field(default=None, primary_key=True)
+    wamid: str = Field(max_length=128, unique=True)
+    wa_id: str = Field(max_length=32, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="new", max_length=16, index=True)
+    attempts: int = Field(default=0)
+    received_at: datetime = Field(default_factory=utcnow)
+    processed_at: datetime | None = None

@@ -175,8 +175,7 @@ class Harness:
             dp.start_polling(bot, handle_signals=False, polling_timeout=1,
                              allowed_updates=dp.resolve_used_update_types())
         )
-        if worker:
-            self.worker_task = asyncio.create_task(self.app.worker.run())
+        await self.app.start_background(worker=worker)
 
     async def stop(self) -> None:
         if self.app is None:
@@ -190,9 +189,6 @@ class Harness:
                 await asyncio.wait_for(self.task, 10)
             except (asyncio.CancelledError, TimeoutError):
                 self.task.cancel()
-        self.app.worker.stop()
-        if self.worker_task is not None:
-            await asyncio.wait_for(self.worker_task, 10)
         await self.app.close()
         self.app, self.task, self.worker_task = None, None, None
 

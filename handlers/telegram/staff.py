@@ -25,7 +25,7 @@ from handlers.i18n import Translator
 from handlers.telegram.callbacks import CardCb
 from handlers.telegram.files import fetcher
 from models.media import MediaRejected, MediaStore
-from models.tables import Report
+from models.tables import Citizen, Report
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,33 @@ async def on_group_reply(message: Message, bot: Bot, session: AsyncSession,
         return
     if content is None:
         return
+    citizen = await session.get(Citizen, report.citizen_id)
+    if citizen is not None and citizen.channel != "telegram" and content["type"] != "text":
+        # Telegram media cannot be copied to WhatsApp: keep the photo, upload it there.
+        stored = await _store_photo(bot, message, media_store) if message.photo else None
+        if stored is None:
+            await message.reply(t("pic-wa-text-photo-only"))
+            return
+        content = {"type": "photo", "path": stored["path"], "caption": message.caption or ""}
     await lifecycle.relay_to_citizen(session, deps, actor, report, content)
     await _ack(bot, message)
+
+
+async def _store_photo(bot: Bot, message: Message, media_store: MediaStore
+                       ) -> dict[str, Any] | None:
+    """Download a group photo into MEDIA_DIR (GPS stripped); None if that fails."""
+    if not message.photo:
+        return None
+    best = message.photo[-1]
+    media = core.Media("photo", best.file_id, best.file_size, "image/jpeg")
+    try:
+        raw = await fetcher(bot)(media)
+        stored = await asyncio.to_thread(media_store.store, raw, "photo", "image/jpeg",
+                                         best.file_id)
+    except (MediaRejected, TelegramAPIError, OSError) as exc:
+        log.warning("photo not stored: %s", exc)
+        return None
+    return stored.to_dict()
 
 
 async def _answer_prompt(message: Message, bot: Bot, session: AsyncSession,
@@ -136,15 +161,8 @@ async def _answer_prompt(message: Message, bot: Bot, session: AsyncSession,
     if what == "resolve":
         proof = None
         if message.photo:
-            best = message.photo[-1]
-            media = core.Media("photo", best.file_id, best.file_size, "image/jpeg")
-            try:
-                raw = await fetcher(bot)(media)
-                stored = await asyncio.to_thread(media_store.store, raw, "photo", "image/jpeg",
-                                                 best.file_id)
-                proof = stored.to_dict()
-            except (MediaRejected, TelegramAPIError, OSError) as exc:
-                log.warning("proof photo not stored: %s", exc)
+            proof = await _store_photo(bot, message, media_store)
+            if proof is None:
                 await message.reply(t("media-download-failed"))
                 return
         if not text and proof is None:

@@ -267,3 +267,13 @@ admin-pic-removed = PIC { $who } removed from { $opd }.
 admin-pic-missing = { $who } is not a PIC of { $opd }.
 admin-pic-list = PICs of { $opd }:
 admin-pic-none = { $opd } has no PICs yet.
+
+## WhatsApp
+
+wa-or = Or:
+wa-use-this-number = Use this WA number
+wa-choose = Choose
+pic-wa-text-photo-only = The reporter uses WhatsApp: only text and photos can be passed on.
+# The approved WhatsApp template for notifications sent more than 24 hours after the citizen's
+# last message (see the Indonesian catalogue for how it is configured).
+wa-template-update = Update on report {"{{"}1{"}}"}: {"{{"}2{"}}"} Reply to this message to continue.

@@ -267,3 +267,15 @@ admin-pic-removed = PIC { $who } dihapus dari { $opd }.
 admin-pic-missing = { $who } bukan PIC { $opd }.
 admin-pic-list = PIC { $opd }:
 admin-pic-none = { $opd } belum punya PIC.
+
+## WhatsApp
+
+wa-or = Atau:
+wa-use-this-number = Pakai nomor WA ini
+wa-choose = Pilih
+pic-wa-text-photo-only = Pelapor memakai WhatsApp: hanya teks dan foto yang bisa diteruskan.
+# The approved WhatsApp template for notifications sent more than 24 hours after the citizen's
+# last message. Submit this wording to Meta as WHATSAPP_TEMPLATE_NAME (default aduan_update)
+# in WHATSAPP_TEMPLATE_LANGUAGE; its placeholders are filled from WHATSAPP_TEMPLATE_PARAMS
+# (default: code, message).
+wa-template-update = Kabar laporan {"{{"}1{"}}"}: {"{{"}2{"}}"} Balas pesan ini untuk melanjutkan.
