@@ -90,6 +90,17 @@ class Settings(BaseSettings):
             return parts
         return value
 
+    @field_validator("whatsapp_template_language")
+    @classmethod
+    def _check_template_language(cls, value: str) -> str:
+        from pywa.types.templates import TemplateLanguage
+
+        try:
+            TemplateLanguage(value)
+        except ValueError as exc:
+            raise ValueError("must be a WhatsApp template language code such as id or en") from exc
+        return value
+
     @field_validator("holidays", mode="before")
     @classmethod
     def _parse_holidays(cls, value: object) -> object:

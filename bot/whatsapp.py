@@ -22,6 +22,7 @@ import httpx
 from aiohttp import web
 from pywa.errors import WhatsAppError
 from pywa.types import Button, Section, SectionList, SectionRow
+from pywa.types.templates import TemplateLanguage
 from pywa_async import WhatsApp
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -157,7 +158,7 @@ class WhatsAppClient:
             {"type": "text", "text": values[name]} for name in names]}]
         sent = await self.wa.send_template(
             to, name=self.settings.whatsapp_template_name,
-            language=self.settings.whatsapp_template_language,  # type: ignore[arg-type]
+            language=TemplateLanguage(self.settings.whatsapp_template_language),
             params=params)
         return str(sent.id)
 
