@@ -8,7 +8,6 @@ import logging
 import sys
 from pathlib import Path
 
-from aiogram.exceptions import TelegramUnauthorizedError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.settings import Settings, SettingsError, load_settings, require_token
@@ -80,12 +79,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Loaded {opds} OPDs and {cats} categories from {args.file}.")
         else:
             require_token(settings)
-            asyncio.run(_run(settings))
+            from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+
+            try:
+                asyncio.run(_run(settings))
+            except TelegramUnauthorizedError:
+                print("aduan: Telegram rejected BOT_TOKEN: check BOT_TOKEN.", file=sys.stderr)
+                return 2
+            except TelegramNetworkError as exc:
+                print(f"aduan: cannot reach Telegram at TELEGRAM_API_URL ({exc}): check the "
+                      "network or TELEGRAM_API_URL.", file=sys.stderr)
+                return 2
     except SettingsError as exc:
         print(f"aduan: {exc}", file=sys.stderr)
-        return 2
-    except TelegramUnauthorizedError:
-        print("aduan: Telegram rejected BOT_TOKEN: check BOT_TOKEN.", file=sys.stderr)
         return 2
     except (OperationalError, DBAPIError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -126,6 +126,13 @@ async def build_app(settings: Settings) -> App:
     )
     bot = make_bot(settings)
     whatsapp = WhatsAppClient(settings) if settings.whatsapp_enabled else None
+    wa_names = ("WHATSAPP_TOKEN", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_APP_SECRET",
+                "WHATSAPP_VERIFY_TOKEN")
+    wa_values = (settings.whatsapp_token, settings.whatsapp_phone_number_id,
+                 settings.whatsapp_app_secret, settings.whatsapp_verify_token)
+    if any(wa_values) and whatsapp is None:
+        missing = ", ".join(n for n, v in zip(wa_names, wa_values, strict=True) if not v)
+        log.warning("WhatsApp is off: set %s too", missing)
     worker = OutboxWorker(
         make_bot(settings, retry=False), sessionmaker, media, deps, whatsapp=whatsapp,
         pacer=Pacer(settings.outbox_chat_interval, settings.outbox_group_per_minute,

@@ -11,7 +11,6 @@ until the chat is reachable again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -43,6 +42,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, or_, select
 
+from bot.loop import WakeableLoop
 from bot.whatsapp import DeliveryError, WhatsAppClient
 from handlers import lifecycle
 from models.domain import Channel, utcnow
@@ -52,7 +52,6 @@ from models.tables import Citizen, Opd, Outbox, Report
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=120)
-IDLE_POLL = 5.0  # rows written by another process are picked up within this many seconds
 
 
 class Pacer:
@@ -97,12 +96,15 @@ class Pacer:
         self.paused_until[chat] = self.clock() + seconds
 
 
-class OutboxWorker:
-    """Delivers pending Telegram outbox rows until stopped."""
+class OutboxWorker(WakeableLoop):
+    """Delivers pending outbox rows (Telegram, and WhatsApp when on) until stopped."""
+
+    name = "outbox"
 
     def __init__(self, bot: Bot, sessionmaker: async_sessionmaker[Any], media: MediaStore,
                  deps: lifecycle.Deps, *, pacer: Pacer | None = None, max_attempts: int = 8,
                  backoff_base: float = 2.0, whatsapp: WhatsAppClient | None = None) -> None:
+        super().__init__()
         self.bot = bot
         self.whatsapp = whatsapp
         self.sessionmaker = sessionmaker
@@ -111,34 +113,11 @@ class OutboxWorker:
         self.pacer = pacer or Pacer()
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
-        self._wake = asyncio.Event()
-        self._stopped = False
 
     @property
     def channels(self) -> list[str]:
         """Channels this worker can deliver to (WhatsApp rows wait while it is off)."""
         return [Channel.TELEGRAM.value] + ([Channel.WHATSAPP.value] if self.whatsapp else [])
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._wake.set()
-
-    async def run(self) -> None:
-        """Loop: deliver what is due, then wait for a wake-up or the next due time."""
-        while not self._stopped:
-            try:
-                delay = await self.step()
-            except Exception:  # the worker must outlive any single failure
-                log.exception("outbox step failed")
-                delay = IDLE_POLL
-            if delay is not None and delay <= 0:
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(delay or IDLE_POLL, IDLE_POLL))
 
     async def step(self) -> float | None:
         """Send every row that may go now; returns seconds until the next one is due."""

@@ -178,7 +178,7 @@ def require_token(settings: Settings) -> str:
     token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
     if not token or ":" not in token:
         raise SettingsError(
-            "BOT_TOKEN is not set: set BOT_TOKEN to the token @BotFather gave you "
+            "BOT_TOKEN is missing or malformed: set BOT_TOKEN to the token @BotFather gave you "
             "(e.g. BOT_TOKEN=123456:ABC...) in the environment or .env."
         )
     return token

@@ -9,7 +9,6 @@ processed afterwards; Meta's retries are deduplicated by message id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -28,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 
+from bot.loop import WakeableLoop
 from bot.settings import Settings
 from handlers import intake as core
 from handlers import whatsapp as adapter
@@ -168,40 +168,21 @@ class WhatsAppClient:
         return (Path(self.settings.media_dir) / rel).read_bytes()
 
 
-class WhatsAppInbound:
+class WhatsAppInbound(WakeableLoop):
     """Processes stored webhook messages: one user's in order, users in parallel."""
+
+    name = "whatsapp inbound"
 
     def __init__(self, sessionmaker: async_sessionmaker[Any],
                  conversation: adapter.WhatsAppConversation, client: WhatsAppClient,
                  on_done: Any = None) -> None:
+        super().__init__()
         self.sessionmaker = sessionmaker
         self.conversation = conversation
         self.client = client
         self.on_done = on_done
-        self._wake = asyncio.Event()
-        self._stopped = False
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._wake.set()
-
-    async def run(self) -> None:
-        while not self._stopped:
-            try:
-                busy = await self.step()
-            except Exception:
-                log.exception("whatsapp inbound step failed")
-                busy = False
-            if busy:
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 5.0)
-
-    async def step(self) -> bool:
+    async def step(self) -> float | None:
         async with self.sessionmaker() as session:
             rows = (await session.exec(select(WaInbound).where(WaInbound.status == "new")
                                        .order_by(col(WaInbound.id)).limit(200))).all()
@@ -211,7 +192,7 @@ class WhatsAppInbound:
         await asyncio.gather(*(self._user(ids) for ids in by_user.values()))
         if rows and self.on_done is not None:
             self.on_done()
-        return bool(rows)
+        return 0.0 if rows else None
 
     async def _user(self, ids: list[int]) -> None:
         for row_id in ids:

@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 from PIL import Image
-from sqlalchemy import text
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import App, build_app, register_commands
 from bot.settings import Settings
-from models.db import make_engine, make_sessionmaker
+from models.db import make_sessionmaker
 from tests.fakebotapi import FakeBotAPI
 
 PG_ENV = "ADUAN_TEST_POSTGRES_URL"
@@ -63,24 +64,34 @@ socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 # ---- databases ----------------------------------------------------------------------------
 
 
-async def reset_postgres(url: str) -> None:
-    engine = make_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
+async def _admin(url: str, statement: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database: SQLite, or PostgreSQL when ADUAN_TEST_POSTGRES_URL is set."""
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database: SQLite, or PostgreSQL when ADUAN_TEST_POSTGRES_URL is set.
+
+    Each PostgreSQL test gets a database of its own, so concurrent runs never collide.
+    """
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'aduan.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'aduan.db'}"
+        return
     url = os.environ.get(PG_ENV)
     if not url:
         pytest.skip(f"{PG_ENV} is not set: PostgreSQL variant skipped")
-    await reset_postgres(url)
-    return url
+    name = f"aduan_t_{uuid.uuid4().hex[:16]}"
+    base = make_url(url)
+    await _admin(url, f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # ---- a fake Nominatim ---------------------------------------------------------------------
@@ -269,19 +280,25 @@ def make_settings(db_url: str, fake: FakeBotAPI, media_dir: Path, geocoder_port:
 SEED = Path(__file__).resolve().parent.parent / "deploy" / "seed.example.toml"
 
 
+async def start_seeded(fake: FakeBotAPI, settings: Settings) -> Harness:
+    """A running harness on a database seeded with deploy/seed.example.toml."""
+    from models.seed import load_seed
+
+    h = Harness(fake, settings)
+    await h.start()
+    async with h.sessionmaker() as session:
+        await load_seed(session, SEED)
+    return h
+
+
 @pytest.fixture
 async def harness(db_url: str, fake_tg: FakeBotAPI, geocoder: FakeGeocoder, tmp_path: Path,
                   request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     """A running bot on a seeded database; extra settings via @pytest.mark.settings(...)."""
     marker = request.node.get_closest_marker("settings")
     extra = dict(marker.kwargs) if marker else {}
-    settings = make_settings(db_url, fake_tg, tmp_path / "media", geocoder.port, **extra)
-    h = Harness(fake_tg, settings)
-    await h.start()
-    from models.seed import load_seed
-
-    async with h.sessionmaker() as session:
-        await load_seed(session, SEED)
+    h = await start_seeded(fake_tg, make_settings(db_url, fake_tg, tmp_path / "media",
+                                                  geocoder.port, **extra))
     yield h
     await h.stop()
 

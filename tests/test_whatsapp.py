@@ -16,7 +16,7 @@ from sqlmodel import select
 from models.domain import utcnow
 from models.tables import Category, Citizen, Outbox, Report, WaInbound
 from tests import fakegraph as fg
-from tests.conftest import SEED, Harness, jpeg_bytes, make_settings
+from tests.conftest import Harness, jpeg_bytes, make_settings, start_seeded
 from tests.fakebotapi import FakeBotAPI
 from tests.test_agency_groups import (
     PIC_A,
@@ -102,12 +102,7 @@ async def wah(db_url: str, fake_tg: FakeBotAPI, geocoder: Any, graph: fg.FakeGra
         WHATSAPP_APP_SECRET=fg.APP_SECRET, WHATSAPP_VERIFY_TOKEN=fg.VERIFY_TOKEN,
         WHATSAPP_API_URL=graph.api_base("v22.0"), WEB_HOST="127.0.0.1", WEB_PORT=0,
     )
-    h = Harness(fake_tg, settings)
-    await h.start()
-    from models.seed import load_seed
-
-    async with h.sessionmaker() as session:
-        await load_seed(session, SEED)
+    h = await start_seeded(fake_tg, settings)
     yield h
     await h.stop()
 
