@@ -556,7 +556,8 @@ async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
         enqueue(session, old_chat, "edit_card",
                 {"text": html.escape(text), "buttons": [], "html": True,
                  "message_id": old_card}, report.id)
-        enqueue(session, old_chat, "text", {"text": text, "reply_to": old_card}, report.id)
+        enqueue(session, old_chat, "text", {"text": text, "reply_to": old_card, "link": "notice"},
+                report.id)
     report.opd_id, report.assignee_id, report.assignee_name = target.id, None, None
     report.status = Status.RECEIVED.value
     session.add(report)
@@ -566,6 +567,7 @@ async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
         enqueue(session, target.chat_id, "text",
                 {"text": t("group-reassigned-here", code=report.code,
                            opd=old.name(t.lang) if old else "-"), "reply_to": "card",
+                 "link": "notice",
                  **({"thread_id": target.thread_id} if target.thread_id else {})}, report.id)
     await notify_citizen(session, deps, report, "notify-reassigned")
     await session.commit()
@@ -662,7 +664,8 @@ async def feedback(session: AsyncSession, deps: Deps, citizen: Citizen, report_i
         if opd is not None and opd.chat_id is not None:
             t = deps.translator.bind(deps.default_language)
             enqueue(session, report.card_chat_id or opd.chat_id, "text",
-                    {"text": t("group-reopened", code=report.code), "reply_to": "card"},
+                    {"text": t("group-reopened", code=report.code), "reply_to": "card",
+                     "link": "notice"},
                     report.id)
         await session.commit()
         return "feedback-reopened"
