@@ -252,8 +252,10 @@ async def refresh_card(session: AsyncSession, deps: Deps, report: Report) -> Non
 # ---- dispatch -------------------------------------------------------------------------------
 
 
-async def dispatch(session: AsyncSession, deps: Deps, report: Report) -> bool:
-    """Queue the card, its album and its pin for the OPD's group; False if the OPD has none."""
+async def dispatch(session: AsyncSession, deps: Deps, report: Report,
+                   notify: bool = True) -> bool:
+    """Queue the card, its album and its pin for the OPD's group (and tell the citizen);
+    False if the OPD has no group yet."""
     opd = await session.get(Opd, report.opd_id)
     if opd is None or opd.chat_id is None:
         await alert_admins(session, deps, "alert-opd-no-group", code=report.code,
@@ -262,6 +264,8 @@ async def dispatch(session: AsyncSession, deps: Deps, report: Report) -> bool:
     if report.status in (Status.RECEIVED, Status.VERIFIED):
         await _set_status(session, report, Status.DISPATCHED, "system", None, None,
                           note=opd.code)
+        if notify:
+            await notify_citizen(session, deps, report, "notify-dispatched")
     report.card_chat_id, report.card_message_id = None, None
     session.add(report)
     await session.flush()
@@ -562,7 +566,7 @@ async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
     report.status = Status.RECEIVED.value
     session.add(report)
     await session.flush()
-    posted = await dispatch(session, deps, report)
+    posted = await dispatch(session, deps, report, notify=False)
     if posted and target.chat_id is not None:
         enqueue(session, target.chat_id, "text",
                 {"text": t("group-reassigned-here", code=report.code,

@@ -107,6 +107,7 @@ async def test_the_whole_loop(harness: Harness) -> None:
     [photo] = await h.fake.wait_for("sendPhoto", lambda c: c.chat_id == PUPR_GROUP)
     assert photo.params["reply_parameters"]["message_id"] == card_id
     assert (await report_by(h, code)).status == "dispatched"
+    await wait_citizen(h, citizen, "sudah diteruskan ke Dinas Pekerjaan Umum", 0)
 
     # Take it: the card shows the PIC, the citizen is told.
     mark = h.fake.mark()
