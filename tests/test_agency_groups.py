@@ -481,3 +481,12 @@ async def test_report_waits_when_opd_has_no_group(harness: Harness) -> None:
     await card_of(h, PUPR_GROUP, code)
     assert (await report_by(h, code)).status == "dispatched"
     assert len(await reports_of(h, citizen)) == 1
+
+
+async def test_group_help_explains_the_buttons(harness: Harness) -> None:
+    h = harness
+    mark = h.fake.mark()
+    await group_say(h, PUPR_GROUP, OUTSIDER, "/help")
+    [answer] = await h.fake.wait_for("sendMessage", lambda c: c.chat_id == PUPR_GROUP,
+                                     since=mark)
+    assert "Saya tangani" in answer.text and "/pic_add" in answer.text

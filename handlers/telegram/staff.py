@@ -8,6 +8,7 @@ from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command
 from aiogram.types import (
     CallbackQuery,
     ForceReply,
@@ -197,6 +198,12 @@ async def _ack(bot: Bot, message: Message) -> None:
         log.debug("reaction failed: %s", exc)
 
 
+async def cmd_group_help(message: Message, deps: lifecycle.Deps) -> None:
+    """How PICs work in the group: the card's buttons and replying to the bot's messages."""
+    t = deps.translator.bind(deps.default_language)
+    await message.reply(t("group-help"))
+
+
 async def on_unknown_group_button(query: CallbackQuery, deps: lifecycle.Deps) -> None:
     """Forged or foreign callback data in a group: refused, logged, nothing changes."""
     log.warning("unknown group callback from %s: %r", query.from_user.id, query.data)
@@ -211,5 +218,6 @@ def make_staff_router() -> Router:
     router.callback_query.filter(F.message.chat.type.in_(GROUPS))
     router.callback_query.register(on_card_press, CardCb.filter())
     router.callback_query.register(on_unknown_group_button)
+    router.message.register(cmd_group_help, Command("help", "bantuan"))
     router.message.register(on_group_reply, F.reply_to_message)
     return router

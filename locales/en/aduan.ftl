@@ -268,6 +268,13 @@ admin-pic-missing = { $who } is not a PIC of { $opd }.
 admin-pic-list = PICs of { $opd }:
 admin-pic-none = { $opd } has no PICs yet.
 
+group-help =
+    How this group works:
+    • Every citizen report for this agency appears as a card with buttons: take it, in progress, ask for info, resolved, reject, reassign.
+    • Reply to the card or to the bot's messages about a report to message the reporter; their answers appear here as replies to the card.
+    • Only registered PICs (/pic_add by an admin) and admins can act.
+    • Lights: 🟢 time left, 🟡 deadline near, 🔴 overdue.
+
 ## WhatsApp
 
 wa-or = Or:

@@ -268,6 +268,13 @@ admin-pic-missing = { $who } bukan PIC { $opd }.
 admin-pic-list = PIC { $opd }:
 admin-pic-none = { $opd } belum punya PIC.
 
+group-help =
+    Cara kerja di grup ini:
+    • Setiap laporan warga untuk OPD ini muncul sebagai kartu dengan tombol: Saya tangani, Proses, Minta info, Selesai, Tolak, Alihkan.
+    • Balas (reply) kartu atau pesan bot tentang laporan untuk mengirim pesan ke pelapor; jawabannya muncul di sini sebagai balasan kartu.
+    • Hanya PIC terdaftar (/pic_add oleh admin) dan admin yang dapat bertindak.
+    • Lampu: 🟢 masih ada waktu, 🟡 mendekati batas waktu, 🔴 lewat batas waktu.
+
 ## WhatsApp
 
 wa-or = Atau:
