@@ -14,6 +14,7 @@ from aiogram.types import (
     ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    LinkPreviewOptions,
     Message,
     ReactionTypeEmoji,
     ReplyParameters,
@@ -75,7 +76,7 @@ async def on_card_press(query: CallbackQuery, callback_data: CardCb, bot: Bot,
         elif outcome.keyboard == "card" and report is not None:
             text, buttons = await lifecycle.render_card(session, deps, report)
             await msg.edit_text(text, parse_mode="HTML", reply_markup=_markup(buttons),
-                                disable_web_page_preview=True)
+                                link_preview_options=LinkPreviewOptions(is_disabled=True))
     except TelegramAPIError as exc:  # e.g. "message is not modified"
         log.debug("card keyboard edit: %s", exc)
     if outcome.prompt and report is not None:
