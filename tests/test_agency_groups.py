@@ -490,3 +490,14 @@ async def test_group_help_explains_the_buttons(harness: Harness) -> None:
     [answer] = await h.fake.wait_for("sendMessage", lambda c: c.chat_id == PUPR_GROUP,
                                      since=mark)
     assert "Saya tangani" in answer.text and "/pic_add" in answer.text
+
+
+async def test_myid_helps_setting_admin_ids(harness: Harness) -> None:
+    h = harness
+    texts = await h.say(555001, "/myid")
+    assert "555001" in texts[0]
+    mark = h.fake.mark()
+    await group_say(h, PUPR_GROUP, 555001, "/myid")
+    [answer] = await h.fake.wait_for("sendMessage", lambda c: c.chat_id == PUPR_GROUP,
+                                     since=mark)
+    assert str(PUPR_GROUP) in answer.text and "555001" in answer.text

@@ -130,6 +130,14 @@ async def cmd_pic_list(message: Message, command: CommandObject, session: AsyncS
     await message.reply("\n".join(lines))
 
 
+async def cmd_myid(message: Message, t: Tr) -> None:
+    """`/myid`: the sender's user id and this chat's id, for ADMIN_IDS and seed files."""
+    user = message.from_user.id if message.from_user else "-"
+    thread = message.message_thread_id if message.is_topic_message else None
+    key = "myid-topic" if thread else "myid"
+    await message.reply(t(key, user=str(user), chat=str(message.chat.id), thread=str(thread)))
+
+
 def make_admin_routers() -> tuple[Router, Router]:
     """(admin commands behind IsAdmin, the polite refusal for everyone else)."""
     admin = Router(name=__name__)
@@ -143,4 +151,5 @@ def make_admin_routers() -> tuple[Router, Router]:
     admin.message.register(cmd_pic_del, Command("pic_del"))
     admin.message.register(cmd_pic_list, Command("pic_list"))
     denied.message.register(cmd_admin_denied, Command(*ADMIN_COMMANDS), F.from_user)
+    denied.message.register(cmd_myid, Command("myid", "id"))
     return admin, denied

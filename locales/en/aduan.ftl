@@ -154,6 +154,10 @@ cmd-batal = Cancel the report in progress
 cmd-bahasa = Change language
 cmd-help = Help
 
+myid = Your user id: { $user }
+    This chat's id: { $chat }
+myid-topic = Your user id: { $user }
+    This chat's id: { $chat } (topic { $thread })
 admin-only = This command is for admins only.
 admin-opd-usage = Usage: /opd_add CODE Indonesian name | English name
 admin-opd-added = Agency { $code } saved: { $name }

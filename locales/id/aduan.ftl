@@ -154,6 +154,10 @@ cmd-batal = Batalkan laporan yang sedang dibuat
 cmd-bahasa = Ganti bahasa
 cmd-help = Bantuan
 
+myid = ID pengguna Anda: { $user }
+    ID chat ini: { $chat }
+myid-topic = ID pengguna Anda: { $user }
+    ID chat ini: { $chat } (topik { $thread })
 admin-only = Perintah ini hanya untuk admin.
 admin-opd-usage = Format: /opd_add KODE Nama Indonesia | English name
 admin-opd-added = OPD { $code } disimpan: { $name }
