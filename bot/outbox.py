@@ -40,7 +40,7 @@ from aiogram.types import (
 )
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, or_, select
+from sqlmodel import col, func, or_, select
 
 from bot.loop import WakeableLoop
 from bot.whatsapp import DeliveryError, WhatsAppClient
@@ -123,10 +123,13 @@ class OutboxWorker(WakeableLoop):
         """Send every row that may go now; returns seconds until the next one is due."""
         now = utcnow()
         async with self.sessionmaker() as session:
+            # Only each chat's oldest pending row: one busy group cannot hide everyone else.
+            heads = (select(func.min(Outbox.id))
+                     .where(Outbox.status == "pending", col(Outbox.channel).in_(self.channels))
+                     .group_by(col(Outbox.chat_id)))
             rows = (await session.exec(
-                select(Outbox)
-                .where(Outbox.status == "pending", col(Outbox.channel).in_(self.channels))
-                .order_by(col(Outbox.id)).limit(500))).all()
+                select(Outbox).where(col(Outbox.id).in_(heads)).order_by(col(Outbox.id))
+                .limit(1000))).all()
         next_due: float | None = None
         seen: set[str] = set()
         sent_any = False
@@ -192,6 +195,9 @@ class OutboxWorker(WakeableLoop):
             except (TelegramServerError, TelegramNetworkError, aiohttp.ClientError,
                     TimeoutError, OSError) as exc:
                 await self._retry(session, row, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # unexpected: counted, so it is parked and reported
+                log.exception("outbox %s failed unexpectedly", row.id)
+                await self._retry(session, row, f"{type(exc).__name__}: {exc}")
             else:
                 self._done(row, messages)
                 self._record_links(session, row, report, messages)
@@ -207,7 +213,10 @@ class OutboxWorker(WakeableLoop):
             Citizen.channel == row.channel, Citizen.external_id == row.chat_id))).first()
         try:
             wamid = await self.whatsapp.send(row, citizen, report)
-        except DeliveryError as exc:
+        except Exception as exc:  # unexpected: counted, so it is parked and reported
+            if not isinstance(exc, DeliveryError):
+                log.exception("outbox %s failed unexpectedly", row.id)
+                exc = DeliveryError("transient", f"{type(exc).__name__}: {exc}")
             if exc.kind == "retry_after":
                 row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after or 30)
                 row.last_error = exc.message[:500]
@@ -237,9 +246,11 @@ class OutboxWorker(WakeableLoop):
         parse_mode = "HTML" if p.get("html") else None
         markup = _markup(p.get("buttons"))
         reply = self._reply_to(row, report)
+        # HTML is never cut (an entity could be split); cards are sized to fit already.
+        text = p.get("text", "") if parse_mode else p.get("text", "")[:4096]
         if row.kind in ("text", "card"):
             msg = await self.bot.send_message(
-                chat_id, p["text"][:4096], parse_mode=parse_mode, reply_markup=markup,
+                chat_id, text, parse_mode=parse_mode, reply_markup=markup,
                 message_thread_id=thread, reply_parameters=reply,
                 link_preview_options=LinkPreviewOptions(is_disabled=True))
             return [msg]
@@ -249,7 +260,7 @@ class OutboxWorker(WakeableLoop):
             if mid is None:
                 return []  # the card never made it out; nothing to edit
             await self.bot.edit_message_text(
-                text=p["text"][:4096], chat_id=chat_id, message_id=mid, parse_mode=parse_mode,
+                text=text, chat_id=chat_id, message_id=mid, parse_mode=parse_mode,
                 reply_markup=markup or InlineKeyboardMarkup(inline_keyboard=[]),
                 link_preview_options=LinkPreviewOptions(is_disabled=True))
             return []
@@ -275,6 +286,11 @@ class OutboxWorker(WakeableLoop):
             [(_, upload)] = await asyncio.to_thread(self._read_files, [["photo", p["path"]]])
             msg = await self.bot.send_photo(chat_id, upload, caption=p.get("caption"),
                                             message_thread_id=thread, reply_parameters=reply)
+            return [msg]
+        if row.kind == "voice":
+            [(_, upload)] = await asyncio.to_thread(self._read_files, [["voice", p["path"]]])
+            msg = await self.bot.send_voice(chat_id, upload, message_thread_id=thread,
+                                            reply_parameters=reply)
             return [msg]
         if row.kind == "copy":
             copied = await self.bot.copy_message(

@@ -57,8 +57,9 @@ async def bind_opd(session: AsyncSession, deps: lifecycle.Deps, code: str, chat_
     opd.chat_id, opd.thread_id, opd.unreachable_since = chat_id, thread_id, None
     session.add(opd)
     await session.flush()
-    await repo.requeue_undeliverable(session, old_chat if old_chat is not None else chat_id,
-                                     chat_id)
+    if old_chat is not None:
+        await repo.requeue_undeliverable(session, old_chat, chat_id)
+    await repo.requeue_undeliverable(session, lifecycle.waiting_chat(opd.id or 0), chat_id)
     await lifecycle.dispatch_waiting(session, deps, opd)
     await session.commit()
     return opd

@@ -173,14 +173,17 @@ class Intake:
         """
         for _attempt in range(3):
             try:
-                replies = await self._handle(session, turn, event, fetch)
-                if before_commit is not None:
-                    await before_commit(replies)
-                await session.commit()
-                return replies
+                # A savepoint: a conflict undoes this turn only, not the caller's work (the
+                # citizen row), and leaves loaded objects usable for the retry.
+                async with session.begin_nested():
+                    replies = await self._handle(session, turn, event, fetch)
             except repo.DraftConflict:
-                await session.rollback()
                 log.info("draft conflict for %s/%s; retrying", turn.channel, turn.user)
+                continue
+            if before_commit is not None:
+                await before_commit(replies)
+            await session.commit()
+            return replies
         raise RuntimeError("draft kept changing under us")
 
     async def _handle(

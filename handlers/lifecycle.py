@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 REJECT_REASONS = ("hoax", "authority", "duplicate", "other")
 NOTE_MAX = 1000
+# The card's parsed text must stay under Telegram's 4096: description (<= 2000) + address
+# (<= 300) + a note cut to this + names and labels.
+CARD_NOTE_MAX = 600
 
 # action -> statuses it may start from
 ALLOWED: dict[str, frozenset[str]] = {
@@ -137,7 +140,7 @@ def light(report: Report, now: datetime | None = None) -> str:
 
 
 def card_text(deps: Deps, report: Report, category: Category | None, opd: Opd | None,
-              citizen: Citizen | None, media_count: int) -> str:
+              citizen: Citizen | None, media_count: int, voices: int = 0) -> str:
     """The OPD group card, HTML; everything the citizen typed is escaped."""
     t = deps.translator.bind(deps.default_language)
     e = html.escape
@@ -168,14 +171,16 @@ def card_text(deps: Deps, report: Report, category: Category | None, opd: Opd | 
         f"{e(t('card-deadline'))}: {e(deadline)}",
         f"{e(t('card-media'))}: {media_count}",
     ]
+    if voices:
+        lines.append(f"{e(t('card-voice'))}: {voices}")
     if report.assignee_name:
         lines.append(f"{e(t('card-assignee'))}: {e(report.assignee_name)}")
     if report.status == Status.RESOLVED and report.resolution_note:
-        lines.append(f"{e(t('card-resolution'))}: {e(report.resolution_note)}")
+        lines.append(f"{e(t('card-resolution'))}: {e(report.resolution_note[:CARD_NOTE_MAX])}")
     if report.status == Status.REJECTED and report.reject_reason:
         reason = t(f"reject-{report.reject_reason}")
         if report.resolution_note:
-            reason += f" — {report.resolution_note}"
+            reason += f" — {report.resolution_note[:CARD_NOTE_MAX]}"
         lines.append(f"{e(t('card-rejected'))}: {e(reason)}")
     if report.rating:
         lines.append(f"{e(t('card-rating'))}: {'⭐' * report.rating}")
@@ -233,9 +238,11 @@ async def render_card(session: AsyncSession, deps: Deps, report: Report
     category = await session.get(Category, report.category_id)
     opd = await session.get(Opd, report.opd_id)
     citizen = await session.get(Citizen, report.citizen_id)
-    media = [a for a in await repo.attachments_of(session, report.id or 0)
-             if a.kind in ("photo", "video")]
-    return card_text(deps, report, category, opd, citizen, len(media)), card_buttons(deps, report)
+    attachments = await repo.attachments_of(session, report.id or 0)
+    media = sum(1 for a in attachments if a.kind in ("photo", "video"))
+    voices = sum(1 for a in attachments if a.kind == "voice")
+    return (card_text(deps, report, category, opd, citizen, media, voices),
+            card_buttons(deps, report))
 
 
 async def refresh_card(session: AsyncSession, deps: Deps, report: Report) -> None:
@@ -257,17 +264,25 @@ async def dispatch(session: AsyncSession, deps: Deps, report: Report,
     """Queue the card, its album and its pin for the OPD's group (and tell the citizen);
     False if the OPD has no group yet."""
     opd = await session.get(Opd, report.opd_id)
+    report.card_chat_id, report.card_message_id = None, None
+    session.add(report)
     if opd is None or opd.chat_id is None:
         await alert_admins(session, deps, "alert-opd-no-group", code=report.code,
                            opd=opd.code if opd else "?")
         return False
+    # An older card of this report that never went out (group unreachable, rebound since)
+    # is replaced by this one, never posted twice.
+    await session.execute(
+        update(Outbox)
+        .where(col(Outbox.report_id) == report.id,
+               col(Outbox.kind).in_(("card", "album", "location", "voice")),
+               col(Outbox.status).in_(("pending", "undeliverable")))
+        .values(status="superseded").execution_options(synchronize_session=False))
     if report.status in (Status.RECEIVED, Status.VERIFIED):
         await _set_status(session, report, Status.DISPATCHED, "system", None, None,
                           note=opd.code)
         if notify:
             await notify_citizen(session, deps, report, "notify-dispatched")
-    report.card_chat_id, report.card_message_id = None, None
-    session.add(report)
     await session.flush()
     text, buttons = await render_card(session, deps, report)
     thread = {"thread_id": opd.thread_id} if opd.thread_id else {}
@@ -280,6 +295,10 @@ async def dispatch(session: AsyncSession, deps: Deps, report: Report,
         enqueue(session, opd.chat_id, "album",
                 {"files": [[a.kind, a.path] for a in media[:10]], "reply_to": "card",
                  "link": "album", **thread}, report.id)
+    for voice in [a for a in await repo.attachments_of(session, report.id or 0)
+                  if a.kind == "voice"]:
+        enqueue(session, opd.chat_id, "voice", {"path": voice.path, "reply_to": "card",
+                                                "link": "album", **thread}, report.id)
     if report.latitude is not None and report.longitude is not None:
         enqueue(session, opd.chat_id, "location",
                 {"latitude": report.latitude, "longitude": report.longitude,
@@ -613,19 +632,35 @@ async def relay_to_group(session: AsyncSession, deps: Deps, citizen: Citizen, re
                             from_status=report.status, to_status=report.status,
                             note=note[:NOTE_MAX]))
     if report.status == Status.NEED_INFO:
-        await _claim(session, report, report.version)
-        await _set_status(session, report, Status.IN_PROGRESS, "citizen", citizen.external_id,
-                          None, note=t("event-info-given"))
-        session.add(report)
-        await refresh_card(session, deps, report)
+        if await _claim(session, report, report.version):
+            await _set_status(session, report, Status.IN_PROGRESS, "citizen",
+                              citizen.external_id, None, note=t("event-info-given"))
+            session.add(report)
+            await refresh_card(session, deps, report)
+        else:  # a PIC moved the report meanwhile: keep their change, still pass the answer on
+            await session.refresh(report)
+    header = t("relay-from-citizen", code=report.code)
+    extra: dict[str, Any] = {"reply_to": "card", "link": "relay"}
     if opd is not None and opd.chat_id is not None:
-        header = t("relay-from-citizen", code=report.code)
-        extra: dict[str, Any] = {"reply_to": "card", "link": "relay"}
         if opd.thread_id:
             extra["thread_id"] = opd.thread_id
         _enqueue_relay(session, report.card_chat_id or opd.chat_id, header, content, report,
                        "telegram", extra)
+    else:
+        # No group yet: kept undeliverable for this OPD, sent when /opd_bind gives it one.
+        _enqueue_relay(session, waiting_chat(report.opd_id), header, content, report,
+                       "telegram", extra)
+        for row in session.new:
+            if isinstance(row, Outbox) and row.chat_id == waiting_chat(report.opd_id):
+                row.status = "undeliverable"
+        await alert_admins(session, deps, "alert-opd-no-group", code=report.code,
+                           opd=opd.code if opd else "?")
     await session.commit()
+
+
+def waiting_chat(opd_id: int) -> str:
+    """Outbox address of messages for an OPD whose group is not bound yet."""
+    return f"opd:{opd_id}"
 
 
 def _enqueue_relay(session: AsyncSession, chat: int | str, header: str, content: dict[str, Any],
@@ -647,7 +682,7 @@ def _enqueue_relay(session: AsyncSession, chat: int | str, header: str, content:
 
 
 async def feedback(session: AsyncSession, deps: Deps, citizen: Citizen, report_id: int,
-                   choice: str) -> str:
+                   choice: str, commit: bool = True) -> str:
     """'Sudah selesai?' answers: yes -> ask rating; 1-5 -> closed; no -> re-opened.
     Returns the translation key of the answer to show the citizen."""
     report = await session.get(Report, report_id)
@@ -656,9 +691,9 @@ async def feedback(session: AsyncSession, deps: Deps, citizen: Citizen, report_i
     if choice == "yes":
         return "feedback-rate" if report.status == Status.RESOLVED else "button-stale-alert"
     if choice == "no":
-        if report.status != Status.RESOLVED:
+        if report.status != Status.RESOLVED or not await _claim(session, report,
+                                                                   report.version):
             return "button-stale-alert"
-        await _claim(session, report, report.version)
         report.reopen_count += 1
         await _set_status(session, report, Status.IN_PROGRESS, "citizen", citizen.external_id,
                           None, kind="reopened")
@@ -671,18 +706,20 @@ async def feedback(session: AsyncSession, deps: Deps, citizen: Citizen, report_i
                     {"text": t("group-reopened", code=report.code), "reply_to": "card",
                      "link": "notice"},
                     report.id)
-        await session.commit()
+        if commit:
+            await session.commit()
         return "feedback-reopened"
     if choice.isdigit() and 1 <= int(choice) <= 5:
-        if report.status != Status.RESOLVED:
+        if report.status != Status.RESOLVED or not await _claim(session, report,
+                                                                   report.version):
             return "button-stale-alert"
-        await _claim(session, report, report.version)
         report.rating = int(choice)
         await _set_status(session, report, Status.CLOSED, "citizen", citizen.external_id, None,
                           note="⭐" * report.rating)
         session.add(report)
         await refresh_card(session, deps, report)
-        await session.commit()
+        if commit:
+            await session.commit()
         return "feedback-thanks"
     return "button-stale-alert"
 

@@ -161,7 +161,9 @@ class WhatsAppConversation:
             session, WA, row.wa_id, language=self.deps.default_language, display_name=name)
         citizen.last_inbound_at = utcnow()
         session.add(citizen)
-        await session.flush()
+        # Committed at once, as on Telegram: the slow parts of a turn (media download,
+        # geocoding) must not hold the database's write lock.
+        await session.commit()
         t = self.translator.bind(citizen.language)
         event = to_event(message, row.wa_id)
         turn = core.Turn(citizen=citizen, page_size=PAGE_SIZE, profile_name=name)
@@ -252,8 +254,9 @@ class WhatsAppConversation:
             await finish([Reply(t("button-stale"))])
             await session.commit()
             return
-        await finish([])  # mark handled in the same transaction as the feedback
-        key = await lifecycle.feedback(session, self.deps, citizen, int(rid), choice[:8])
+        await finish([])  # marked handled in the same transaction as the feedback and reply
+        key = await lifecycle.feedback(session, self.deps, citizen, int(rid), choice[:8],
+                                       commit=False)
         if key == "feedback-rate":
             rows = [[Choice(f"{n} ⭐", "fb", f"{rid}:{n}")] for n in range(5, 0, -1)]
             enqueue_replies(session, citizen.external_id, render([Reply(t(key), rows)], t))

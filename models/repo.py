@@ -254,7 +254,15 @@ async def pics_of(session: AsyncSession, opd_id: int) -> Sequence[Pic]:
 
 async def requeue_undeliverable(session: AsyncSession, old_chat: int | str,
                                 new_chat: int | str) -> int:
-    """Messages a chat refused go out again (to `new_chat`) once it is reachable."""
+    """Messages a chat refused go out again (to `new_chat`) once it is reachable; edits of
+    messages in the old chat are dropped (a fresh card is posted instead)."""
+    await session.execute(
+        update(Outbox)
+        .where(col(Outbox.chat_id) == str(old_chat), col(Outbox.status) == "undeliverable",
+               col(Outbox.kind) == "edit_card")
+        .values(status="superseded")
+        .execution_options(synchronize_session=False)
+    )
     result = await session.execute(
         update(Outbox)
         .where(col(Outbox.chat_id) == str(old_chat), col(Outbox.status) == "undeliverable")

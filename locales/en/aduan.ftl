@@ -186,6 +186,7 @@ card-location = Location
 card-reporter = Reporter
 card-deadline = Deadline
 card-media = Photos/videos
+card-voice = Voice notes
 card-assignee = Handled by
 card-resolution = Resolution note
 card-rejected = Rejected

@@ -186,6 +186,7 @@ card-location = Lokasi
 card-reporter = Pelapor
 card-deadline = Batas waktu
 card-media = Foto/video
+card-voice = Pesan suara
 card-assignee = Ditangani oleh
 card-resolution = Catatan penyelesaian
 card-rejected = Ditolak
