@@ -501,3 +501,27 @@ async def test_myid_helps_setting_admin_ids(harness: Harness) -> None:
     [answer] = await h.fake.wait_for("sendMessage", lambda c: c.chat_id == PUPR_GROUP,
                                      since=mark)
     assert str(PUPR_GROUP) in answer.text and "555001" in answer.text
+
+
+async def test_voice_note_reaches_the_group(harness: Harness) -> None:
+    h, citizen = harness, new_user()
+    await setup_groups(h)
+    from tests.test_intake_telegram import to_description
+
+    await to_description(h, citizen)
+    voice = h.fake.add_file(b"OggS" + b"\x00" * 200, file_path="voice/v1.ogg",
+                            mime_type="audio/ogg")
+    texts = await h.say(citizen, voice=voice)
+    assert "Pesan suara disimpan" in texts[0]
+    await h.say(citizen, "Jalan amblas di dekat jembatan, mohon segera dicek.", replies=2)
+    fid = h.fake.add_file(jpeg_bytes(), file_path="photos/v.jpg")
+    await h.say(citizen, photo=fid)
+    await h.press(citizen, "done")
+    await h.say(citizen, location=(0.4, 101.85), replies=2)
+    await h.press(citizen, "anon", replies=2)
+    texts = await h.press(citizen, "send", h.buttons(citizen)[0].split(":", 2)[2], replies=2)
+    code = re.search(r"(ADU-[A-Z0-9]{4})", texts[0]).group(1)
+    card = await card_of(h, PUPR_GROUP, code)
+    assert "Pesan suara: 1" in card.text
+    [sent] = await h.fake.wait_for("sendVoice", lambda c: c.chat_id == PUPR_GROUP)
+    assert sent.params["reply_parameters"]["message_id"] == card.result["message_id"]
