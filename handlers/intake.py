@@ -105,6 +105,7 @@ class Geocoder(Protocol):
 
 
 Fetch = Callable[[Media], Awaitable[bytes]]
+StepResult = tuple[Step | None, list[Reply]]  # next step (None: submitted), replies
 
 
 @dataclass
@@ -375,7 +376,10 @@ class Intake:
 
     # -- step handlers: each returns (next step or None when submitted, replies) ------------
 
-    async def _on_category(self, session, t, turn, data, event, fetch):  # type: ignore[no-untyped-def]
+    async def _on_category(
+        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
+        fetch: Fetch | None,
+    ) -> StepResult:
         if isinstance(event, Button) and event.action == "page" and event.arg.isdigit():
             return Step.CATEGORY, [await self._category_page(session, t, turn, int(event.arg),
                                                              edit=True)]
@@ -389,7 +393,10 @@ class Intake:
             return self._after(data, Step.CATEGORY, category), [ack]
         return Step.CATEGORY, [self._unexpected(t, event, "expect-category"), _REPROMPT]
 
-    async def _on_description(self, session, t, turn, data, event, fetch):  # type: ignore[no-untyped-def]
+    async def _on_description(
+        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
+        fetch: Fetch | None,
+    ) -> StepResult:
         if isinstance(event, Text):
             text = event.text.strip()
             if len(text) < DESCRIPTION_MIN:
@@ -422,7 +429,10 @@ class Intake:
                 data, Step.DESCRIPTION, category), replies
         return Step.DESCRIPTION, [self._unexpected(t, event, "expect-description")]
 
-    async def _on_media(self, session, t, turn, data, event, fetch):  # type: ignore[no-untyped-def]
+    async def _on_media(
+        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
+        fetch: Fetch | None,
+    ) -> StepResult:
         category = await self._category(session, data)
         required = bool(category and category.requires_photo)
         if isinstance(event, Media):
@@ -436,7 +446,10 @@ class Intake:
                 return self._after(data, Step.MEDIA, category), []
         return Step.MEDIA, [self._unexpected(t, event, "expect-media"), _REPROMPT]
 
-    async def _on_location(self, session, t, turn, data, event, fetch):  # type: ignore[no-untyped-def]
+    async def _on_location(
+        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
+        fetch: Fetch | None,
+    ) -> StepResult:
         category = await self._category(session, data)
         required = bool(category and category.requires_location)
         if isinstance(event, Location):
@@ -461,7 +474,10 @@ class Intake:
                 Reply(t("location-skipped"), remove_keyboard=True)]
         return Step.LOCATION, [self._unexpected(t, event, "expect-location"), _REPROMPT]
 
-    async def _on_identity(self, session, t, turn, data, event, fetch):  # type: ignore[no-untyped-def]
+    async def _on_identity(
+        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
+        fetch: Fetch | None,
+    ) -> StepResult:
         category = await self._category(session, data)
         if isinstance(event, Button) and event.action == "anon":
             data.update(anonymous=True, name=None, phone=None)
@@ -478,7 +494,10 @@ class Intake:
             return Step.PHONE, [Reply(t("identity-name", name=name[:NAME_MAX]))]
         return Step.IDENTITY, [self._unexpected(t, event, "expect-identity"), _REPROMPT]
 
-    async def _on_phone(self, session, t, turn, data, event, fetch):  # type: ignore[no-untyped-def]
+    async def _on_phone(
+        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
+        fetch: Fetch | None,
+    ) -> StepResult:
         category = await self._category(session, data)
         if isinstance(event, Contact):
             if not event.own:
@@ -492,7 +511,10 @@ class Intake:
                 Reply(t("phone-skipped"), remove_keyboard=True)]
         return Step.PHONE, [self._unexpected(t, event, "expect-phone"), _REPROMPT]
 
-    async def _on_summary(self, session, t, turn, data, event, fetch):  # type: ignore[no-untyped-def]
+    async def _on_summary(
+        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
+        fetch: Fetch | None,
+    ) -> StepResult:
         if isinstance(event, Button) and event.action == "send":
             if event.arg and event.arg != data.get("nonce"):
                 return Step.SUMMARY, [Reply(t("button-stale"), alert=t("button-stale-alert")),
@@ -507,7 +529,10 @@ class Intake:
             return Step.EDIT, []
         return Step.SUMMARY, [self._unexpected(t, event, "expect-summary"), _REPROMPT]
 
-    async def _on_edit(self, session, t, turn, data, event, fetch):  # type: ignore[no-untyped-def]
+    async def _on_edit(
+        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
+        fetch: Fetch | None,
+    ) -> StepResult:
         if isinstance(event, Button) and event.action == "edit":
             if event.arg == "back":
                 return Step.SUMMARY, []
