@@ -348,6 +348,15 @@ async def is_pic(session: AsyncSession, deps: Deps, actor: Actor, opd_id: int) -
 async def _set_status(session: AsyncSession, report: Report, to: Status, actor_kind: str,
                       actor_id: str | None, actor_name: str | None, note: str | None = None,
                       kind: str = "status") -> None:
+    """Record the change as an event. Leaving `need_info` moves the deadline by the time
+    spent waiting on the citizen: the clock pauses while the OPD cannot act."""
+    if report.status == Status.NEED_INFO and to != Status.NEED_INFO and report.deadline_at:
+        asked = (await session.exec(
+            select(ReportEvent.at).where(ReportEvent.report_id == report.id,
+                                         ReportEvent.to_status == Status.NEED_INFO.value)
+            .order_by(col(ReportEvent.id).desc()).limit(1))).first()
+        if asked is not None:
+            report.deadline_at = report.deadline_at + (utcnow() - asked)
     session.add(ReportEvent(
         report_id=report.id or 0, kind=kind, actor_kind=actor_kind, actor_id=actor_id,
         actor_name=actor_name, from_status=report.status, to_status=to.value, note=note))

@@ -14,7 +14,7 @@ from handlers import lifecycle
 from handlers.i18n import Translator
 from models import repo
 from models.db import make_engine, make_sessionmaker, migrate
-from models.domain import Status
+from models.domain import Status, utcnow
 from models.media import MediaStore
 from models.seed import load_seed
 from models.tables import Category, Citizen, Outbox, Report
@@ -118,3 +118,34 @@ async def test_draft_conflict_retry_crashes(env, tmp_path, monkeypatch):
         await s.commit()
         replies = await intake.handle(s, core.Turn(citizen=citizen), core.Command("lapor"))
         assert replies
+
+
+async def test_need_info_pauses_the_deadline(env):
+    """Time spent waiting on the citizen is added back to the deadline when they answer."""
+    from datetime import timedelta
+
+    from models.tables import ReportEvent
+
+    sm, deps = env
+    rid, cid = await make_report(sm, deps)
+    pic = lifecycle.Actor(1, "Admin")
+    async with sm() as s:
+        r = await s.get(Report, rid)
+        await lifecycle.ask_info(s, deps, pic, r, "Di RT berapa?")
+    async with sm() as s:  # the question was asked two days ago
+        event = (await s.exec(select(ReportEvent).where(
+            ReportEvent.report_id == rid, ReportEvent.to_status == "need_info"))).one()
+        event.at = event.at - timedelta(days=2)
+        s.add(event)
+        report = await s.get(Report, rid)
+        report.deadline_at = before = utcnow() + timedelta(days=5)
+        s.add(report)
+        await s.commit()
+    async with sm() as s:
+        r = await s.get(Report, rid)
+        citizen = await s.get(Citizen, cid)
+        await lifecycle.relay_to_group(s, deps, citizen, r, {"type": "text", "text": "RT 03"})
+    async with sm() as s:
+        after = await s.get(Report, rid)
+    assert after.status == Status.IN_PROGRESS
+    assert timedelta(days=2) <= after.deadline_at - before < timedelta(days=2, minutes=1)
