@@ -353,6 +353,7 @@ async def _set_status(session: AsyncSession, report: Report, to: Status, actor_k
     if report.status == Status.NEED_INFO and to != Status.NEED_INFO and report.deadline_at:
         asked = (await session.exec(
             select(ReportEvent.at).where(ReportEvent.report_id == report.id,
+                                         ReportEvent.kind == "status",
                                          ReportEvent.to_status == Status.NEED_INFO.value)
             .order_by(col(ReportEvent.id).desc()).limit(1))).first()
         if asked is not None:
