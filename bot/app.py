@@ -156,7 +156,7 @@ async def build_app(settings: Settings) -> App:
     if whatsapp is not None:
         conversation = WhatsAppConversation(intake, deps)
         app.inbound = WhatsAppInbound(sessionmaker, conversation, whatsapp, worker.wake)
-        app.web = webhook_app(settings, sessionmaker, app.inbound)
+        app.web = webhook_app(settings, sessionmaker, app.inbound, worker.wake)
     return app
 
 

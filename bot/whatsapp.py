@@ -229,7 +229,7 @@ def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
 
 
 def webhook_app(settings: Settings, sessionmaker: async_sessionmaker[Any],
-                inbound: WhatsAppInbound) -> web.Application:
+                inbound: WhatsAppInbound, wake_outbox: Any = None) -> web.Application:
     """GET verification and signed POST deliveries at WHATSAPP_WEBHOOK_PATH."""
     assert settings.whatsapp_app_secret and settings.whatsapp_verify_token
     secret = settings.whatsapp_app_secret.get_secret_value()
@@ -255,6 +255,8 @@ def webhook_app(settings: Settings, sessionmaker: async_sessionmaker[Any],
             return web.Response(status=400, text="malformed json")
         await store_delivery(sessionmaker, payload)
         inbound.wake()
+        if wake_outbox is not None:  # a failed receipt may have re-queued a message
+            wake_outbox()
         return web.Response(text="ok")
 
     app = web.Application(client_max_size=4 * 1024 * 1024)

@@ -330,3 +330,26 @@ async def test_delivery_receipts_are_recorded(wah: Harness, graph: fg.FakeGraphA
         row = (await s.exec(select(Outbox).where(Outbox.provider_message_id == hello.wamid))
                ).one()
     assert row.delivery_status == "read"
+
+
+async def test_failed_receipt_outside_window_resends_as_template(
+        wah: Harness, graph: fg.FakeGraphAPI) -> None:
+    h, wa = wah, WA(wah, graph, "6281234500010")
+    await setup_groups(h)
+    code = await send_report(wa, await to_summary(wa))
+    card = await card_of(h, PUPR_GROUP, code)
+    mark = graph.mark()
+    await group_press(h, PUPR_GROUP, PIC_A, buttons_of(card.params["reply_markup"])["take"],
+                      card.result["message_id"])
+    [notice] = await graph.wait_for(lambda c: c.to == wa.wa_id and c.type == "text"
+                                    and "sedang ditangani" in (c.text or ""), since=mark)
+    # The next message to the same chat goes only after the notice's outcome is committed.
+    await wa.text("/laporanku", code)
+    # Meta accepted the notice, then reports it failed: its 24-hour window had closed.
+    mark = graph.mark()
+    failed = fg.status_update(notice.wamid, "failed", wa.wa_id,
+                              errors=[fg.status_error(131047)])
+    assert (await wa.post(failed))[0] == 200
+    [tpl] = await graph.wait_for(lambda c: c.to == wa.wa_id and c.type == "template",
+                                 since=mark)
+    assert tpl.json["template"]["components"][0]["parameters"][0]["text"] == code
