@@ -107,7 +107,7 @@ async def build_app(settings: Settings) -> App:
         )
     media = MediaStore(settings.media_dir)
     deps = Deps(translator=translator, tz=settings.tz, admin_ids=settings.admin_ids,
-                default_language=settings.default_language, holidays=settings.holidays,
+                default_language=settings.default_language,
                 ticket_prefix=settings.ticket_prefix)
 
     async def on_submitted(session: AsyncSession, report: Report) -> None:

@@ -172,9 +172,9 @@ async def catalogue_text(session: AsyncSession, t: Tr) -> str:
         lines.append(f"{opd.code} — {opd.name(t.lang)} ({bound})")
         for c in categories:
             if c.opd_id == opd.id:
-                lines.append(
-                    f"   • {c.code}: {c.name(t.lang)} — {c.deadline_days}d, "
-                    f"foto {yes if c.requires_photo else no}, "
-                    f"lokasi {yes if c.requires_location else no}"
-                )
+                lines.append("   " + t(
+                    "admin-list-category", code=c.code, name=c.name(t.lang),
+                    days=c.deadline_days, photo=yes if c.requires_photo else no,
+                    location=yes if c.requires_location else no,
+                ))
     return "\n".join(lines)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -81,7 +80,6 @@ class Deps:
     tz: ZoneInfo
     admin_ids: frozenset[int]
     default_language: str = "id"
-    holidays: Sequence[Any] = field(default_factory=tuple)
     ticket_prefix: str = "ADU"
 
 

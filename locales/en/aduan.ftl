@@ -169,6 +169,7 @@ admin-bind-ok-topic = This topic is now bound to agency { $code } ({ $name }).
 admin-cat-usage = Usage: /cat_add code OPD days [photo=yes|no] [location=yes|no] Indonesian name | English name. Example: /cat_add road PUPR 5 photo=yes location=yes Jalan rusak | Damaged road
 admin-cat-added = Category { $code } → { $opd } saved ({ $days } working days, photo: { $photo }, location: { $location }).
 admin-list-empty = No agencies yet. Add one with /opd_add.
+admin-list-category = • { $code }: { $name } — { $days } working days, photo { $photo }, location { $location }
 admin-yes = yes
 admin-no = no
 admin-group-bound = group bound
