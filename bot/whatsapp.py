@@ -163,9 +163,7 @@ class WhatsAppClient:
         return str(sent.id)
 
     def _read(self, rel: str) -> bytes:
-        from pathlib import Path
-
-        return (Path(self.settings.media_dir) / rel).read_bytes()
+        return (self.settings.media_dir / rel).read_bytes()
 
 
 class WhatsAppInbound(WakeableLoop):

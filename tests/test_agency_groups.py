@@ -199,15 +199,10 @@ async def test_the_whole_loop(harness: Harness) -> None:
 async def test_not_yet_reopens(harness: Harness) -> None:
     h, citizen = harness, new_user()
     await setup_groups(h)
-    async with h.sessionmaker() as s:
-        from models.tables import Category
-
-        cat = (await s.exec(select(Category).where(Category.code == "jalan"))).one()
-        cat.requires_photo = True
     code = await file_report(h, citizen)
     card = await card_of(h, PUPR_GROUP, code)
     card_id = card.result["message_id"]
-    # A text-only resolution is refused for roads; use a category without proof photo.
+    # Roads need a proof photo; this test resolves with a note only, so drop that rule.
     async with h.sessionmaker() as s:
         from models.tables import Category
 
@@ -297,12 +292,9 @@ async def test_reject_with_each_reason(harness: Harness) -> None:
         mid = card.result["message_id"]
         await group_press(h, PUPR_GROUP, PIC_A, buttons_of(card.params["reply_markup"])
                           ["reject"], mid)
-        reasons = {d.split(":")[-1]: d for a, d in current_buttons(h, PUPR_GROUP, mid).items()
-                   for d in [d]}
         rj = [d for d in (b["callback_data"] for row in h.fake.message(PUPR_GROUP, mid)
                           ["reply_markup"]["inline_keyboard"] for b in row)
               if d.split(":")[2] == "rj" and d.endswith(reason)][0]
-        assert reasons
         mark = h.fake.mark()
         await group_press(h, PUPR_GROUP, PIC_A, rj, mid)
         if reason in ("duplicate", "other"):

@@ -18,9 +18,8 @@ from handlers import intake as core
 from handlers import lifecycle
 from handlers.i18n import Tr, Translator
 from handlers.telegram.callbacks import FeedbackCb, IntakeCb, LangCb
-from handlers.telegram.files import fetcher
+from handlers.telegram.files import content_of, fetcher
 from handlers.telegram.render import send_replies
-from handlers.telegram.staff import content_of
 from models import repo
 from models.domain import Status, normalize_ticket
 from models.tables import Citizen, Opd, Report

@@ -1,13 +1,15 @@
-"""Downloading Telegram files by id (citizen media, PIC proof photos)."""
+"""Telegram message contents: downloading files by id, and what a message carries."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+from typing import Any
 
 import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError, TelegramServerError
+from aiogram.types import Message
 
 from handlers import intake as core
 
@@ -33,3 +35,14 @@ def fetcher(bot: Bot) -> core.Fetch:
         raise AssertionError("unreachable")
 
     return fetch
+
+
+def content_of(message: Message) -> dict[str, Any] | None:
+    """What a message carries, for relaying: text, or a copyable media message."""
+    if message.text:
+        return {"type": "text", "text": message.text}
+    for kind in ("photo", "video", "voice", "document", "audio"):
+        if getattr(message, kind):
+            return {"type": kind, "chat_id": message.chat.id, "message_id": message.message_id,
+                    "caption": message.caption or ""}
+    return None

@@ -25,7 +25,7 @@ from handlers import intake as core
 from handlers import lifecycle
 from handlers.i18n import Translator
 from handlers.telegram.callbacks import CardCb
-from handlers.telegram.files import fetcher
+from handlers.telegram.files import content_of, fetcher
 from models.media import MediaRejected, MediaStore
 from models.tables import Citizen, Report
 
@@ -42,17 +42,6 @@ def _markup(rows: list[list[list[str]]]) -> InlineKeyboardMarkup:
 
 def _actor(user: Any) -> lifecycle.Actor:
     return lifecycle.Actor(user.id, user.full_name, (user.username or "").lower() or None)
-
-
-def content_of(message: Message) -> dict[str, Any] | None:
-    """What a message carries, for relaying: text, or a copyable media message."""
-    if message.text:
-        return {"type": "text", "text": message.text}
-    for kind in ("photo", "video", "voice", "document", "audio"):
-        if getattr(message, kind):
-            return {"type": kind, "chat_id": message.chat.id, "message_id": message.message_id,
-                    "caption": message.caption or ""}
-    return None
 
 
 async def on_card_press(query: CallbackQuery, callback_data: CardCb, bot: Bot,
