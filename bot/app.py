@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.methods import SendMessage, TelegramMethod
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.geocoding import NoGeocoder, ReverseGeocoder
+from bot.geocoding import GeocodeQueue, NoGeocoder, ReverseGeocoder
+from bot.inbox import InboxProcessor, TelegramPoller
 from bot.outbox import OutboxWorker, Pacer
 from bot.settings import Settings
-from bot.telegram import make_bot
+from bot.telegram import DirectReplies, keep_response_classes, make_bot
 from bot.whatsapp import WhatsAppClient, WhatsAppInbound, webhook_app
+from handlers import lifecycle
 from handlers.i18n import Translator
 from handlers.intake import Intake, IntakeConfig
 from handlers.lifecycle import Deps, dispatch
 from handlers.telegram import setup_routers
-from handlers.telegram.middlewares import DbSession, PerUserOrder, Throttle
+from handlers.telegram.files import dump_markup
+from handlers.telegram.middlewares import DbSession, Throttle
 from handlers.whatsapp import WhatsAppConversation
 from models import repo
+from models.catalog import Catalog
+from models.citizens import CitizenCache
 from models.db import make_engine, make_sessionmaker, migrate
 from models.domain import utcnow
 from models.media import MediaStore
@@ -52,11 +61,34 @@ class App:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     runner: web.AppRunner | None = None
     web_port: int = 0
+    geocoding: GeocodeQueue | None = None
+    poller: TelegramPoller | None = None
+    polling: asyncio.Task[None] | None = None
+
+    def make_poller(self, timeout: int = 25) -> TelegramPoller:
+        """Long polling through the inbox (bot/inbox.py)."""
+        processor = InboxProcessor(self.dispatcher, self.bot, self.sessionmaker)
+        used = self.dispatcher.resolve_used_update_types()
+        return TelegramPoller(self.bot, self.sessionmaker, processor, used, timeout)
+
+    def start_polling(self, poll_timeout: int = 25) -> None:
+        """Poll in the background (tests, and `run_polling` below)."""
+        self.poller = self.make_poller(poll_timeout)
+        self.polling = asyncio.create_task(self.poller.run(), name="polling")
+
+    async def stop_polling(self) -> None:
+        if self.poller is not None and self.polling is not None:
+            self.poller.stop()
+            await asyncio.wait_for(self.polling, 30)
+        self.poller, self.polling = None, None
 
     async def start_background(self, worker: bool = True) -> None:
-        """The outbox worker, and with WhatsApp on: its inbound processor and webhook server."""
+        """The outbox worker, the geocoding queue, and with WhatsApp on: its inbound
+        processor and webhook server."""
         if worker:
             self.tasks.append(asyncio.create_task(self.worker.run(), name="outbox"))
+        if self.geocoding is not None:
+            self.tasks.append(asyncio.create_task(self.geocoding.run(), name="geocoding"))
         if self.inbound is not None:
             self.tasks.append(asyncio.create_task(self.inbound.run(), name="wa-inbound"))
         if self.web is not None:
@@ -71,6 +103,8 @@ class App:
 
     async def stop_background(self) -> None:
         self.worker.stop()
+        if self.geocoding is not None:
+            self.geocoding.stop()
         if self.inbound is not None:
             self.inbound.stop()
         for task in self.tasks:
@@ -81,6 +115,7 @@ class App:
             self.runner = None
 
     async def close(self) -> None:
+        await self.stop_polling()
         await self.stop_background()
         await self.worker.bot.session.close()
         if self.whatsapp is not None:
@@ -106,12 +141,16 @@ async def build_app(settings: Settings) -> App:
             timeout=settings.geocoder_timeout, user_agent=settings.geocoder_user_agent,
         )
     media = MediaStore(settings.media_dir)
+    catalog = Catalog()
+    citizens = CitizenCache()
     deps = Deps(translator=translator, tz=settings.tz, admin_ids=settings.admin_ids,
                 default_language=settings.default_language,
-                ticket_prefix=settings.ticket_prefix)
+                ticket_prefix=settings.ticket_prefix, catalog=catalog)
+    keep_response_classes()
 
-    async def on_submitted(session: AsyncSession, report: Report) -> None:
-        await dispatch(session, deps, report)
+    async def on_submitted(session: AsyncSession, report: Report) -> bool:
+        # The citizen's ticket message says where it went: no separate notice.
+        return await dispatch(session, deps, report, notify=False)
 
     intake = Intake(
         translator,
@@ -123,7 +162,27 @@ async def build_app(settings: Settings) -> App:
             ticket_prefix=settings.ticket_prefix, service_area=settings.service_area,
         ),
         on_submitted=on_submitted,
+        catalog=catalog,
     )
+
+    async def on_address(session: AsyncSession, report: Report) -> None:
+        await lifecycle.refresh_card(session, deps, report)
+
+    intake.on_address = on_address
+    geocoding: GeocodeQueue | None = None
+    if settings.geocoder != "none":
+
+        async def apply_address(channel: str, user: str, nonce: str, lat: float, lon: float,
+                                address: str) -> None:
+            async with sessionmaker() as session:
+                if await intake.apply_address(session, channel, user, nonce, lat, lon,
+                                              address) is not None:
+                    worker.wake()
+
+        geocoding = GeocodeQueue(geocoder, apply_address, min_delay=settings.geocoder_min_delay)
+        intake.geocode_later = geocoding.submit
+    pacer = Pacer(settings.outbox_chat_interval, settings.outbox_group_per_minute,
+                  settings.outbox_global_per_second)
     bot = make_bot(settings)
     whatsapp = WhatsAppClient(settings) if settings.whatsapp_enabled else None
     wa_names = ("WHATSAPP_TOKEN", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_APP_SECRET",
@@ -134,25 +193,46 @@ async def build_app(settings: Settings) -> App:
         missing = ", ".join(n for n, v in zip(wa_names, wa_values, strict=True) if not v)
         log.warning("WhatsApp is off: set %s too", missing)
     worker = OutboxWorker(
-        make_bot(settings, retry=False), sessionmaker, media, deps, whatsapp=whatsapp,
-        pacer=Pacer(settings.outbox_chat_interval, settings.outbox_group_per_minute,
-                    settings.outbox_global_per_second),
+        make_bot(settings), sessionmaker, media, deps, whatsapp=whatsapp, pacer=pacer,
         max_attempts=settings.outbox_max_attempts, backoff_base=settings.outbox_backoff_base,
     )
+
+    async def queue_direct(chat: str, method: TelegramMethod[Any]) -> bool:
+        """A direct answer that could not go now, into the outbox (delivered later)."""
+        payload: dict[str, Any] = {"text": getattr(method, "text", "") or ""}
+        markup = dump_markup(getattr(method, "reply_markup", None))
+        if markup is not None:
+            payload["markup"] = markup
+        if getattr(method, "parse_mode", None) == "HTML":
+            payload["html"] = True
+        reply = getattr(method, "reply_parameters", None)
+        if isinstance(method, SendMessage) and reply is not None:
+            payload["reply_to"] = reply.message_id
+        if getattr(method, "message_thread_id", None):
+            payload["thread_id"] = method.message_thread_id  # type: ignore[attr-defined]
+        async with sessionmaker() as session:
+            lifecycle.enqueue(session, chat, "text", payload)
+            await session.commit()
+        worker.wake()
+        return True
+
+    bot.session.middleware(DirectReplies(pacer, queue_direct))
     dispatcher = Dispatcher(
+        disable_fsm=True,  # conversation state lives in the database (drafts)
         intake=intake, translator=translator, settings=settings, deps=deps,
         admin_ids=settings.admin_ids, sessionmaker=sessionmaker, media_store=media,
+        citizens=citizens, catalog=catalog,
     )
-    # Order matters: flood control drops without queueing (it never suspends an update it
-    # lets through), then the per-user ordering lock, then the DB session.
+    # Flood control drops without queueing, then the per-update DB session. Ordering per
+    # chat is the inbox processor's (bot/inbox.py).
     dispatcher.update.outer_middleware(
         Throttle(translator, settings.rate_limit_burst, settings.rate_limit_per_second)
     )
-    dispatcher.update.outer_middleware(PerUserOrder())
-    dispatcher.update.outer_middleware(DbSession(sessionmaker, translator, worker.wake))
+    dispatcher.update.outer_middleware(DbSession(sessionmaker, translator, citizens,
+                                                 worker.wake))
     dispatcher.include_router(setup_routers())
     app = App(settings, engine, sessionmaker, translator, geocoder, intake, bot, dispatcher,
-              worker, whatsapp)
+              worker, whatsapp, geocoding=geocoding)
     if whatsapp is not None:
         conversation = WhatsAppConversation(intake, deps)
         app.inbound = WhatsAppInbound(sessionmaker, conversation, whatsapp, worker.wake)
@@ -180,14 +260,20 @@ async def purge_stale_drafts(app: App) -> None:
 
 
 async def run_polling(app: App) -> None:
-    """Long polling until stopped (SIGINT/SIGTERM)."""
+    """Long polling through the inbox until stopped (SIGINT/SIGTERM)."""
     await purge_stale_drafts(app)
     await register_commands(app)
     me = await app.bot.get_me()
     log.info("Aduan is running as @%s", me.username)
-    used = app.dispatcher.resolve_used_update_types()
     await app.start_background()
+    poller = app.make_poller()
+    app.poller = poller
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, poller.stop)
     try:
-        await app.dispatcher.start_polling(app.bot, allowed_updates=used)
+        await poller.run()
     finally:
+        app.poller = None
         await app.stop_background()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from geopy.adapters import AioHTTPAdapter
 from geopy.exc import GeopyError
+from geopy.extra.rate_limiter import AsyncRateLimiter
 from geopy.geocoders import Nominatim
 
 log = logging.getLogger(__name__)
@@ -24,6 +29,10 @@ class ReverseGeocoder:
         )
         self.cache: OrderedDict[tuple[float, float], str | None] = OrderedDict()
         self.cache_size = cache_size
+
+    def cached(self, latitude: float, longitude: float) -> str | None:
+        """The address already known for this point (no network), or None."""
+        return self.cache.get((round(latitude, 4), round(longitude, 4)))
 
     async def reverse(self, latitude: float, longitude: float) -> str | None:
         key = (round(latitude, 4), round(longitude, 4))
@@ -54,5 +63,47 @@ class NoGeocoder:
     async def reverse(self, latitude: float, longitude: float) -> str | None:
         return None
 
+    def cached(self, latitude: float, longitude: float) -> str | None:
+        return None
+
     async def close(self) -> None:
         return None
+
+
+class GeocodeQueue:
+    """Reverse geocoding off the citizen's turn, paced to the geocoder's policy.
+
+    Public Nominatim allows one request per second for the whole application: with 300
+    locations at once every citizen is answered at once with coordinates, and each address
+    fills in on the draft, or on the report and its card, when its paced lookup returns.
+    Lookups that wait are not persisted: after a restart a report keeps its coordinates."""
+
+    def __init__(self, geocoder: ReverseGeocoder | NoGeocoder,
+                 apply: Callable[[str, str, str, float, float, str], Awaitable[Any]],
+                 min_delay: float = 1.0, size: int = 10_000) -> None:
+        self.geocoder = geocoder
+        self.apply = apply
+        self.limited = AsyncRateLimiter(geocoder.reverse, min_delay_seconds=min_delay,
+                                        max_retries=0, swallow_exceptions=True)
+        self.queue: asyncio.Queue[tuple[str, str, str, float, float] | None] = asyncio.Queue(
+            maxsize=size)
+
+    def submit(self, channel: str, user: str, nonce: str, lat: float, lon: float) -> None:
+        try:
+            self.queue.put_nowait((channel, user, nonce, lat, lon))
+        except asyncio.QueueFull:
+            log.warning("geocoding queue full: %s/%s keeps its coordinates", channel, user)
+
+    def stop(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+    async def run(self) -> None:
+        while (job := await self.queue.get()) is not None:
+            channel, user, nonce, lat, lon = job
+            try:
+                address = self.geocoder.cached(lat, lon) or await self.limited(lat, lon)
+                if address:
+                    await self.apply(channel, user, nonce, lat, lon, address)
+            except Exception:  # one lookup must not stop the others
+                log.exception("geocoding job for %s/%s failed", channel, user)

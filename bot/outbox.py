@@ -45,6 +45,8 @@ from sqlmodel import col, func, or_, select
 from bot.loop import WakeableLoop
 from bot.whatsapp import DeliveryError, WhatsAppClient
 from handlers import lifecycle
+from handlers.telegram import cards
+from handlers.telegram.files import restore_markup
 from models.domain import Channel, utcnow
 from models.media import MediaStore
 from models.tables import Citizen, Opd, Outbox, Report
@@ -55,7 +57,13 @@ LEASE = timedelta(seconds=120)
 
 
 class Pacer:
-    """Telegram's limits: ~1 message/s per chat, 20/min per group, 30/s overall."""
+    """Telegram's limits: ~1 message/s per chat, 20/min per group, 30/s overall; and the
+    pauses a 429 asked for, per chat (shared with direct replies, bot/telegram.py).
+
+    Per-chat entries are forgotten once they no longer restrict anything, so the dicts stay
+    as small as the set of chats active in the last minute."""
+
+    PRUNE_EVERY = 1000
 
     def __init__(self, chat_interval: float = 1.0, group_per_minute: int = 20,
                  global_per_second: int = 30, clock: Any = time.monotonic) -> None:
@@ -67,6 +75,7 @@ class Pacer:
         self.group_sends: dict[str, deque[float]] = {}
         self.global_sends: deque[float] = deque()
         self.paused_until: dict[str, float] = {}
+        self._records = 0
 
     def wait_time(self, chat: str) -> float:
         """Seconds until a message may be sent to `chat` (0 = now)."""
@@ -77,13 +86,17 @@ class Pacer:
             self.global_sends.popleft()
         if len(self.global_sends) >= self.global_per_second:
             waits.append(self.global_sends[0] + 1.0 - now)
-        if chat.startswith("-"):
-            sends = self.group_sends.setdefault(chat, deque())
+        sends = self.group_sends.get(chat)
+        if sends is not None:
             while sends and sends[0] <= now - 60.0:
                 sends.popleft()
             if len(sends) >= self.group_per_minute:
                 waits.append(sends[0] + 60.0 - now)
         return max(0.0, *waits)
+
+    def paused_for(self, chat: str) -> float:
+        """Seconds left of a 429's `retry_after` for `chat` (0 = not paused)."""
+        return max(0.0, self.paused_until.get(chat, 0.0) - self.clock())
 
     def record(self, chat: str) -> None:
         now = self.clock()
@@ -91,9 +104,20 @@ class Pacer:
         self.global_sends.append(now)
         if chat.startswith("-"):
             self.group_sends.setdefault(chat, deque()).append(now)
+        self._records += 1
+        if self._records % self.PRUNE_EVERY == 0:
+            self.prune()
 
     def pause(self, chat: str, seconds: float) -> None:
-        self.paused_until[chat] = self.clock() + seconds
+        self.paused_until[chat] = max(self.paused_until.get(chat, 0.0), self.clock() + seconds)
+
+    def prune(self) -> None:
+        """Drop entries that no longer limit anything."""
+        now = self.clock()
+        self.last = {c: t for c, t in self.last.items() if t + self.chat_interval > now}
+        self.paused_until = {c: t for c, t in self.paused_until.items() if t > now}
+        self.group_sends = {c: d for c, d in self.group_sends.items()
+                            if d and d[-1] > now - 60.0}
 
 
 class OutboxWorker(WakeableLoop):
@@ -163,18 +187,29 @@ class OutboxWorker(WakeableLoop):
             return result.rowcount == 1  # type: ignore[attr-defined]
 
     async def deliver(self, row_id: int) -> None:
-        """Send one leased row and record the outcome."""
+        """Send one leased row and record the outcome: a short read, the send with no
+        transaction open, then a short write."""
         async with self.sessionmaker() as session:
             row = await session.get(Outbox, row_id)
             if row is None or row.status != "pending":
+                await session.commit()
                 return
             report = await session.get(Report, row.report_id) if row.report_id else None
+            citizen = None
+            rendered: tuple[str, InlineKeyboardMarkup | None] | None = None
+            if row.channel == Channel.WHATSAPP.value:
+                citizen = (await session.exec(select(Citizen).where(
+                    Citizen.channel == row.channel, Citizen.external_id == row.chat_id))).first()
+            elif row.kind in ("card", "edit_card") and report is not None \
+                    and "text" not in row.payload:
+                rendered = await cards.render(session, self.deps, report)
+            await session.commit()  # no transaction is held over the network call
             self.pacer.record(row.chat_id)
             if row.channel == Channel.WHATSAPP.value:
-                await self._deliver_whatsapp(session, row, report)
+                await self._deliver_whatsapp(session, row, report, citizen)
                 return
             try:
-                messages = await self._send(row, report)
+                messages = await self._send(row, report, rendered)
             except TelegramRetryAfter as exc:
                 log.info("429 for chat %s: retry after %ss", row.chat_id, exc.retry_after)
                 row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after)
@@ -201,16 +236,26 @@ class OutboxWorker(WakeableLoop):
             else:
                 self._done(row, messages)
                 self._record_links(session, row, report, messages)
+                if row.kind == "edit_card" and rendered is not None:
+                    await self._coalesced(session, row)
             row.lease_until = None
             session.add(row)
             if report is not None:
                 session.add(report)
             await session.commit()
 
-    async def _deliver_whatsapp(self, session: Any, row: Outbox, report: Report | None) -> None:
+    async def _coalesced(self, session: Any, row: Outbox) -> None:
+        """Pending edits of the same card are done too: this one showed the newest state."""
+        await session.execute(
+            update(Outbox).where(col(Outbox.report_id) == row.report_id,
+                                 col(Outbox.chat_id) == row.chat_id,
+                                 col(Outbox.kind) == "edit_card",
+                                 col(Outbox.status) == "pending", col(Outbox.id) != row.id)
+            .values(status="superseded").execution_options(synchronize_session=False))
+
+    async def _deliver_whatsapp(self, session: Any, row: Outbox, report: Report | None,
+                                citizen: Citizen | None) -> None:
         assert self.whatsapp is not None
-        citizen = (await session.exec(select(Citizen).where(
-            Citizen.channel == row.channel, Citizen.external_id == row.chat_id))).first()
         try:
             wamid = await self.whatsapp.send(row, citizen, report)
         except Exception as exc:  # unexpected: counted, so it is parked and reported
@@ -239,22 +284,29 @@ class OutboxWorker(WakeableLoop):
 
     # -- sending ----------------------------------------------------------------------------
 
-    async def _send(self, row: Outbox, report: Report | None) -> list[Message]:
+    async def _send(self, row: Outbox, report: Report | None,
+                    rendered: tuple[str, InlineKeyboardMarkup | None] | None = None
+                    ) -> list[Message]:
         p = row.payload
         chat_id = int(row.chat_id)
         thread = p.get("thread_id")
-        parse_mode = "HTML" if p.get("html") else None
-        markup = _markup(p.get("buttons"))
+        parse_mode = "HTML" if p.get("html") or rendered is not None else None
+        markup = _markup(p.get("buttons")) or restore_markup(p.get("markup"))
+        if rendered is not None:
+            markup = rendered[1]
         reply = self._reply_to(row, report)
-        # HTML is never cut (an entity could be split); cards are sized to fit already.
-        text = p.get("text", "") if parse_mode else p.get("text", "")[:4096]
+        # HTML is never cut (an entity could be split); cards are sized to fit already, and
+        # long plain texts were split into several rows when queued.
+        text = rendered[0] if rendered is not None else p.get("text", "")
+        if not parse_mode:
+            text = text[:4096]
         if row.kind in ("text", "card"):
             msg = await self.bot.send_message(
                 chat_id, text, parse_mode=parse_mode, reply_markup=markup,
                 message_thread_id=thread, reply_parameters=reply,
                 link_preview_options=LinkPreviewOptions(is_disabled=True))
             return [msg]
-        if row.kind == "edit_card":
+        if row.kind in ("edit_card", "close_card"):
             mid = p.get("message_id") or (report.card_message_id if report and
                                           str(report.card_chat_id) == row.chat_id else None)
             if mid is None:

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     geocoder_domain: str = Field(default="nominatim.openstreetmap.org", alias="GEOCODER_DOMAIN")
     geocoder_scheme: str = Field(default="https", pattern=r"^https?$", alias="GEOCODER_SCHEME")
     geocoder_timeout: float = Field(default=5.0, gt=0, alias="GEOCODER_TIMEOUT")
+    geocoder_min_delay: float = Field(default=1.0, ge=0, alias="GEOCODER_MIN_DELAY")
     geocoder_user_agent: str = Field(default="aduan-bot", alias="GEOCODER_USER_AGENT")
     service_area: Annotated[tuple[float, float, float, float] | None, NoDecode] = Field(
         default=None, alias="SERVICE_AREA"

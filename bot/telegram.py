@@ -1,9 +1,11 @@
-"""The Telegram client: aiogram Bot objects pointed at TELEGRAM_API_URL."""
+"""The Telegram client: aiogram Bot objects pointed at TELEGRAM_API_URL, and the one retry
+policy for what handlers send directly."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot
@@ -11,46 +13,122 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
-from aiogram.methods import GetUpdates
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, GetUpdates, SendMessage
+from aiogram.methods.base import Response, TelegramMethod
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+)
 
 from bot.settings import Settings, require_token
+from handlers.telegram.files import QueuedForLater
+from handlers.telegram.middlewares import current_session
 
 log = logging.getLogger(__name__)
 
+TRANSIENT = (TelegramServerError, TelegramNetworkError, TimeoutError)
 
-class RetryDirectReplies(BaseRequestMiddleware):
-    """Answers sent straight from a handler ride out a short 429 or a passing 5xx.
 
-    Long waits are not worth holding a conversation turn for: those raise, the user's
-    update fails and the errors router answers. Outbox delivery uses a Bot without this.
-    """
+# Queue a message that could not be sent directly: (chat id, method) -> queued?
+Queue = Callable[[str, TelegramMethod[Any]], Awaitable[bool]]
 
-    def __init__(self, attempts: int = 3, max_wait: float = 10.0) -> None:
+
+class DirectReplies(BaseRequestMiddleware):
+    """Handlers' own sends ride out a short 429 or a passing 5xx/timeout: `retry_after` is
+    honoured per chat (the state is the outbox pacer's, shared), transient errors are
+    retried briefly; a message that still cannot go is queued in the outbox instead of
+    being dropped, and the handler is told by `QueuedForLater`."""
+
+    def __init__(self, pacer: Any, queue: Queue | None = None, attempts: int = 3,
+                 max_wait: float = 5.0) -> None:
+        self.pacer = pacer
+        self.queue = queue
         self.attempts = attempts
         self.max_wait = max_wait
 
-    async def __call__(self, make_request: Any, bot: Bot, method: Any) -> Any:
+    def _retryable(self, exc: BaseException) -> bool:
+        if isinstance(exc, TelegramRetryAfter):
+            return exc.retry_after <= self.max_wait
+        return isinstance(exc, TRANSIENT)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, TelegramRetryAfter):
+            return float(exc.retry_after)
+        return min(0.2 * 2 ** (state.attempt_number - 1), 2.0)
+
+    async def __call__(self, make_request: Any, bot: Bot, method: TelegramMethod[Any]) -> Any:
         if isinstance(method, GetUpdates):
             return await make_request(bot, method)
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return await make_request(bot, method)
-            except TelegramRetryAfter as exc:
-                if attempt == self.attempts or exc.retry_after > self.max_wait:
-                    raise
-                log.info("429 on %s; waiting %ss", type(method).__name__, exc.retry_after)
-                await asyncio.sleep(exc.retry_after)
-            except (TelegramServerError, TelegramNetworkError):
-                if attempt == self.attempts:
-                    raise
-                await asyncio.sleep(0.2 * attempt)
+        session = current_session.get()
+        if session is not None and session.in_transaction():
+            # Prepare, commit, send: what the handler did so far commits before the network
+            # call (for the read-only handlers this only ends their read).
+            await session.commit()
+        chat = str(getattr(method, "chat_id", "") or "")
+        try:
+            if chat and self.pacer.paused_for(chat) > self.max_wait:
+                raise TelegramRetryAfter(method=method, message="paused by an earlier 429",
+                                         retry_after=int(self.pacer.paused_for(chat)) + 1)
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(self._retryable), wait=self._wait,
+                stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_wait * 2),
+                reraise=True,
+            ):
+                with attempt:
+                    if chat and (pause := self.pacer.paused_for(chat)) > 0:
+                        await asyncio.sleep(pause)
+                    try:
+                        return await make_request(bot, method)
+                    except TelegramRetryAfter as exc:
+                        if chat:
+                            self.pacer.pause(chat, exc.retry_after)
+                        raise
+        except (TelegramRetryAfter, *TRANSIENT) as exc:
+            if isinstance(method, AnswerCallbackQuery):
+                log.info("callback answer dropped: %s", exc)  # it expires; nothing to queue
+                return True
+            if self.queue is not None and isinstance(method, SendMessage | EditMessageText) \
+                    and chat and await self.queue(chat, method):
+                # Later direct answers to this chat queue behind this one, keeping the order.
+                self.pacer.pause(chat, max(self.max_wait * 2, self.pacer.paused_for(chat)))
+                log.info("%s to %s queued in the outbox after: %s", type(method).__name__,
+                         chat, exc)
+                raise QueuedForLater(chat) from exc
+            raise
         raise AssertionError("unreachable")
 
 
-def make_bot(settings: Settings, *, retry: bool = True) -> Bot:
+def keep_response_classes() -> int:
+    """Build aiogram's `Response[T]` for every method's result type once and keep them.
+
+    aiogram parses each answer with `Response[method.__returning__]`; pydantic keeps
+    parametrized generics only weakly, so under load they are garbage-collected and rebuilt
+    again and again (about a fifth of the bot's CPU in a profile). Strong references stop
+    that. Returns how many were kept."""
+    import aiogram.methods as methods
+
+    kept = []
+    for name in dir(methods):
+        cls = getattr(methods, name)
+        returning = getattr(cls, "__returning__", None)
+        if isinstance(cls, type) and issubclass(cls, TelegramMethod) and returning is not None:
+            try:
+                kept.append(Response[returning])  # type: ignore[valid-type]
+            except Exception:  # noqa: BLE001 - not a result type (e.g. an abstract base)
+                continue
+    _KEPT.extend(kept)
+    return len(kept)
+
+
+_KEPT: list[Any] = []
+
+
+def make_bot(settings: Settings) -> Bot:
     """A Bot on TELEGRAM_API_URL (public or a self-hosted Bot API server)."""
     api = TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/"))
     session = AiohttpSession(api=api)
-    if retry:
-        session.middleware(RetryDirectReplies())
     return Bot(token=require_token(settings), session=session)

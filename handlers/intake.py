@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -23,7 +24,8 @@ from handlers.i18n import Tr, Translator
 from handlers.replies import Choice, Reply
 from handlers.status import help_reply, idle_text_reply, menu_reply, my_reports_reply, status_reply
 from models import repo
-from models.domain import Status, add_working_days, utcnow
+from models.catalog import Catalog
+from models.domain import Status, add_working_days, ticket_length, utcnow
 from models.media import MAX_DOWNLOAD_BYTES, MediaRejected, MediaStore
 from models.tables import Category, Citizen, Report
 
@@ -103,6 +105,8 @@ Event = Text | Command | Button | Media | Location | Contact | Unsupported
 class Geocoder(Protocol):
     async def reverse(self, latitude: float, longitude: float) -> str | None: ...
 
+    def cached(self, latitude: float, longitude: float) -> str | None: ...
+
 
 Fetch = Callable[[Media], Awaitable[bytes]]
 StepResult = tuple[Step | None, list[Reply]]  # next step (None: submitted), replies
@@ -136,8 +140,50 @@ class Turn:
         return self.citizen.external_id
 
 
+@dataclass
+class DraftSnap:
+    """A draft as last read or written by this process (compare-and-set keeps it honest)."""
+
+    step: str
+    data: dict[str, Any]
+    version: int
+    updated_at: datetime
+
+
+@dataclass
+class Prepared:
+    """What a turn's network I/O produced before its transaction: a stored file or an error."""
+
+    ref: str
+    stored: dict[str, Any] | None = None
+    error: Reply | None = None
+
+
+class NeedsPrepare(Exception):
+    """The draft turned out to be at a step that needs a download first: prepare, retry."""
+
+
+@dataclass
+class _Ctx:
+    """One turn's working state: the prepared media and the draft cache changes to apply
+    once the transaction has committed."""
+
+    prepared: Prepared | None = None
+    fetchable: bool = False
+    cache: tuple[str, DraftSnap | None] | None = None  # ('set', snap) | ('drop', None)
+    geocode: tuple[str, float, float] | None = None  # (nonce, lat, lon) to look up later
+
+
+# A geocoding request: (channel, user, draft nonce, latitude, longitude).
+GeocodeRequest = Callable[[str, str, str, float, float], None]
+
+DRAFT_CACHE_SIZE = 4096
+MEDIA_STEPS = ("description", "media")
+
+
 class Intake:
-    """Runs one conversation turn: load draft, apply the event, save, return replies."""
+    """Runs one conversation turn: prepare (downloads), then one short transaction that
+    reads the draft, applies the event, saves the draft and commits; returns the replies."""
 
     def __init__(
         self,
@@ -146,12 +192,23 @@ class Intake:
         geocoder: Geocoder,
         config: IntakeConfig,
         on_submitted: Callable[[AsyncSession, Report], Awaitable[Any]] | None = None,
+        catalog: Catalog | None = None,
+        geocode_later: GeocodeRequest | None = None,
     ) -> None:
         self.translator = translator
         self.media = media
         self.geocoder = geocoder
         self.config = config
         self.on_submitted = on_submitted  # e.g. dispatch to the OPD, in the same transaction
+        self.catalog = catalog or Catalog()
+        # With a background geocoder the location step answers at once with coordinates;
+        # without one it waits for the (cached, short-timeout) geocoder as before.
+        self.geocode_later = geocode_later
+        self._drafts: OrderedDict[tuple[str, str], DraftSnap] = OrderedDict()
+        # Called in the transaction that fills a submitted report's address (refresh its card).
+        self._reports: int | None = None  # reports filed, roughly: sizes the ticket codes
+        self._reports_checked = 0
+        self.on_address: Callable[[AsyncSession, Report], Awaitable[Any]] | None = None
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -160,6 +217,7 @@ class Intake:
         await repo.delete_draft(session, turn.channel, turn.user)
         if commit:
             await session.commit()
+        self._drafts.pop((turn.channel, turn.user), None)
         t = self.translator.bind(turn.citizen.language)
         name = turn.profile_name or turn.citizen.display_name or ""
         return [menu_reply(t, t("welcome", name=name))]
@@ -170,50 +228,162 @@ class Intake:
     ) -> list[Reply]:
         """Apply one inbound event to the user's draft; returns the replies to send.
 
-        `before_commit` lets a channel queue the replies in the same transaction.
+        Downloads happen first, outside any transaction; then one transaction reads, decides,
+        writes and commits. A draft changed meanwhile (another process) is retried on fresh
+        state. `before_commit` lets a channel queue the replies in the same transaction.
         """
-        for _attempt in range(3):
+        ctx = _Ctx(fetchable=fetch is not None)
+        key = (turn.channel, turn.user)
+        if isinstance(event, Media) and fetch is not None:
+            ctx.prepared = await self._prepare(session, turn, event, fetch)
+        for _attempt in range(4):
             try:
-                # A savepoint: a conflict undoes this turn only, not the caller's work (the
-                # citizen row), and leaves loaded objects usable for the retry.
-                async with session.begin_nested():
-                    replies = await self._handle(session, turn, event, fetch)
+                replies = await self._handle(session, turn, event, ctx)
             except repo.DraftConflict:
-                log.info("draft conflict for %s/%s; retrying", turn.channel, turn.user)
+                # Another process moved the draft: read it again in this same transaction
+                # (each statement sees the latest commit) and redo the turn on fresh state.
+                log.info("draft conflict for %s/%s; retrying on fresh state", *key)
+                self._drafts.pop(key, None)
+                ctx.cache = None
                 continue
-            if before_commit is not None:
-                await before_commit(replies)
-            await session.commit()
-            return replies
+            except NeedsPrepare:
+                await session.commit()  # nothing written yet; no transaction over the download
+                self._drafts.pop(key, None)
+                ctx.cache = None
+                if isinstance(event, Media) and fetch is not None:
+                    ctx.prepared = await self._prepare(session, turn, event, fetch, force=True)
+                continue
+            except BaseException:
+                self._drafts.pop(key, None)
+                raise
+            try:
+                if before_commit is not None:
+                    await before_commit(replies)
+                await session.commit()
+            except BaseException:
+                self._drafts.pop(key, None)
+                raise
+            self._apply_cache(key, ctx)
+            if ctx.geocode is not None and self.geocode_later is not None:
+                self.geocode_later(turn.channel, turn.user, *ctx.geocode)
+            return _fold(replies)
         raise RuntimeError("draft kept changing under us")
 
-    async def _handle(
-        self, session: AsyncSession, turn: Turn, event: Event, fetch: Fetch | None
-    ) -> list[Reply]:
+    async def apply_address(self, session: AsyncSession, channel: str, user: str, nonce: str,
+                            lat: float, lon: float, address: str) -> Report | None:
+        """A looked-up address for a location shared earlier: into the draft while it is
+        being written, else onto the submitted report (returned, so its card is refreshed)."""
+        key = (channel, user)
+        for _attempt in range(3):
+            draft = await repo.load_draft(session, channel, user)
+            if draft is not None and draft.data.get("nonce") == nonce:
+                data = dict(draft.data)
+                if (data.get("latitude"), data.get("longitude")) != (lat, lon) or \
+                        data.get("address"):
+                    await session.commit()
+                    return None
+                data["address"] = address
+                try:
+                    await repo.save_draft(session, channel, user, Step(draft.step), data,
+                                          draft.version)
+                except repo.DraftConflict:
+                    continue
+                await session.commit()
+                self._drafts.pop(key, None)
+                return None
+            report = await repo.report_by_nonce(session, nonce) if nonce else None
+            if report is None or report.address or \
+                    (report.latitude, report.longitude) != (lat, lon):
+                await session.commit()
+                return None
+            report.address = address[:500]
+            session.add(report)
+            if self.on_address is not None:
+                await self.on_address(session, report)
+            await session.commit()
+            return report
+        return None
+
+    async def _prepare(self, session: AsyncSession, turn: Turn, event: Media, fetch: Fetch,
+                       force: bool = False) -> Prepared | None:
+        """Download and store a file the draft's step will take, before any transaction."""
+        snap = self._drafts.get((turn.channel, turn.user))
+        if snap is None:
+            draft = await repo.load_draft(session, turn.channel, turn.user)
+            await session.commit()  # end the read: no transaction is held over the download
+            if draft is None:
+                return None
+            snap = DraftSnap(draft.step, dict(draft.data), draft.version, draft.updated_at)
+        if not force and snap.step not in MEDIA_STEPS:
+            return None
+        if snap.step == Step.DESCRIPTION and not _description_takes(event):
+            return None
+        if snap.step == Step.MEDIA and len(snap.data.get("media", [])) >= self.config.max_media:
+            return None
+        kind = "voice" if event.kind in ("voice", "audio") else _media_kind(event)
+        if kind is None:
+            return None
         t = self.translator.bind(turn.citizen.language)
+        stored, error = await self._store(t, event, fetch, kind)
+        return Prepared(event.ref, stored or None, error)
+
+    def _apply_cache(self, key: tuple[str, str], ctx: _Ctx) -> None:
+        if ctx.cache is None:
+            return
+        op, snap = ctx.cache
+        if op == "drop" or snap is None:
+            self._drafts.pop(key, None)
+            return
+        self._drafts[key] = snap
+        self._drafts.move_to_end(key)
+        while len(self._drafts) > DRAFT_CACHE_SIZE:
+            self._drafts.popitem(last=False)
+
+    async def _load(self, session: AsyncSession, turn: Turn) -> DraftSnap | None:
+        snap = self._drafts.get((turn.channel, turn.user))
+        if snap is not None:
+            return DraftSnap(snap.step, dict(snap.data), snap.version, snap.updated_at)
         draft = await repo.load_draft(session, turn.channel, turn.user)
+        if draft is None:
+            return None
+        return DraftSnap(draft.step, dict(draft.data), draft.version, draft.updated_at)
+
+    async def _save(self, session: AsyncSession, turn: Turn, ctx: _Ctx, step: Step,
+                    data: dict[str, Any], version: int | None) -> None:
+        new = await repo.save_draft(session, turn.channel, turn.user, step, data, version)
+        ctx.cache = ("set", DraftSnap(step.value, data, new, utcnow()))
+
+    async def _drop(self, session: AsyncSession, turn: Turn, ctx: _Ctx) -> None:
+        await repo.delete_draft(session, turn.channel, turn.user)
+        ctx.cache = ("drop", None)
+
+    async def _handle(self, session: AsyncSession, turn: Turn, event: Event, ctx: _Ctx
+                      ) -> list[Reply]:
+        t = self.translator.bind(turn.citizen.language)
+        draft = await self._load(session, turn)
         notices: list[Reply] = []
         if draft is not None and utcnow() - draft.updated_at > self.config.draft_ttl:
-            await repo.delete_draft(session, turn.channel, turn.user)
+            await self._drop(session, turn, ctx)
             draft = None
             notices.append(Reply(t("draft-expired")))
 
         if isinstance(event, Command) and event.name in ("batal", "cancel"):
             if draft is None:
                 return [menu_reply(t, t("nothing-to-cancel"), remove_keyboard=True)]
-            await repo.delete_draft(session, turn.channel, turn.user)
+            await self._drop(session, turn, ctx)
             return [Reply(t("cancelled"), remove_keyboard=True), menu_reply(t, t("menu-prompt"))]
         if (isinstance(event, Command) and event.name in ("lapor", "report", "new")) or (
             isinstance(event, Button) and event.action == "new"
         ):
-            data = {"nonce": secrets.token_hex(8)}
+            data: dict[str, Any] = {"nonce": secrets.token_hex(8)}
             version = draft.version if draft else None
             step = Step.CATEGORY
-            await repo.save_draft(session, turn.channel, turn.user, step, data, version)
-            return notices + await self._prompt(session, t, turn, step, data)
+            await self._save(session, turn, ctx, step, data, version)
+            return notices + await self._prompt(session, t, turn, step, data,
+                                                edit=isinstance(event, Button))
         if isinstance(event, Button) and event.action == "cancel":
             if draft is not None:
-                await repo.delete_draft(session, turn.channel, turn.user)
+                await self._drop(session, turn, ctx)
             return [Reply(t("cancelled"), remove_keyboard=True), menu_reply(t, t("menu-prompt"))]
 
         view = await self._view(session, t, turn, event)
@@ -227,15 +397,28 @@ class Intake:
 
         step = Step(draft.step)
         data = dict(draft.data)
+        if isinstance(event, Media) and ctx.fetchable and step.value in MEDIA_STEPS and (
+                ctx.prepared is None or ctx.prepared.ref != event.ref):
+            if self._takes(step, data, event):
+                raise NeedsPrepare
         handler = getattr(self, f"_on_{step.value}")
-        next_step, replies = await handler(session, t, turn, data, event, fetch)
+        next_step, replies = await handler(session, t, turn, data, event, ctx)
         if next_step is None:  # submitted: the draft is gone
+            ctx.cache = ("drop", None)
             return notices + replies
-        await repo.save_draft(session, turn.channel, turn.user, next_step, data, draft.version)
+        await self._save(session, turn, ctx, next_step, data, draft.version)
         if next_step != step or _reprompt(replies):
             replies = [r for r in replies if r is not _REPROMPT]
             replies += await self._prompt(session, t, turn, next_step, data)
         return notices + replies
+
+    def _takes(self, step: Step, data: dict[str, Any], event: Media) -> bool:
+        """Whether `step` would download this file (so it must be prepared first)."""
+        if step is Step.DESCRIPTION:
+            return _description_takes(event)
+        if len(data.get("media", [])) >= self.config.max_media:
+            return False
+        return event.kind not in ("voice", "audio") and _media_kind(event) is not None
 
     async def _view(
         self, session: AsyncSession, t: Tr, turn: Turn, event: Event
@@ -275,11 +458,12 @@ class Intake:
     # -- prompts --------------------------------------------------------------------------
 
     async def _prompt(
-        self, session: AsyncSession, t: Tr, turn: Turn, step: Step, data: dict[str, Any]
+        self, session: AsyncSession, t: Tr, turn: Turn, step: Step, data: dict[str, Any],
+        edit: bool = False,
     ) -> list[Reply]:
-        """The question asked on entering `step`."""
+        """The question asked on entering `step` (`edit`: may replace the pressed message)."""
         if step is Step.CATEGORY:
-            return [await self._category_page(session, t, turn, 0, edit=False)]
+            return [await self._category_page(session, t, turn, 0, edit=edit)]
         if step is Step.DESCRIPTION:
             return [Reply(t("ask-description", min=DESCRIPTION_MIN, max=DESCRIPTION_MAX),
                           choices=[[Choice(t("btn-cancel"), "cancel")]], remove_keyboard=True)]
@@ -320,7 +504,7 @@ class Intake:
     async def _category_page(
         self, session: AsyncSession, t: Tr, turn: Turn, page: int, edit: bool
     ) -> Reply:
-        categories = await repo.active_categories(session)
+        categories = await self.catalog.active_categories(session)
         if not categories:
             return Reply(t("no-categories"))
         size = max(turn.page_size, 1)
@@ -378,7 +562,7 @@ class Intake:
 
     async def _on_category(
         self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
-        fetch: Fetch | None,
+        ctx: _Ctx,
     ) -> StepResult:
         if isinstance(event, Button) and event.action == "page" and event.arg.isdigit():
             return Step.CATEGORY, [await self._category_page(session, t, turn, int(event.arg),
@@ -395,7 +579,7 @@ class Intake:
 
     async def _on_description(
         self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
-        fetch: Fetch | None,
+        ctx: _Ctx,
     ) -> StepResult:
         if isinstance(event, Text):
             text = event.text.strip()
@@ -408,7 +592,7 @@ class Intake:
             category = await self._category(session, data)
             return self._after(data, Step.DESCRIPTION, category), [Reply(t("description-saved"))]
         if isinstance(event, Media) and event.kind in ("voice", "audio"):
-            stored, error = await self._store(t, event, fetch, "voice")
+            stored, error = self._prepared(t, ctx, event)
             if error:
                 return Step.DESCRIPTION, [error]
             voices = data.setdefault("voice", [])
@@ -424,21 +608,21 @@ class Intake:
             data["description"] = text
             category = await self._category(session, data)
             replies = [Reply(t("description-saved"))]
-            replies += await self._add_media(t, data, event, fetch)
+            replies += self._add_media(t, data, event, ctx)
             return Step.MEDIA if not data.get("editing") else self._after(
                 data, Step.DESCRIPTION, category), replies
         return Step.DESCRIPTION, [self._unexpected(t, event, "expect-description")]
 
     async def _on_media(
         self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
-        fetch: Fetch | None,
+        ctx: _Ctx,
     ) -> StepResult:
         category = await self._category(session, data)
         required = bool(category and category.requires_photo)
         if isinstance(event, Media):
             if event.kind in ("voice", "audio"):
                 return Step.MEDIA, [Reply(t("expect-media-not-voice"))]
-            return Step.MEDIA, await self._add_media(t, data, event, fetch)
+            return Step.MEDIA, self._add_media(t, data, event, ctx)
         if isinstance(event, Button) and event.action in ("done", "skip"):
             if not data.get("media") and required:
                 return Step.MEDIA, [Reply(t("media-required"), alert=t("media-required"))]
@@ -448,7 +632,7 @@ class Intake:
 
     async def _on_location(
         self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
-        fetch: Fetch | None,
+        ctx: _Ctx,
     ) -> StepResult:
         category = await self._category(session, data)
         required = bool(category and category.requires_location)
@@ -459,9 +643,14 @@ class Intake:
             area = self.config.service_area
             if area and not (area[0] <= lat <= area[2] and area[1] <= lon <= area[3]):
                 return Step.LOCATION, [Reply(t("location-outside")), _REPROMPT]
-            address = await self._reverse(lat, lon)
-            if not address and event.title:
-                address = event.title[:300]
+            address = event.title[:300] if event.title else None
+            if address is None:
+                if self.geocode_later is None:
+                    address = await self._reverse(lat, lon)
+                else:  # answered now with coordinates; the address follows when looked up
+                    address = self.geocoder.cached(lat, lon)
+                    if address is None:
+                        ctx.geocode = (str(data.get("nonce", "")), lat, lon)
             data.update(latitude=lat, longitude=lon, address=address)
             shown = address or f"{lat:.5f}, {lon:.5f}"
             ack = Reply(t("location-saved", place=shown), remove_keyboard=True)
@@ -476,7 +665,7 @@ class Intake:
 
     async def _on_identity(
         self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
-        fetch: Fetch | None,
+        ctx: _Ctx,
     ) -> StepResult:
         category = await self._category(session, data)
         if isinstance(event, Button) and event.action == "anon":
@@ -496,7 +685,7 @@ class Intake:
 
     async def _on_phone(
         self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
-        fetch: Fetch | None,
+        ctx: _Ctx,
     ) -> StepResult:
         category = await self._category(session, data)
         if isinstance(event, Contact):
@@ -513,7 +702,7 @@ class Intake:
 
     async def _on_summary(
         self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
-        fetch: Fetch | None,
+        ctx: _Ctx,
     ) -> StepResult:
         if isinstance(event, Button) and event.action == "send":
             if event.arg and event.arg != data.get("nonce"):
@@ -522,8 +711,11 @@ class Intake:
             missing = await self._missing(session, data)
             if missing is not None:
                 return missing, [Reply(t("summary-incomplete"))]
-            report = await self._submit(session, t, turn, data)
-            return None, [Reply(t("report-received", code=report.code), remove_keyboard=True),
+            report, opd = await self._submit(session, t, turn, data)
+            # One message: the ticket, and where it went (dispatched in this transaction).
+            received = (t("report-received-forwarded", code=report.code, opd=opd) if opd
+                        else t("report-received", code=report.code))
+            return None, [Reply(received, remove_keyboard=True),
                           menu_reply(t, t("menu-prompt"))]
         if isinstance(event, Button) and event.action == "edit_menu":
             return Step.EDIT, []
@@ -531,7 +723,7 @@ class Intake:
 
     async def _on_edit(
         self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
-        fetch: Fetch | None,
+        ctx: _Ctx,
     ) -> StepResult:
         if isinstance(event, Button) and event.action == "edit":
             if event.arg == "back":
@@ -583,12 +775,12 @@ class Intake:
 
     async def _category(self, session: AsyncSession, data: dict[str, Any]) -> Category | None:
         cid = data.get("category_id")
-        return await repo.get_category(session, int(cid)) if cid is not None else None
+        return await self.catalog.category(session, int(cid)) if cid is not None else None
 
     async def _pick_category(self, session: AsyncSession, arg: str) -> Category | None:
         if not arg.isdigit():
             return None
-        category = await repo.get_category(session, int(arg))
+        category = await self.catalog.category(session, int(arg))
         return category if category is not None and category.active else None
 
     async def _reverse(self, lat: float, lon: float) -> str | None:
@@ -597,6 +789,15 @@ class Intake:
         except Exception:  # the geocoder is optional comfort: never block a report on it
             log.warning("reverse geocoding failed", exc_info=True)
             return None
+
+    def _prepared(self, t: Tr, ctx: _Ctx, event: Media) -> tuple[dict[str, Any], Reply | None]:
+        """The file this turn downloaded before its transaction, or the reason it could not."""
+        pre = ctx.prepared
+        if pre is None or pre.ref != event.ref:
+            return {}, Reply(t("media-download-failed"))
+        if pre.error is not None:
+            return {}, pre.error
+        return dict(pre.stored or {}), None
 
     async def _store(
         self, t: Tr, event: Media, fetch: Fetch | None, kind: str
@@ -622,9 +823,7 @@ class Intake:
             return {}, Reply(t(rejected.key, **rejected.params))
         return stored.to_dict(), None
 
-    async def _add_media(
-        self, t: Tr, data: dict[str, Any], event: Media, fetch: Fetch | None
-    ) -> list[Reply]:
+    def _add_media(self, t: Tr, data: dict[str, Any], event: Media, ctx: _Ctx) -> list[Reply]:
         kind = _media_kind(event)
         if kind is None:
             return [Reply(t("media-unsupported-type"))]
@@ -638,7 +837,7 @@ class Intake:
                 notified.append(group)
             return [Reply(t("media-limit", max=self.config.max_media),
                           choices=[[Choice(t("btn-done"), "done")]])]
-        stored, error = await self._store(t, event, fetch, kind)
+        stored, error = self._prepared(t, ctx, event)
         if error:
             return [error]
         stored["group_id"] = group
@@ -653,8 +852,9 @@ class Intake:
 
     async def _submit(
         self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any]
-    ) -> Report:
-        """One transaction: the report, its attachments, a `created` event; the draft removed."""
+    ) -> tuple[Report, str | None]:
+        """One transaction: the report, its attachments, a `created` event; the draft removed;
+        dispatched by `on_submitted`. Returns the report and the OPD it went to, if any."""
         category = await self._category(session, data)
         assert category is not None and turn.citizen.id is not None
         anonymous = bool(data.get("anonymous"))
@@ -679,14 +879,22 @@ class Intake:
             ),
         )
         attachments = list(data.get("media", [])) + list(data.get("voice", []))
+        if self._reports is None or self._reports_checked >= 1000:
+            # Counted now and then, not on every filing: statements per filing stay constant.
+            self._reports, self._reports_checked = await repo.count_reports(session), 0
         report = await repo.create_report(
             session, report, attachments, prefix=self.config.ticket_prefix,
             actor_id=turn.user, actor_name=None if anonymous else data.get("name"),
+            code_length=ticket_length(self._reports),
         )
+        self._reports += 1
+        self._reports_checked += 1
         await repo.delete_draft(session, turn.channel, turn.user)
-        if self.on_submitted is not None:
-            await self.on_submitted(session, report)
-        return report
+        forwarded = None
+        if self.on_submitted is not None and await self.on_submitted(session, report):
+            opd = await self.catalog.opd(session, report.opd_id)
+            forwarded = opd.name(t.lang) if opd is not None else "-"
+        return report, forwarded
 
     def _unexpected(self, t: Tr, event: Event, expect_key: str) -> Reply:
         if isinstance(event, Button):
@@ -709,6 +917,29 @@ def _is_skip(t: Tr, event: Event) -> bool:
         words |= {"lewati", "skip", "-"}
         return event.text.strip().casefold() in words
     return False
+
+
+def _description_takes(event: Media) -> bool:
+    """A voice note, or a photo whose caption is long enough to be the description."""
+    return event.kind in ("voice", "audio") or len((event.caption or "").strip()) >= 10
+
+
+def _fold(replies: list[Reply]) -> list[Reply]:
+    """One message per step where one does: a plain acknowledgement (no buttons, no
+    keyboard request) is put in front of the message that follows it."""
+    out: list[Reply] = []
+    for reply in replies:
+        prev = out[-1] if out else None
+        if (prev is not None and prev.text and reply.text and not prev.choices
+                and prev.request is None and len(prev.text) + len(reply.text) < 3500):
+            out[-1] = Reply(
+                prev.text + "\n\n" + reply.text, choices=reply.choices, request=reply.request,
+                request_label=reply.request_label, skip_label=reply.skip_label,
+                remove_keyboard=prev.remove_keyboard or reply.remove_keyboard,
+                edit=prev.edit or reply.edit, alert=prev.alert or reply.alert)
+            continue
+        out.append(reply)
+    return out
 
 
 def _media_kind(event: Media) -> str | None:

@@ -1,15 +1,14 @@
 """The report lifecycle after intake: dispatch to the OPD, PIC actions, relays, feedback.
 
 Transport-neutral: every message to another party is an outbox row written in the same
-transaction as the change that caused it (see bot/outbox.py for delivery). Cards are
-rendered as HTML with every user-supplied field escaped.
+transaction as the change that caused it (see bot/outbox.py for delivery). Cards are plain
+views here (`card_view`); the Telegram adapter renders them (handlers/telegram/cards.py).
 """
 
 from __future__ import annotations
 
-import html
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +18,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.i18n import Translator
+from handlers.replies import split_text
 from models import repo
+from models.catalog import Catalog
 from models.domain import OPEN_STATUSES, Status, normalize_ticket, utcnow
 from models.tables import (
     Attachment,
@@ -81,13 +82,31 @@ class Deps:
     admin_ids: frozenset[int]
     default_language: str = "id"
     ticket_prefix: str = "ADU"
+    catalog: Catalog = field(default_factory=Catalog)  # admin changes invalidate it
 
 
 # ---- outbox helpers -------------------------------------------------------------------------
 
 
+TEXT_LIMIT = 4096  # Telegram's and WhatsApp's longest text message
+
+
 def enqueue(session: AsyncSession, chat_id: int | str, kind: str, payload: dict[str, Any],
             report_id: int | None = None, channel: str = "telegram") -> Outbox:
+    """An outbox row (or several: a plain text longer than a message is split, never cut;
+    buttons go with the last piece, the reply target with the first)."""
+    text = payload.get("text")
+    if kind == "text" and not payload.get("html") and isinstance(text, str) \
+            and len(text) > TEXT_LIMIT:
+        pieces = split_text(text, TEXT_LIMIT)
+        keep = {k: v for k, v in payload.items() if k not in ("text", "buttons", "markup",
+                                                               "reply_to")}
+        for piece in pieces[:-1]:
+            first = {"reply_to": payload["reply_to"]} if "reply_to" in payload else {}
+            session.add(Outbox(channel=channel, chat_id=str(chat_id), kind=kind,
+                               payload={**keep, **first, "text": piece}, report_id=report_id))
+            payload = {k: v for k, v in payload.items() if k != "reply_to"}
+        payload = {**payload, "text": pieces[-1]}
     row = Outbox(channel=channel, chat_id=str(chat_id), kind=kind, payload=payload,
                  report_id=report_id)
     session.add(row)
@@ -137,121 +156,67 @@ def light(report: Report, now: datetime | None = None) -> str:
     return "🟡" if left / total < 0.25 else "🟢"
 
 
-def card_text(deps: Deps, report: Report, category: Category | None, opd: Opd | None,
-              citizen: Citizen | None, media_count: int, voices: int = 0) -> str:
-    """The OPD group card, HTML; everything the citizen typed is escaped."""
-    t = deps.translator.bind(deps.default_language)
-    e = html.escape
-    if report.anonymous:
-        reporter = t("card-anonymous")
-    else:
-        parts = [report.reporter_name or (citizen.display_name if citizen else None) or "-"]
-        if citizen and citizen.username and report.channel == "telegram":
-            parts.append("@" + citizen.username)
-        if report.reporter_phone:
-            parts.append(report.reporter_phone)
-        reporter = " · ".join(parts)
-    if report.latitude is not None and report.longitude is not None:
-        url = f"https://maps.google.com/?q={report.latitude:.6f},{report.longitude:.6f}"
-        place = report.address or f"{report.latitude:.5f}, {report.longitude:.5f}"
-        where = f'{e(place)} (<a href="{e(url)}">{e(t("card-map"))}</a>)'
-    else:
-        where = e(t("card-no-location"))
-    deadline = (report.deadline_at.astimezone(deps.tz).strftime("%d-%m-%Y")
-                if report.deadline_at else "-")
-    lines = [
-        f"{light(report)} <b>{e(report.code)}</b> — {e(t(f'status-{report.status}'))}",
-        f"{e(t('card-category'))}: {e(category.name(t.lang) if category else '-')}",
-        f"{e(t('card-opd'))}: {e(opd.name(t.lang) if opd else '-')}",
-        f"{e(t('card-description'))}: {e(report.description)}",
-        f"{e(t('card-location'))}: {where}",
-        f"{e(t('card-reporter'))}: {e(reporter)}",
-        f"{e(t('card-deadline'))}: {e(deadline)}",
-        f"{e(t('card-media'))}: {media_count}",
-    ]
-    if voices:
-        lines.append(f"{e(t('card-voice'))}: {voices}")
-    if report.assignee_name:
-        lines.append(f"{e(t('card-assignee'))}: {e(report.assignee_name)}")
-    if report.status == Status.RESOLVED and report.resolution_note:
-        lines.append(f"{e(t('card-resolution'))}: {e(report.resolution_note[:CARD_NOTE_MAX])}")
-    if report.status == Status.REJECTED and report.reject_reason:
-        reason = t(f"reject-{report.reject_reason}")
-        if report.resolution_note:
-            reason += f" — {report.resolution_note[:CARD_NOTE_MAX]}"
-        lines.append(f"{e(t('card-rejected'))}: {e(reason)}")
-    if report.rating:
-        lines.append(f"{e(t('card-rating'))}: {'⭐' * report.rating}")
-    return "\n".join(lines)
+@dataclass
+class CardView:
+    """What an OPD card shows, as plain data; the Telegram adapter renders it
+    (handlers/telegram/cards.py)."""
+
+    report: Report
+    category: Category | None
+    opd: Opd | None
+    citizen: Citizen | None
+    media: int
+    voices: int
+    light: str
+    actions: list[list[str]]  # rows of card actions for the report's state
 
 
-def card_buttons(deps: Deps, report: Report) -> list[list[list[str]]]:
-    """Rows of [label, callback data] for the card in its current state."""
-    t = deps.translator.bind(deps.default_language)
-    rid, v = report.id, report.version
-
-    def b(action: str, arg: str = "") -> list[str]:
-        return [t(f"card-btn-{action}"), f"c:{rid}:{action}:{v}:{arg}"]
-
+def card_actions(report: Report) -> list[list[str]]:
+    """Rows of the actions a PIC may take on the report in its current state."""
     status = report.status
     if status in (Status.RESOLVED, Status.CLOSED, Status.REJECTED):
         return []
-    rows: list[list[list[str]]] = []
+    rows: list[list[str]] = []
     first = []
     if report.assignee_id is None:
-        first.append(b("take"))
+        first.append("take")
     if status in ALLOWED["progress"]:
-        first.append(b("progress"))
+        first.append("progress")
     if first:
         rows.append(first)
     second = []
     if status in ALLOWED["info"]:
-        second.append(b("info"))
-    second.append(b("resolve"))
+        second.append("info")
+    second.append("resolve")
     rows.append(second)
-    rows.append([b("reject"), b("reassign")])
+    rows.append(["reject", "reassign"])
     return rows
 
 
-def reject_buttons(deps: Deps, report: Report) -> list[list[list[str]]]:
-    t = deps.translator.bind(deps.default_language)
-    rid, v = report.id, report.version
-    rows = [[[t(f"reject-{r}"), f"c:{rid}:rj:{v}:{r}"]] for r in REJECT_REASONS]
-    rows.append([[t("card-btn-back"), f"c:{rid}:back:{v}:"]])
-    return rows
-
-
-async def reassign_buttons(session: AsyncSession, deps: Deps, report: Report
-                           ) -> list[list[list[str]]]:
-    t = deps.translator.bind(deps.default_language)
-    rid, v = report.id, report.version
-    rows = [[[opd.name(t.lang)[:60], f"c:{rid}:ra:{v}:{opd.id}"]]
-            for opd in await repo.list_opds(session) if opd.id != report.opd_id]
-    rows.append([[t("card-btn-back"), f"c:{rid}:back:{v}:"]])
-    return rows
-
-
-async def render_card(session: AsyncSession, deps: Deps, report: Report
-                      ) -> tuple[str, list[list[list[str]]]]:
+async def card_view(session: AsyncSession, report: Report) -> CardView:
+    """The card of a report in its current state."""
     category = await session.get(Category, report.category_id)
     opd = await session.get(Opd, report.opd_id)
     citizen = await session.get(Citizen, report.citizen_id)
     attachments = await repo.attachments_of(session, report.id or 0)
     media = sum(1 for a in attachments if a.kind in ("photo", "video"))
     voices = sum(1 for a in attachments if a.kind == "voice")
-    return (card_text(deps, report, category, opd, citizen, media, voices),
-            card_buttons(deps, report))
+    return CardView(report, category, opd, citizen, media, voices, light(report),
+                    card_actions(report))
 
 
 async def refresh_card(session: AsyncSession, deps: Deps, report: Report) -> None:
-    """Queue an edit of the card to its current state (if the card was posted)."""
-    text, buttons = await render_card(session, deps, report)
-    opd = await session.get(Opd, report.opd_id)
-    if opd is None or opd.chat_id is None:
-        return
-    chat = report.card_chat_id or opd.chat_id
-    enqueue(session, chat, "edit_card", {"text": text, "buttons": buttons, "html": True},
-            report.id)
+    """Queue an edit of the card to the report's state at delivery time (if it was posted).
+
+    The outbox is the only place that edits a card; it renders the newest state when it
+    sends, and pending edits of the same card are coalesced into that one."""
+    chat = report.card_chat_id
+    if chat is None:
+        opd = await session.get(Opd, report.opd_id)
+        if opd is None or opd.chat_id is None:
+            return
+        chat = opd.chat_id
+    enqueue(session, chat, "edit_card", {}, report.id)
 
 
 # ---- dispatch -------------------------------------------------------------------------------
@@ -282,11 +247,9 @@ async def dispatch(session: AsyncSession, deps: Deps, report: Report,
         if notify:
             await notify_citizen(session, deps, report, "notify-dispatched")
     await session.flush()
-    text, buttons = await render_card(session, deps, report)
     thread = {"thread_id": opd.thread_id} if opd.thread_id else {}
-    enqueue(session, opd.chat_id, "card",
-            {"text": text, "buttons": buttons, "html": True, "link": "card", **thread},
-            report.id)
+    # Rendered by the outbox when it is sent, from the report's state at that moment.
+    enqueue(session, opd.chat_id, "card", {"link": "card", **thread}, report.id)
     media = [a for a in await repo.attachments_of(session, report.id or 0)
              if a.kind in ("photo", "video")]
     if media:
@@ -584,9 +547,8 @@ async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
     if old_chat is not None:
         text = t("group-reassigned-away", code=report.code, opd=target.name(t.lang),
                  name=actor.name)
-        enqueue(session, old_chat, "edit_card",
-                {"text": html.escape(text), "buttons": [], "html": True,
-                 "message_id": old_card}, report.id)
+        enqueue(session, old_chat, "close_card", {"text": text, "message_id": old_card},
+                report.id)
         enqueue(session, old_chat, "text", {"text": text, "reply_to": old_card, "link": "notice"},
                 report.id)
     report.opd_id, report.assignee_id, report.assignee_name = target.id, None, None

@@ -25,3 +25,20 @@ class Reply:
     remove_keyboard: bool = False
     edit: bool = False  # may replace the message whose button was pressed
     alert: str | None = None  # short notice for the button press itself
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """A text cut into pieces of at most `limit` characters, at a paragraph, line or word
+    boundary where there is one: nothing is dropped."""
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
+        if cut < limit // 2:
+            cut = limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers import intake as core
 from handlers import lifecycle
 from handlers.i18n import Translator
-from handlers.replies import Choice, Reply
+from handlers.replies import Choice, Reply, split_text
 from models import repo
 from models.domain import Channel, Status, normalize_ticket, utcnow
 from models.tables import Citizen, Opd, Outbox, Report, WaInbound
@@ -120,7 +120,7 @@ def render(replies: list[core.Reply], t: Any) -> list[dict[str, Any]]:
             continue
         choices = [c for row in reply.choices for c in row]
         if not choices:
-            out.append({"type": "text", "text": body[:TEXT_MAX]})
+            out.extend({"type": "text", "text": piece} for piece in split_text(body, TEXT_MAX))
         elif len(choices) <= BUTTONS_MAX:
             out.append({"type": "buttons", "text": body[:BODY_MAX],
                         "buttons": [[choice_id(c), shorten(c.label, BUTTON_TITLE_MAX)]

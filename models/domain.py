@@ -47,6 +47,17 @@ def new_ticket_code(prefix: str, length: int = 4) -> str:
     return f"{prefix}-{body}"
 
 
+def ticket_length(reports: int, *, shortest: int = 4, longest: int = 8,
+                  load: float = 0.01) -> int:
+    """Code length for the next ticket: the shortest whose space stays under `load` full, so
+    a new random code collides with an existing one less than 1 time in 100. Old (shorter)
+    codes stay valid: lookups accept 4 to 8 characters."""
+    length = shortest
+    while length < longest and reports >= load * len(TICKET_ALPHABET) ** length:
+        length += 1
+    return length
+
+
 def normalize_ticket(text: str, prefix: str) -> str | None:
     """Typed ticket ('adu 7k3q', '7K3Q', '#ADU-7K3Q') to canonical form, or None."""
     cleaned = text.strip().upper().lstrip("#").strip()

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,6 +25,18 @@ from models.tables import (
     Report,
     ReportEvent,
 )
+
+
+def insert_ignoring_conflict(session: AsyncSession, table: Any, values: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for this session's database (SQLite or PostgreSQL)."""
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).values(values)
+    return stmt.on_conflict_do_nothing()
+
+
+async def count_reports(session: AsyncSession) -> int:
+    result = await session.execute(select(func.count()).select_from(Report))
+    return int(result.scalar_one())
 
 
 class DraftConflict(Exception):
@@ -69,9 +83,17 @@ async def upsert_citizen(
     return citizen, created
 
 
+async def set_language(session: AsyncSession, citizen_id: int, language: str) -> None:
+    await session.execute(update(Citizen).where(col(Citizen.id) == citizen_id)
+                          .values(language=language)
+                          .execution_options(synchronize_session=False))
+
+
 async def load_draft(session: AsyncSession, channel: str, external_id: str) -> Draft | None:
+    """The stored draft, read afresh (never a stale copy from the session's identity map)."""
     result = await session.exec(
         select(Draft).where(Draft.channel == channel, Draft.external_id == external_id)
+        .execution_options(populate_existing=True)
     )
     return result.first()
 
@@ -80,17 +102,17 @@ async def save_draft(
     session: AsyncSession, channel: str, external_id: str, step: str, data: dict[str, Any],
     version: int | None,
 ) -> int:
-    """Insert (version None) or compare-and-set update a draft; returns the new version."""
+    """Insert (version None) or compare-and-set update a draft; returns the new version.
+
+    One statement either way: an insert that meets an existing draft does nothing (no
+    savepoint needed) and, like a lost compare-and-set, raises DraftConflict."""
     now = utcnow()
     if version is None:
-        try:
-            async with session.begin_nested():
-                session.add(
-                    Draft(channel=channel, external_id=external_id, step=step, data=data,
-                          version=1, updated_at=now)
-                )
-        except IntegrityError as exc:
-            raise DraftConflict from exc
+        values = {"channel": channel, "external_id": external_id, "step": step, "data": data,
+                  "version": 1, "updated_at": now}
+        inserted = await session.execute(insert_ignoring_conflict(session, Draft, values))
+        if inserted.rowcount != 1:  # type: ignore[attr-defined]
+            raise DraftConflict
         return 1
     result = await session.execute(
         update(Draft)
@@ -202,10 +224,14 @@ async def create_report(
     prefix: str,
     actor_id: str,
     actor_name: str | None,
+    code_length: int = 4,
 ) -> Report:
-    """Insert a report with a fresh unique ticket code, its attachments and a `created` event."""
+    """Insert a report with a fresh unique ticket code, its attachments and a `created` event.
+
+    `code_length` grows with the number of reports (domain.ticket_length) so a collision
+    stays rare; one that happens anyway is retried, a character longer after a few tries."""
     for attempt in range(20):
-        report.code = new_ticket_code(prefix, 4 if attempt < 10 else 6)
+        report.code = new_ticket_code(prefix, min(code_length + attempt // 3, 8))
         try:
             async with session.begin_nested():
                 session.add(report)
@@ -259,7 +285,7 @@ async def requeue_undeliverable(session: AsyncSession, old_chat: int | str,
     await session.execute(
         update(Outbox)
         .where(col(Outbox.chat_id) == str(old_chat), col(Outbox.status) == "undeliverable",
-               col(Outbox.kind) == "edit_card")
+               col(Outbox.kind).in_(("edit_card", "close_card")))
         .values(status="superseded")
         .execution_options(synchronize_session=False)
     )

@@ -208,3 +208,23 @@ class WaInbound(SQLModel, table=True):
     attempts: int = Field(default=0)
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
+
+
+class Inbox(SQLModel, table=True):
+    """An inbound update (Telegram update, WhatsApp message), recorded before it is processed.
+
+    Unique per channel by the channel's own id, so a re-delivery is recorded once; processed
+    in order per `chat_key`; its status turns `done` in the transaction of its effects."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("channel", "update_key", name="uq_inbox_channel_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    update_key: str = Field(max_length=128)
+    chat_key: str = Field(max_length=64, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="new", max_length=16, index=True)
+    attempts: int = Field(default=0)
+    received_at: datetime = Field(default_factory=utcnow)
+    processed_at: datetime | None = None

@@ -181,25 +181,12 @@ class Harness:
         """Build the app and poll; `worker=False` leaves the outbox undelivered (a 'crash')."""
         self.app = await build_app(self.settings)
         await register_commands(self.app)
-        dp, bot = self.app.dispatcher, self.app.bot
-        self.task = asyncio.create_task(
-            dp.start_polling(bot, handle_signals=False, polling_timeout=1,
-                             allowed_updates=dp.resolve_used_update_types())
-        )
+        self.app.start_polling(poll_timeout=1)
         await self.app.start_background(worker=worker)
 
     async def stop(self) -> None:
         if self.app is None:
             return
-        if self.task is not None:
-            try:
-                await self.app.dispatcher.stop_polling()
-            except RuntimeError:
-                pass
-            try:
-                await asyncio.wait_for(self.task, 10)
-            except (asyncio.CancelledError, TimeoutError):
-                self.task.cancel()
         await self.app.close()
         self.app, self.task, self.worker_task = None, None, None
 
@@ -239,17 +226,22 @@ class Harness:
         assert len(calls) >= replies, [c.short() for c in self.fake.calls[mark:]]
         return [c.text or "" for c in calls]
 
-    def last_message_id(self, chat_id: int) -> int:
+    def _last_shown(self, chat_id: int) -> Any:
+        """The newest message the bot sent, or edited, in a chat (steps may edit in place)."""
         for call in reversed(self.fake.calls):
-            if call.ok and call.method == "sendMessage" and call.chat_id == chat_id:
-                return int(call.result["message_id"])
+            if call.ok and call.chat_id == chat_id and call.method in (
+                    "sendMessage", "editMessageText", "editMessageReplyMarkup"):
+                return call
         raise AssertionError(f"no message sent to {chat_id}")
 
+    def last_message_id(self, chat_id: int) -> int:
+        call = self._last_shown(chat_id)
+        if call.method == "sendMessage":
+            return int(call.result["message_id"])
+        return int(call.params["message_id"])
+
     def last_markup(self, chat_id: int) -> dict[str, Any]:
-        for call in reversed(self.fake.calls):
-            if call.ok and call.method == "sendMessage" and call.chat_id == chat_id:
-                return call.params.get("reply_markup") or {}
-        raise AssertionError(f"no message sent to {chat_id}")
+        return self._last_shown(chat_id).params.get("reply_markup") or {}
 
     def buttons(self, chat_id: int) -> list[str]:
         """callback_data of every inline button in the last message to chat_id."""
@@ -272,6 +264,7 @@ def make_settings(db_url: str, fake: FakeBotAPI, media_dir: Path, geocoder_port:
         "OUTBOX_CHAT_INTERVAL": 0.0,
         "OUTBOX_BACKOFF_BASE": 0.05,
         "OUTBOX_MAX_ATTEMPTS": 4,
+        "GEOCODER_MIN_DELAY": 0.0,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -21,13 +21,14 @@ class IsAdmin(BaseFilter):
 
 
 
-async def cmd_opd_add(message: Message, command: CommandObject, session: AsyncSession, t: Tr
-                      ) -> None:
+async def cmd_opd_add(message: Message, command: CommandObject, session: AsyncSession, t: Tr,
+                      deps: lifecycle.Deps) -> None:
     try:
         opd = await uc.add_opd(session, command.args or "")
     except uc.UsageError as exc:
         await message.reply(t(str(exc)))
         return
+    deps.catalog.invalidate()
     await message.reply(t("admin-opd-added", code=opd.code, name=opd.name(t.lang)))
 
 
@@ -42,6 +43,7 @@ async def cmd_opd_bind(message: Message, command: CommandObject, session: AsyncS
         return
     thread = message.message_thread_id if message.is_topic_message else None
     opd = await uc.bind_opd(session, deps, code, message.chat.id, thread)
+    deps.catalog.invalidate()
     if opd is None:
         await message.reply(t("admin-opd-unknown", code=code.upper()))
         return
@@ -49,14 +51,15 @@ async def cmd_opd_bind(message: Message, command: CommandObject, session: AsyncS
     await message.reply(t(key, code=opd.code, name=opd.name(t.lang)))
 
 
-async def cmd_cat_add(message: Message, command: CommandObject, session: AsyncSession, t: Tr
-                      ) -> None:
+async def cmd_cat_add(message: Message, command: CommandObject, session: AsyncSession, t: Tr,
+                      deps: lifecycle.Deps) -> None:
     try:
         spec = uc.parse_category(command.args or "")
     except uc.UsageError as exc:
         await message.reply(t(str(exc)))
         return
     result = await uc.add_category(session, spec)
+    deps.catalog.invalidate()
     if result is None:
         await message.reply(t("admin-opd-unknown", code=spec.opd_code.upper()))
         return

@@ -21,6 +21,7 @@ from handlers.telegram.callbacks import FeedbackCb, IntakeCb, LangCb
 from handlers.telegram.files import content_of, fetcher
 from handlers.telegram.render import send_replies
 from models import repo
+from models.citizens import CitizenCache
 from models.domain import Status, normalize_ticket
 from models.tables import Citizen, Opd, Report
 
@@ -110,10 +111,12 @@ async def cmd_bahasa(message: Message, t: Tr) -> None:
 
 async def on_language(query: CallbackQuery, callback_data: LangCb, bot: Bot,
                       session: AsyncSession, citizen: Citizen, translator: Translator,
-                      intake: core.Intake, admin_ids: frozenset[int]) -> None:
+                      intake: core.Intake, admin_ids: frozenset[int],
+                      citizens: CitizenCache) -> None:
     citizen.language = translator.lang(callback_data.code)
-    session.add(citizen)
+    await repo.set_language(session, citizen.id or 0, citizen.language)
     await session.commit()
+    citizens.forget(citizen.channel, citizen.external_id)
     t = translator.bind(citizen.language)
     if isinstance(query.message, Message):
         await bot.edit_message_text(t("language-set"), chat_id=query.message.chat.id,

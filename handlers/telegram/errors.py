@@ -8,6 +8,7 @@ from aiogram import Bot, Router
 from aiogram.types import ErrorEvent
 
 from handlers.i18n import Translator
+from handlers.telegram.files import QueuedForLater
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +16,8 @@ log = logging.getLogger(__name__)
 async def on_error(event: ErrorEvent, bot: Bot, translator: Translator) -> bool:
     """Log the exception; tell a private-chat user that something went wrong; swallow it."""
     update = event.update
+    if isinstance(event.exception, QueuedForLater):
+        return True  # the answer waits in the outbox: nothing went wrong for the user
     log.error("update %s failed", update.update_id, exc_info=event.exception)
     user = None
     chat_id = None

@@ -9,11 +9,21 @@ from typing import Any
 import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError, TelegramServerError
-from aiogram.types import Message
+from aiogram.types import (
+    ForceReply,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 
 from handlers import intake as core
 
 DOWNLOAD_ATTEMPTS = 3
+
+
+class QueuedForLater(Exception):
+    """A direct answer could not go now; it waits in the outbox and will be delivered."""
 
 
 def fetcher(bot: Bot) -> core.Fetch:
@@ -46,3 +56,22 @@ def content_of(message: Message) -> dict[str, Any] | None:
             return {"type": kind, "chat_id": message.chat.id, "message_id": message.message_id,
                     "caption": message.caption or ""}
     return None
+
+
+MARKUPS: dict[str, Any] = {"inline": InlineKeyboardMarkup, "reply": ReplyKeyboardMarkup,
+                           "remove": ReplyKeyboardRemove, "force": ForceReply}
+
+
+def dump_markup(markup: Any) -> dict[str, Any] | None:
+    """A keyboard as outbox payload (restored by `restore_markup`)."""
+    for kind, cls in MARKUPS.items():
+        if isinstance(markup, cls):
+            return {"type": kind, "data": markup.model_dump(mode="json", exclude_none=True)}
+    return None
+
+
+def restore_markup(raw: dict[str, Any] | None) -> Any:
+    """The keyboard `dump_markup` stored, or None."""
+    if not raw or raw.get("type") not in MARKUPS:
+        return None
+    return MARKUPS[raw["type"]].model_validate(raw.get("data") or {})

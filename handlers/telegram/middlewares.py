@@ -1,11 +1,13 @@
-"""Outer middlewares: per-user ordering, flood control, and the per-update DB session."""
+"""Outer middlewares: flood control and the per-update DB session.
+
+Ordering per chat is the inbox processor's job (bot/inbox.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -13,39 +15,18 @@ from aiogram.types import CallbackQuery, Chat, TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from handlers.i18n import Translator
-from models import repo
+from models import inbox
+from models.citizens import CitizenCache
 from models.domain import Channel
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
-
-class PerUserOrder(BaseMiddleware):
-    """Handles one user's updates one at a time, in arrival order (albums, fast typers).
-
-    Registered early on `update`: there is no suspension point between a task starting and
-    it queueing on the lock, so asyncio's FIFO lock keeps Telegram's order.
-    """
-
-    def __init__(self) -> None:
-        self.locks: dict[int, tuple[asyncio.Lock, int]] = {}
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        user: User | None = data.get("event_from_user")
-        if user is None:
-            return await handler(event, data)
-        lock, users = self.locks.get(user.id, (asyncio.Lock(), 0))
-        self.locks[user.id] = (lock, users + 1)
-        try:
-            async with lock:
-                return await handler(event, data)
-        finally:
-            lock, users = self.locks[user.id]
-            if users <= 1:
-                del self.locks[user.id]
-            else:
-                self.locks[user.id] = (lock, users - 1)
+# The session of the update being handled: the Bot's request middleware ends its transaction
+# before any call to Telegram, so no transaction (on SQLite: the write lock) is ever held
+# over the network (bot/telegram.py).
+current_session: ContextVar[Any] = ContextVar("aduan_current_session", default=None)
 
 
 class Throttle(BaseMiddleware):
@@ -96,34 +77,44 @@ class Throttle(BaseMiddleware):
 
 
 class DbSession(BaseMiddleware):
-    """Opens one session per update and loads the private-chat user's Citizen row as `citizen`."""
+    """One session per update; the private-chat user's Citizen as `citizen` (written only
+    when something changed); the update's inbox claim commits with its use case."""
 
     def __init__(self, sessionmaker: async_sessionmaker[Any], translator: Translator,
-                 on_done: Callable[[], None] | None = None) -> None:
+                 citizens: CitizenCache, on_done: Callable[[], None] | None = None) -> None:
         self.sessionmaker = sessionmaker
         self.translator = translator
+        self.citizens = citizens
         self.on_done = on_done  # wakes the outbox worker: the update may have queued messages
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        claim: inbox.Claim | None = data.get("inbox_claim")
         async with self.sessionmaker() as session:
             data["session"] = session
+            current_session.set(session)
             user: User | None = data.get("event_from_user")
             chat: Chat | None = data.get("event_chat")
             if user is not None and not user.is_bot and (chat is None or chat.type == "private"):
-                citizen, _ = await repo.upsert_citizen(
+                citizen = await self.citizens.resolve(
                     session, Channel.TELEGRAM.value, str(user.id),
                     language=self.translator.lang(user.language_code),
                     display_name=user.full_name, username=user.username or "",
                 )
-                await session.commit()
                 data["citizen"] = citizen
                 data["t"] = self.translator.bind(citizen.language)
             elif user is not None:
                 data["t"] = self.translator.bind(self.translator.lang(user.language_code))
+            if claim is not None:
+                inbox.attach(session, claim)
             try:
                 result = await handler(event, data)
-                await session.commit()
+                await session.commit()  # marks the update done if no use case committed
+            except inbox.AlreadyProcessed:
+                log.info("update %s was processed before: effects dropped",
+                         getattr(event, "update_id", "?"))
+                return None
             finally:
+                current_session.set(None)
                 if self.on_done is not None:
                     self.on_done()
             return result

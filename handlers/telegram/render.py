@@ -16,8 +16,9 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
-from handlers.replies import Reply
+from handlers.replies import Reply, split_text
 from handlers.telegram.callbacks import IntakeCb
+from handlers.telegram.files import QueuedForLater
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ def markup_for(reply: Reply) -> Markup:
         rows = [[button]]
         if reply.skip_label:
             rows.append([KeyboardButton(text=reply.skip_label)])
-        return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
+        # Hidden once used, so the next step's inline buttons stand alone in one message.
+        return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, one_time_keyboard=True)
     if reply.choices:
         return InlineKeyboardMarkup(
             inline_keyboard=[
@@ -59,7 +61,11 @@ def markup_for(reply: Reply) -> Markup:
 async def send_replies(
     bot: Bot, chat_id: int, replies: list[Reply], callback: CallbackQuery | None = None
 ) -> None:
-    """Send (or, for a pressed button, edit) each reply in order; answer the callback once."""
+    """Send (or, for a pressed button, edit) each reply in order; answer the callback once.
+
+    A text longer than Telegram allows goes as several messages (the keyboard on the last).
+    An answer the retry policy had to queue in the outbox (bot/telegram.py) is delivered
+    from there; the ones after it follow it there, in order."""
     alert: str | None = None
     edited = False
     for reply in replies:
@@ -67,19 +73,23 @@ async def send_replies(
         if not reply.text:
             continue
         markup = markup_for(reply)
-        text = reply.text[:TEXT_LIMIT]
+        pieces = split_text(reply.text, TEXT_LIMIT)
         target = callback.message if callback else None
-        if reply.edit and not edited and isinstance(target, Message) and (
-            markup is None or isinstance(markup, InlineKeyboardMarkup)
-        ):
-            try:
-                await bot.edit_message_text(
-                    text=text, chat_id=chat_id, message_id=target.message_id, reply_markup=markup
-                )
-                edited = True
-                continue
-            except TelegramBadRequest as exc:  # too old to edit, or unchanged: send instead
-                log.debug("edit failed, sending: %s", exc)
-        await bot.send_message(chat_id, text, reply_markup=markup)
+        try:
+            if len(pieces) == 1 and reply.edit and not edited and isinstance(target, Message) \
+                    and (markup is None or isinstance(markup, InlineKeyboardMarkup)):
+                try:
+                    await bot.edit_message_text(text=pieces[0], chat_id=chat_id,
+                                                message_id=target.message_id,
+                                                reply_markup=markup)
+                    edited = True
+                    continue
+                except TelegramBadRequest as exc:  # too old to edit, or unchanged: send
+                    log.debug("edit failed, sending: %s", exc)
+            for i, piece in enumerate(pieces):
+                last = i == len(pieces) - 1
+                await bot.send_message(chat_id, piece, reply_markup=markup if last else None)
+        except QueuedForLater:
+            continue  # queued; the pacer now holds this chat, so the rest queue behind it
     if callback is not None:
         await callback.answer(alert[:200] if alert else None, show_alert=False)

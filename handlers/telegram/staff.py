@@ -12,32 +12,24 @@ from aiogram.filters import Command
 from aiogram.types import (
     CallbackQuery,
     ForceReply,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
-    LinkPreviewOptions,
     Message,
     ReactionTypeEmoji,
-    ReplyParameters,
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import intake as core
 from handlers import lifecycle
 from handlers.i18n import Translator
+from handlers.telegram import cards
 from handlers.telegram.callbacks import CardCb
-from handlers.telegram.files import content_of, fetcher
+from handlers.telegram.files import content_of, dump_markup, fetcher
 from models.media import MediaRejected, MediaStore
 from models.tables import Citizen, Report
 
 log = logging.getLogger(__name__)
 
 GROUPS = ("group", "supergroup")
-
-
-def _markup(rows: list[list[list[str]]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [InlineKeyboardButton(text=label, callback_data=data) for label, data in row]
-        for row in rows])
 
 
 def _actor(user: Any) -> lifecycle.Actor:
@@ -55,38 +47,39 @@ async def on_card_press(query: CallbackQuery, callback_data: CardCb, bot: Bot,
     outcome = await lifecycle.press(session, deps, _actor(query.from_user), cb.r, cb.a[:16],
                                     cb.v, cb.x[:16], msg.chat.id, msg.message_id)
     report = outcome.report
-    try:
-        if outcome.keyboard == "reject" and report is not None:
-            await msg.edit_reply_markup(reply_markup=_markup(
-                lifecycle.reject_buttons(deps, report)))
-        elif outcome.keyboard == "reassign" and report is not None:
-            await msg.edit_reply_markup(reply_markup=_markup(
-                await lifecycle.reassign_buttons(session, deps, report)))
-        elif outcome.keyboard == "card" and report is not None:
-            text, buttons = await lifecycle.render_card(session, deps, report)
-            await msg.edit_text(text, parse_mode="HTML", reply_markup=_markup(buttons),
-                                link_preview_options=LinkPreviewOptions(is_disabled=True))
-    except TelegramAPIError as exc:  # e.g. "message is not modified"
-        log.debug("card keyboard edit: %s", exc)
+    markup: InlineKeyboardMarkup | None = None
+    if outcome.keyboard == "reject" and report is not None:
+        markup = cards.reject_markup(deps, report)
+    elif outcome.keyboard == "reassign" and report is not None:
+        markup = await cards.reassign_markup(session, deps, report)
+    elif outcome.keyboard == "card" and report is not None:
+        await lifecycle.refresh_card(session, deps, report)  # the outbox shows the newest card
     if outcome.prompt and report is not None:
-        await _prompt(bot, session, deps, msg, report, outcome.prompt, query.from_user)
+        _prompt(session, deps, msg, report, outcome.prompt, query.from_user)
+    await session.commit()
+    if markup is not None:
+        # Only the keyboard of the pressed card changes here (a sub-menu); its text and state
+        # are edited by the outbox alone.
+        try:
+            await msg.edit_reply_markup(reply_markup=markup)
+        except TelegramAPIError as exc:  # e.g. "message is not modified"
+            log.debug("card keyboard edit: %s", exc)
     await query.answer(outcome.alert[:200] or None, show_alert=not outcome.ok)
 
 
-async def _prompt(bot: Bot, session: AsyncSession, deps: lifecycle.Deps, card: Message,
-                  report: Report, what: str, user: Any) -> None:
-    """Ask the PIC for text by a ForceReply message linked to the report."""
+def _prompt(session: AsyncSession, deps: lifecycle.Deps, card: Message, report: Report,
+            what: str, user: Any) -> None:
+    """Ask the PIC for text by a ForceReply message, queued with the press; the outbox
+    links it to the report when it is sent, before the PIC can answer it."""
     t = deps.translator.bind(deps.default_language)
     mention = f"@{user.username} " if user.username else ""
-    sent = await bot.send_message(
-        card.chat.id, mention + t(f"prompt-{what}", code=report.code),
-        message_thread_id=card.message_thread_id if card.is_topic_message else None,
-        reply_parameters=ReplyParameters(message_id=card.message_id,
-                                         allow_sending_without_reply=True),
-        reply_markup=ForceReply(selective=True, input_field_placeholder=report.code))
-    lifecycle.link_message(session, card.chat.id, sent.message_id, report.id or 0,
-                           f"prompt:{what}")
-    await session.commit()
+    markup = ForceReply(selective=True, input_field_placeholder=report.code)
+    payload: dict[str, Any] = {"text": mention + t(f"prompt-{what}", code=report.code),
+                               "reply_to": card.message_id, "link": f"prompt:{what}",
+                               "markup": dump_markup(markup)}
+    if card.is_topic_message and card.message_thread_id:
+        payload["thread_id"] = card.message_thread_id
+    lifecycle.enqueue(session, card.chat.id, "text", payload, report.id)
 
 
 async def on_group_reply(message: Message, bot: Bot, session: AsyncSession,
@@ -106,7 +99,8 @@ async def on_group_reply(message: Message, bot: Bot, session: AsyncSession,
         await session.commit()
         await message.reply(t("pic-reply-not-allowed"))
         return
-    await session.commit()
+    citizen = await session.get(Citizen, report.citizen_id)
+    await session.commit()  # nothing is held open over the downloads below
     content = content_of(message)
     if kind.startswith("prompt:"):
         await _answer_prompt(message, bot, session, deps, media_store, report, actor,
@@ -114,7 +108,6 @@ async def on_group_reply(message: Message, bot: Bot, session: AsyncSession,
         return
     if content is None:
         return
-    citizen = await session.get(Citizen, report.citizen_id)
     if citizen is not None and citizen.channel != "telegram" and content["type"] != "text":
         # Telegram media cannot be copied to WhatsApp: keep the photo, upload it there.
         stored = await _store_photo(bot, message, media_store) if message.photo else None
@@ -172,11 +165,16 @@ async def _answer_prompt(message: Message, bot: Bot, session: AsyncSession,
         outcome = await lifecycle.reject_duplicate(session, deps, actor, report, text, prefix)
     else:
         return
-    sent = await message.reply(outcome.alert)
     if outcome.prompt and outcome.report is not None:
-        lifecycle.link_message(session, message.chat.id, sent.message_id, report.id or 0,
-                               f"prompt:{outcome.prompt}")
+        # Asked again (e.g. a proof photo is required): the answer to this must still count.
+        payload: dict[str, Any] = {"text": outcome.alert, "reply_to": message.message_id,
+                                   "link": f"prompt:{outcome.prompt}"}
+        if message.is_topic_message and message.message_thread_id:
+            payload["thread_id"] = message.message_thread_id
+        lifecycle.enqueue(session, message.chat.id, "text", payload, report.id)
         await session.commit()
+        return
+    await message.reply(outcome.alert)
 
 
 async def _ack(bot: Bot, message: Message) -> None:

@@ -103,6 +103,7 @@ expect-summary = Please press "Send report", "Edit" or "Cancel".
 ask-edit = Which part would you like to change?
 expect-edit = Please choose the part to change.
 report-received = ✅ Report { $code } received. Keep this code to check its status: /status { $code }
+report-received-forwarded = ✅ Report { $code } received and forwarded to { $opd }. Keep this code to check its status: /status { $code }
 
 help =
     How to use this service:

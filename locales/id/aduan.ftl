@@ -103,6 +103,7 @@ expect-summary = Mohon tekan "Kirim laporan", "Ubah" atau "Batal".
 ask-edit = Bagian mana yang ingin diubah?
 expect-edit = Mohon pilih bagian yang ingin diubah.
 report-received = ✅ Laporan { $code } diterima. Simpan kode ini untuk mengecek status: /status { $code }
+report-received-forwarded = ✅ Laporan { $code } diterima dan sudah diteruskan ke { $opd }. Simpan kode ini untuk mengecek status: /status { $code }
 
 help =
     Cara memakai layanan ini:

@@ -1,0 +1,183 @@
+"""Telegram updates through the inbox: recorded, then processed in order per chat.
+
+Long polling confirms an offset only after the batch is recorded (the next getUpdates
+carries it), so a crash loses nothing: unconfirmed updates come again and recorded ones are
+processed at the next start. A re-delivered update meets its existing row and is skipped;
+the row's `done` flip commits with the update's effects (models/inbox.py), so one update
+has one effect. Chats are processed concurrently, each chat's updates one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.types import Update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from models import inbox
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+
+
+def chat_key(update: Update) -> str:
+    """The chat an update belongs to (its ordering key): group, private chat, or user."""
+    event = update.event
+    chat = getattr(event, "chat", None)
+    if chat is None:
+        message = getattr(event, "message", None)
+        chat = getattr(message, "chat", None)
+    if chat is not None:
+        return str(chat.id)
+    user = getattr(event, "from_user", None)
+    return f"u{user.id}" if user is not None else "-"
+
+
+class InboxProcessor:
+    """Feeds recorded updates to the Dispatcher: chats in parallel, each chat in order."""
+
+    def __init__(self, dispatcher: Dispatcher, bot: Bot,
+                 sessionmaker: async_sessionmaker[Any]) -> None:
+        self.dispatcher = dispatcher
+        self.bot = bot
+        self.sessionmaker = sessionmaker
+        self._tails: dict[str, asyncio.Task[None]] = {}  # one entry per chat with work queued
+
+    def submit(self, key: str, inbox_id: int, update: Update) -> None:
+        """Queue an update behind the chat's earlier ones."""
+        previous = self._tails.get(key)
+        task = asyncio.create_task(self._after(previous, inbox_id, update))
+        self._tails[key] = task
+
+        def _forget(done: asyncio.Task[None]) -> None:
+            if self._tails.get(key) is done:
+                del self._tails[key]
+
+        task.add_done_callback(_forget)
+
+    async def _after(self, previous: asyncio.Task[None] | None, inbox_id: int,
+                     update: Update) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        await self.process(inbox_id, update)
+
+    async def process(self, inbox_id: int, update: Update) -> None:
+        """Run one update through the Dispatcher; a row its handlers did not mark is closed
+        here (`done` when it changed nothing, `failed` when it raised)."""
+        claim = inbox.Claim(inbox_id)
+        failed = False
+        try:
+            await self.dispatcher.feed_update(self.bot, update, inbox_claim=claim,
+                                              inbox_id=inbox_id)
+        except Exception:  # the errors router normally answers; this is the last resort
+            log.exception("update %s failed", update.update_id)
+            failed = True
+        if claim.done:
+            return
+        try:
+            async with self.sessionmaker() as session:
+                await inbox.finish(session, inbox_id, "failed" if failed else "done")
+                await session.commit()
+        except Exception:
+            log.exception("could not close inbox row %s", inbox_id)
+
+    async def drain(self) -> None:
+        """Wait until everything queued has been processed."""
+        while self._tails:
+            await asyncio.wait(list(self._tails.values()))
+
+    async def recover(self) -> int:
+        """Process rows recorded before a crash or restart; returns how many."""
+        async with self.sessionmaker() as session:
+            rows = await inbox.pending(session, CHANNEL)
+            await session.commit()
+        for row in rows:
+            try:
+                update = Update.model_validate(row.payload, context={"bot": self.bot})
+            except Exception:
+                log.exception("inbox row %s is not a valid update", row.id)
+                continue
+            self.submit(row.chat_key, row.id or 0, update)
+        return len(rows)
+
+
+class TelegramPoller:
+    """getUpdates -> inbox -> processor, until stopped."""
+
+    def __init__(self, bot: Bot, sessionmaker: async_sessionmaker[Any],
+                 processor: InboxProcessor, allowed_updates: list[str],
+                 timeout: int = 25) -> None:
+        self.bot = bot
+        self.sessionmaker = sessionmaker
+        self.processor = processor
+        self.allowed_updates = allowed_updates
+        self.timeout = timeout
+        self._stopped = asyncio.Event()
+        self._poll: asyncio.Task[list[Update]] | None = None
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._poll is not None:
+            self._poll.cancel()
+
+    async def run(self) -> None:
+        await self.processor.recover()
+        offset: int | None = None
+        backoff = 0.5
+        while not self._stopped.is_set():
+            self._poll = asyncio.create_task(self.bot.get_updates(
+                offset=offset, timeout=self.timeout, allowed_updates=self.allowed_updates))
+            try:
+                updates = await self._poll
+                stored = await self.record(updates)
+            except asyncio.CancelledError:
+                if self._stopped.is_set():
+                    break
+                raise
+            except TelegramRetryAfter as exc:
+                await self._wait(exc.retry_after)
+                continue
+            except (TelegramNetworkError, TelegramServerError, OSError) as exc:
+                log.warning("polling failed (%s); again in %.1fs", exc, backoff)
+                await self._wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            except Exception:  # the database could not record: poll the same batch again
+                log.exception("could not record updates; again in %.1fs", backoff)
+                await self._wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            finally:
+                self._poll = None
+            backoff = 0.5
+            if updates:
+                offset = updates[-1].update_id + 1
+            for update in updates:
+                inbox_id = stored.get(str(update.update_id))
+                if inbox_id is None:
+                    log.info("update %s delivered again: already recorded", update.update_id)
+                    continue
+                self.processor.submit(chat_key(update), inbox_id, update)
+        await self.processor.drain()
+
+    async def record(self, updates: list[Update]) -> dict[str, int]:
+        """One short transaction recording a batch; returns update id -> inbox id."""
+        if not updates:
+            return {}
+        items = [(str(u.update_id), chat_key(u),
+                  u.model_dump(mode="json", exclude_unset=True)) for u in updates]
+        async with self.sessionmaker() as session:
+            stored = await inbox.record(session, CHANNEL, items)
+            await session.commit()
+        return stored
+
+    async def _wait(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopped.wait(), seconds)
+        except TimeoutError:
+            pass

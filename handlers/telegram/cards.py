@@ -1,0 +1,106 @@
+"""OPD cards as Telegram renders them: HTML with every citizen-typed field escaped, and
+inline buttons whose callback data are `CardCb`s (well under 64 bytes)."""
+
+from __future__ import annotations
+
+import html
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.lifecycle import (
+    CARD_NOTE_MAX,
+    REJECT_REASONS,
+    CardView,
+    Deps,
+    card_view,
+)
+from handlers.telegram.callbacks import CardCb
+from models import repo
+from models.domain import Status
+from models.tables import Report
+
+
+def card_text(deps: Deps, view: CardView) -> str:
+    """The OPD group card, HTML; everything the citizen typed is escaped."""
+    report, category, opd, citizen = view.report, view.category, view.opd, view.citizen
+    t = deps.translator.bind(deps.default_language)
+    e = html.escape
+    if report.anonymous:
+        reporter = t("card-anonymous")
+    else:
+        parts = [report.reporter_name or (citizen.display_name if citizen else None) or "-"]
+        if citizen and citizen.username and report.channel == "telegram":
+            parts.append("@" + citizen.username)
+        if report.reporter_phone:
+            parts.append(report.reporter_phone)
+        reporter = " · ".join(parts)
+    if report.latitude is not None and report.longitude is not None:
+        url = f"https://maps.google.com/?q={report.latitude:.6f},{report.longitude:.6f}"
+        place = report.address or f"{report.latitude:.5f}, {report.longitude:.5f}"
+        where = f'{e(place)} (<a href="{e(url)}">{e(t("card-map"))}</a>)'
+    else:
+        where = e(t("card-no-location"))
+    deadline = (report.deadline_at.astimezone(deps.tz).strftime("%d-%m-%Y")
+                if report.deadline_at else "-")
+    lines = [
+        f"{view.light} <b>{e(report.code)}</b> — {e(t(f'status-{report.status}'))}",
+        f"{e(t('card-category'))}: {e(category.name(t.lang) if category else '-')}",
+        f"{e(t('card-opd'))}: {e(opd.name(t.lang) if opd else '-')}",
+        f"{e(t('card-description'))}: {e(report.description)}",
+        f"{e(t('card-location'))}: {where}",
+        f"{e(t('card-reporter'))}: {e(reporter)}",
+        f"{e(t('card-deadline'))}: {e(deadline)}",
+        f"{e(t('card-media'))}: {view.media}",
+    ]
+    if view.voices:
+        lines.append(f"{e(t('card-voice'))}: {view.voices}")
+    if report.assignee_name:
+        lines.append(f"{e(t('card-assignee'))}: {e(report.assignee_name)}")
+    if report.status == Status.RESOLVED and report.resolution_note:
+        lines.append(f"{e(t('card-resolution'))}: {e(report.resolution_note[:CARD_NOTE_MAX])}")
+    if report.status == Status.REJECTED and report.reject_reason:
+        reason = t(f"reject-{report.reject_reason}")
+        if report.resolution_note:
+            reason += f" — {report.resolution_note[:CARD_NOTE_MAX]}"
+        lines.append(f"{e(t('card-rejected'))}: {e(reason)}")
+    if report.rating:
+        lines.append(f"{e(t('card-rating'))}: {'⭐' * report.rating}")
+    return "\n".join(lines)
+
+
+def _button(label: str, report: Report, action: str, arg: str = "") -> InlineKeyboardButton:
+    data = CardCb(r=report.id or 0, a=action, v=report.version, x=arg).pack()
+    return InlineKeyboardButton(text=label, callback_data=data)
+
+
+def card_markup(deps: Deps, view: CardView) -> InlineKeyboardMarkup:
+    """The card's buttons for the report's current state (none once it is finished)."""
+    t = deps.translator.bind(deps.default_language)
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [_button(t(f"card-btn-{action}"), view.report, action) for action in row]
+        for row in view.actions])
+
+
+def reject_markup(deps: Deps, report: Report) -> InlineKeyboardMarkup:
+    t = deps.translator.bind(deps.default_language)
+    rows = [[_button(t(f"reject-{r}"), report, "rj", r)] for r in REJECT_REASONS]
+    rows.append([_button(t("card-btn-back"), report, "back")])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def reassign_markup(session: AsyncSession, deps: Deps, report: Report
+                          ) -> InlineKeyboardMarkup:
+    t = deps.translator.bind(deps.default_language)
+    rows = [[_button(opd.name(t.lang)[:60], report, "ra", str(opd.id))]
+            for opd in await repo.list_opds(session) if opd.id != report.opd_id]
+    rows.append([_button(t("card-btn-back"), report, "back")])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def render(session: AsyncSession, deps: Deps, report: Report
+                 ) -> tuple[str, InlineKeyboardMarkup]:
+    """The card's HTML text and buttons for the report as it is now."""
+    view = await card_view(session, report)
+    return card_text(deps, view), card_markup(deps, view)
+

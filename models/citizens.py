@@ -1,0 +1,51 @@
+"""The citizens seen lately, cached so that an update writes its citizen row only when
+something about them changed (first contact, a new name, or once in a while `last_seen_at`)."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import repo
+from models.tables import Citizen
+
+
+class CitizenCache:
+    """(channel, external id) -> a detached Citizen copy, least recently used dropped."""
+
+    def __init__(self, size: int = 5000, ttl: float = 120.0, touch_every: float = 600.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.size, self.ttl, self.touch_every, self.clock = size, ttl, touch_every, clock
+        self._rows: OrderedDict[tuple[str, str], tuple[float, dict[str, Any]]] = OrderedDict()
+
+    def forget(self, channel: str, external_id: str) -> None:
+        self._rows.pop((channel, external_id), None)
+
+    async def resolve(self, session: AsyncSession, channel: str, external_id: str, *,
+                      language: str, display_name: str | None, username: str | None
+                      ) -> Citizen:
+        """The citizen, created or updated (and committed, in a short transaction of its
+        own) only when needed; a plain copy not attached to `session`."""
+        key = (channel, external_id)
+        now = self.clock()
+        hit = self._rows.get(key)
+        if hit is not None:
+            loaded, row = hit
+            same = (not display_name or row["display_name"] == display_name[:200]) and (
+                username is None or row["username"] == (username[:64] or None))
+            if same and now - loaded < min(self.ttl, self.touch_every):
+                self._rows.move_to_end(key)
+                return Citizen.model_validate(row)
+        citizen, _ = await repo.upsert_citizen(session, channel, external_id, language=language,
+                                               display_name=display_name, username=username)
+        await session.commit()
+        row = citizen.model_dump()
+        self._rows[key] = (now, row)
+        self._rows.move_to_end(key)
+        while len(self._rows) > self.size:
+            self._rows.popitem(last=False)
+        return Citizen.model_validate(row)

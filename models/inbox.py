@@ -1,0 +1,100 @@
+"""The inbox: inbound updates recorded before processing, and their exactly-once claim.
+
+An update's effects and its `new -> done` flip commit in one transaction: the first commit
+of the session processing it also flips the row (a session event), and fails with
+`AlreadyProcessed` when the row was done already (a re-delivery raced past the recording,
+or another process took it). So a re-delivered or re-processed update has one effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, update
+from sqlmodel import Session, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.domain import utcnow
+from models.repo import insert_ignoring_conflict
+from models.tables import Inbox
+
+CLAIM_KEY = "aduan.inbox_claim"
+
+
+class AlreadyProcessed(Exception):
+    """The update was processed before: this transaction's effects are dropped."""
+
+
+@dataclass
+class Claim:
+    """One inbox row being processed; `done` once its flip has committed."""
+
+    inbox_id: int
+    done: bool = False
+    committing: bool = False
+
+
+def attach(session: AsyncSession, claim: Claim) -> None:
+    """The next commit of `session` also marks the inbox row done (or fails if it was)."""
+    session.sync_session.info[CLAIM_KEY] = claim
+
+
+@event.listens_for(Session, "before_commit")
+def _flip(session: Session) -> None:
+    claim: Claim | None = session.info.get(CLAIM_KEY)
+    if claim is None or claim.done:
+        return
+    result: Any = session.execute(
+        update(Inbox).where(col(Inbox.id) == claim.inbox_id, col(Inbox.status) == "new")
+        .values(status="done", processed_at=utcnow())
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise AlreadyProcessed(claim.inbox_id)
+    claim.committing = True
+
+
+@event.listens_for(Session, "after_commit")
+def _flipped(session: Session) -> None:
+    claim: Claim | None = session.info.get(CLAIM_KEY)
+    if claim is not None and claim.committing:
+        claim.done, claim.committing = True, False
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _not_flipped(session: Session, _previous: Any) -> None:
+    claim: Claim | None = session.info.get(CLAIM_KEY)
+    if claim is not None:
+        claim.committing = False
+
+
+async def record(session: AsyncSession, channel: str,
+                 items: Sequence[tuple[str, str, dict[str, Any]]]) -> dict[str, int]:
+    """Store (update_key, chat_key, payload) items once each, in one statement; returns the
+    inbox id of every item recorded now (re-deliveries of recorded ones are left out)."""
+    if not items:
+        return {}
+    now = utcnow()
+    values = [{"channel": channel, "update_key": key, "chat_key": chat, "payload": payload,
+               "status": "new", "attempts": 0, "received_at": now}
+              for key, chat, payload in items]
+    stmt = insert_ignoring_conflict(session, Inbox, values)  # type: ignore[arg-type]
+    rows = await session.execute(stmt.returning(Inbox.update_key, Inbox.id))
+    return {key: rid for key, rid in rows.all()}
+
+
+async def finish(session: AsyncSession, inbox_id: int, status: str) -> None:
+    """Mark a row that no use case committed: `done` (nothing to change) or `failed`."""
+    await session.execute(
+        update(Inbox).where(col(Inbox.id) == inbox_id, col(Inbox.status) == "new")
+        .values(status=status, processed_at=utcnow(), attempts=Inbox.attempts + 1)
+        .execution_options(synchronize_session=False))
+
+
+async def pending(session: AsyncSession, channel: str, limit: int = 1000) -> Sequence[Inbox]:
+    """Rows recorded but not processed (a crash in between), oldest first."""
+    result = await session.exec(
+        select(Inbox).where(Inbox.channel == channel, Inbox.status == "new")
+        .order_by(col(Inbox.id)).limit(limit))
+    return result.all()
