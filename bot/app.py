@@ -28,7 +28,7 @@ from handlers.i18n import Translator
 from handlers.intake import Intake, IntakeConfig
 from handlers.lifecycle import Deps, dispatch
 from handlers.telegram import setup_routers
-from handlers.telegram.files import dump_markup
+from handlers.telegram.files import dump_markup, queued_link
 from handlers.telegram.middlewares import DbSession, Throttle
 from handlers.whatsapp import WhatsAppConversation
 from models import repo
@@ -197,6 +197,8 @@ async def build_app(settings: Settings) -> App:
         max_attempts=settings.outbox_max_attempts, backoff_base=settings.outbox_backoff_base,
     )
 
+    worker.on_blocked = citizens.forget
+
     async def queue_direct(chat: str, method: TelegramMethod[Any]) -> bool:
         """A direct answer that could not go now, into the outbox (delivered later)."""
         payload: dict[str, Any] = {"text": getattr(method, "text", "") or ""}
@@ -210,8 +212,11 @@ async def build_app(settings: Settings) -> App:
             payload["reply_to"] = reply.message_id
         if getattr(method, "message_thread_id", None):
             payload["thread_id"] = method.message_thread_id  # type: ignore[attr-defined]
+        report_id = None
+        if (link := queued_link.get()) is not None:
+            report_id, payload["link"] = link
         async with sessionmaker() as session:
-            lifecycle.enqueue(session, chat, "text", payload)
+            lifecycle.enqueue(session, chat, "text", payload, report_id)
             await session.commit()
         worker.wake()
         return True

@@ -137,6 +137,7 @@ class OutboxWorker(WakeableLoop):
         self.pacer = pacer or Pacer()
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
+        self.on_blocked: Any = None  # (channel, chat id) -> None: a citizen blocked the bot
 
     @property
     def channels(self) -> list[str]:
@@ -431,6 +432,8 @@ class OutboxWorker(WakeableLoop):
                 citizen.blocked_since = utcnow()
                 session.add(citizen)
                 first = True
+                if self.on_blocked is not None:  # their next message must unblock them
+                    self.on_blocked(row.channel, row.chat_id)
             if first and not row.payload.get("no_alert"):
                 code = await self._code(session, row)
                 await lifecycle.alert_admins(session, self.deps, "alert-citizen-blocked",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,11 @@ from aiogram.types import (
 from handlers import intake as core
 
 DOWNLOAD_ATTEMPTS = 3
+
+
+# (report id, link kind) for a direct message that, if it has to be queued in the outbox,
+# must still be linked to its report when the outbox sends it (e.g. a PIC's reply prompt).
+queued_link: ContextVar[tuple[int, str] | None] = ContextVar("aduan_queued_link", default=None)
 
 
 class QueuedForLater(Exception):

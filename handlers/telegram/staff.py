@@ -15,6 +15,7 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
     ReactionTypeEmoji,
+    ReplyParameters,
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,7 +24,7 @@ from handlers import lifecycle
 from handlers.i18n import Translator
 from handlers.telegram import cards
 from handlers.telegram.callbacks import CardCb
-from handlers.telegram.files import content_of, dump_markup, fetcher
+from handlers.telegram.files import content_of, fetcher, queued_link
 from models.media import MediaRejected, MediaStore
 from models.tables import Citizen, Report
 
@@ -54,8 +55,6 @@ async def on_card_press(query: CallbackQuery, callback_data: CardCb, bot: Bot,
         markup = await cards.reassign_markup(session, deps, report)
     elif outcome.keyboard == "card" and report is not None:
         await lifecycle.refresh_card(session, deps, report)  # the outbox shows the newest card
-    if outcome.prompt and report is not None:
-        _prompt(session, deps, msg, report, outcome.prompt, query.from_user)
     await session.commit()
     if markup is not None:
         # Only the keyboard of the pressed card changes here (a sub-menu); its text and state
@@ -64,22 +63,31 @@ async def on_card_press(query: CallbackQuery, callback_data: CardCb, bot: Bot,
             await msg.edit_reply_markup(reply_markup=markup)
         except TelegramAPIError as exc:  # e.g. "message is not modified"
             log.debug("card keyboard edit: %s", exc)
+    if outcome.prompt and report is not None:
+        await _prompt(session, deps, msg, report, outcome.prompt, query.from_user)
     await query.answer(outcome.alert[:200] or None, show_alert=not outcome.ok)
 
 
-def _prompt(session: AsyncSession, deps: lifecycle.Deps, card: Message, report: Report,
-            what: str, user: Any) -> None:
-    """Ask the PIC for text by a ForceReply message, queued with the press; the outbox
-    links it to the report when it is sent, before the PIC can answer it."""
+async def _prompt(session: AsyncSession, deps: lifecycle.Deps, card: Message, report: Report,
+                  what: str, user: Any) -> None:
+    """Ask the PIC for text by a ForceReply message linked to the report. Sent after the
+    press has committed; the PIC's answer comes in the same chat, which the inbox processes
+    in order, so the link is committed before the answer is looked at."""
     t = deps.translator.bind(deps.default_language)
     mention = f"@{user.username} " if user.username else ""
-    markup = ForceReply(selective=True, input_field_placeholder=report.code)
-    payload: dict[str, Any] = {"text": mention + t(f"prompt-{what}", code=report.code),
-                               "reply_to": card.message_id, "link": f"prompt:{what}",
-                               "markup": dump_markup(markup)}
-    if card.is_topic_message and card.message_thread_id:
-        payload["thread_id"] = card.message_thread_id
-    lifecycle.enqueue(session, card.chat.id, "text", payload, report.id)
+    token = queued_link.set((report.id or 0, f"prompt:{what}"))  # if it must be queued
+    try:
+        sent = await card.bot.send_message(  # type: ignore[union-attr]
+            card.chat.id, mention + t(f"prompt-{what}", code=report.code),
+            message_thread_id=card.message_thread_id if card.is_topic_message else None,
+            reply_parameters=ReplyParameters(message_id=card.message_id,
+                                             allow_sending_without_reply=True),
+            reply_markup=ForceReply(selective=True, input_field_placeholder=report.code))
+    finally:
+        queued_link.reset(token)
+    lifecycle.link_message(session, card.chat.id, sent.message_id, report.id or 0,
+                           f"prompt:{what}")
+    await session.commit()
 
 
 async def on_group_reply(message: Message, bot: Bot, session: AsyncSession,
