@@ -11,14 +11,33 @@ SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
+import signal
 import sys
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import CallbackQuery, Message
+
+PARENT_ENV = "BENCH_PARENT_PID"
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGTERM this process if the benchmark driver ($BENCH_PARENT_PID) dies."""
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit():
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the driver's own cleanup has to do
+        return
+    if os.getppid() != int(parent):  # the driver died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def on_message(message: Message) -> None:
@@ -47,6 +66,7 @@ async def run(token: str, api_url: str) -> None:
 
 def main() -> int:
     """Read BOT_TOKEN and TELEGRAM_API_URL from the environment and run."""
+    die_with_parent()
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING").upper())
     token = os.environ.get("BOT_TOKEN", "123456:ECHO")
     api_url = os.environ.get("TELEGRAM_API_URL", "")

@@ -52,6 +52,7 @@ SEED = Path("deploy") / "seed.example.toml"  # relative to the bot's source tree
 LOCALES = Path("locales")
 PG_ENV = "ADUAN_TEST_POSTGRES_URL"
 STATS_ENV = "BENCH_STATS_FILE"
+PARENT_ENV = "BENCH_PARENT_PID"  # bot processes die with the driver (see botproc)
 ADMIN_ID = 900001
 TOKEN = "123456:BENCH"
 
@@ -613,7 +614,7 @@ def _load_stats(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-_usr1_sent: Counter[int] = Counter()  # SIGUSR1s sent, per bot pid
+_usr1_sent: Counter[str] = Counter()  # SIGUSR1s sent, per stats file
 
 
 async def read_stats(proc: asyncio.subprocess.Process, path: Path, fresh: bool = True
@@ -625,11 +626,11 @@ async def read_stats(proc: asyncio.subprocess.Process, path: Path, fresh: bool =
             if time.monotonic() > deadline or proc.returncode is not None:
                 raise BenchError(f"no stats file from the bot at {path}")
             await asyncio.sleep(0.05)
-        _usr1_sent[proc.pid] += 1
+        _usr1_sent[str(path)] += 1
         proc.send_signal(signal.SIGUSR1)
     while True:
         data = _load_stats(path)
-        if data is not None and (not fresh or int(data["usr1"]) >= _usr1_sent[proc.pid]):
+        if data is not None and (not fresh or int(data["usr1"]) >= _usr1_sent[str(path)]):
             return data
         if time.monotonic() > deadline:
             raise BenchError(f"the bot did not refresh its stats file {path}")
@@ -843,6 +844,7 @@ class Bench:
             "RATE_LIMIT_PER_SECOND": "1000000",
             "LOG_LEVEL": "WARNING",
             STATS_ENV: str(work / "stats.json"),
+            PARENT_ENV: str(os.getpid()),
         })
         return env
 
@@ -937,8 +939,9 @@ class Bench:
         uids = [base + i for i in range(n)]
         flow.photos.update(register_photos(self.api, uids))
         updates_before = self.api._next_update_id
+        load0 = os.getloadavg()[0]  # the machine may be shared: show how busy it was
         cpu0, drv0, t0 = proc_cpu_s(proc.pid), time.process_time(), time.monotonic()
-        self.say(f"{label}: {n} people start")
+        self.say(f"{label}: {n} people start (load average {load0:.2f})")
         people = await self.crowd(label, flow, uids, intake_person)
         wall = time.monotonic() - t0
         cpu1, drv1 = proc_cpu_s(proc.pid), time.process_time()
@@ -961,6 +964,7 @@ class Bench:
             "driver_cpu_pct": (drv1 - drv0) * 100 / wall if wall > 0 else None,
             "rss_mb": rss,
             "peak_rss_mb": peak,
+            "loadavg_1m": {"before": load0, "after": os.getloadavg()[0]},
         }
         self.say(f"{label}: done in {wall:.1f} s, {figures['tickets']} tickets, "
                  f"{figures['gave_up']} gave up, {figures['error_answers']} error answers")
@@ -1009,7 +1013,8 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if k not in setting_names()}
         path = env.get("PYTHONPATH")
         env.update(PYTHONPATH=f"{self.src}{os.pathsep}{path}" if path else str(self.src),
-                   BOT_TOKEN=TOKEN, TELEGRAM_API_URL=self.api.url, LOG_LEVEL="WARNING")
+                   BOT_TOKEN=TOKEN, TELEGRAM_API_URL=self.api.url, LOG_LEVEL="WARNING",
+                   **{PARENT_ENV: str(os.getpid())})
         proc, log = await self.start_bot(label, "bench.echobot", env, work)
         try:
             flow = self.flow(echo=True)
@@ -1139,6 +1144,9 @@ def format_report(results: dict[str, Any]) -> str:
         ("step latency max ms", [_fmt(get(p, "latency_ms", "max")) for p in phases], ""),
         ("bot CPU ms/update", [_fmt(p["bot_cpu_ms_per_update"], 2) for p in phases], ""),
         ("driver CPU %", [_fmt(p["driver_cpu_pct"], 0) for p in phases], ""),
+        ("load average before/after", [f"{_fmt(get(p, 'loadavg_1m', 'before'))}/"
+                                       f"{_fmt(get(p, 'loadavg_1m', 'after'))}"
+                                       for p in phases], ""),
         ("SQL/filing, data only", [_fmt(get(p, "sql_per_filing", "data")) for p in phases], ""),
         ("SQL/filing, + tx control", [_fmt(get(p, "sql_per_filing", "all")) for p in phases],
          ""),
@@ -1238,16 +1246,25 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                    bot_src=args.bot_src)
 
 
+async def _run_until_signal(opts: Options) -> dict[str, Any]:
+    """run_benchmark, cancelled (so it cleans up) by SIGTERM as asyncio.run does for SIGINT."""
+    task = asyncio.current_task()
+    assert task is not None
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await run_benchmark(opts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the table, write --json; exit 2 when it cannot run."""
     opts = parse_args(argv)
     try:
-        results = asyncio.run(run_benchmark(opts))
+        results = asyncio.run(_run_until_signal(opts))
     except BenchError as exc:
         print(f"intake_e2e: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("intake_e2e: interrupted", file=sys.stderr)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("intake_e2e: interrupted; bots stopped, temp files removed", file=sys.stderr)
         return 130
     print(format_report(results))
     if opts.json_path is not None:
