@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,7 +19,9 @@ class CitizenCache:
     def __init__(self, size: int = 5000, ttl: float = 120.0, touch_every: float = 600.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.size, self.ttl, self.touch_every, self.clock = size, ttl, touch_every, clock
-        self._rows: OrderedDict[tuple[str, str], tuple[float, dict[str, Any]]] = OrderedDict()
+        # Each entry is a detached Citizen shared by every update of that citizen: read it,
+        # never add it to a session; a change goes through a statement and `forget()`.
+        self._rows: OrderedDict[tuple[str, str], tuple[float, Citizen]] = OrderedDict()
 
     def forget(self, channel: str, external_id: str) -> None:
         self._rows.pop((channel, external_id), None)
@@ -35,17 +36,17 @@ class CitizenCache:
         hit = self._rows.get(key)
         if hit is not None:
             loaded, row = hit
-            same = (not display_name or row["display_name"] == display_name[:200]) and (
-                username is None or row["username"] == (username[:64] or None))
+            same = (not display_name or row.display_name == display_name[:200]) and (
+                username is None or row.username == (username[:64] or None))
             if same and now - loaded < min(self.ttl, self.touch_every):
                 self._rows.move_to_end(key)
-                return Citizen.model_validate(row)
+                return row
         citizen, _ = await repo.upsert_citizen(session, channel, external_id, language=language,
                                                display_name=display_name, username=username)
         await session.commit()
-        row = citizen.model_dump()
-        self._rows[key] = (now, row)
+        session.expunge(citizen)
+        self._rows[key] = (now, citizen)
         self._rows.move_to_end(key)
         while len(self._rows) > self.size:
             self._rows.popitem(last=False)
-        return Citizen.model_validate(row)
+        return citizen

@@ -12,6 +12,7 @@ inside one (see ARCHITECTURE.md, "Prepare, commit, send").
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,12 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
+LOCK_KEY = "aduan_write_lock"
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -41,9 +44,33 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, fast
             cur.close()
 
+        # Writers of this process queue on an asyncio lock (first come, first served) before
+        # BEGIN IMMEDIATE: SQLite's busy handler would make them sleep in growing steps (up to
+        # 100 ms) and retry; the lock hands over the moment the previous transaction ends.
+        # The busy timeout still covers other processes (`aduan seed` beside a running bot).
+        lock = asyncio.Lock()
+
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            await_only(lock.acquire())
+            conn.info[LOCK_KEY] = True
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                _release(conn)
+                raise
+
+        def _release(conn: Any) -> None:
+            if conn.info.pop(LOCK_KEY, False):
+                lock.release()
+
+        event.listen(engine.sync_engine, "commit", _release)
+        event.listen(engine.sync_engine, "rollback", _release)
+
+        @event.listens_for(engine.sync_engine.pool, "checkin")
+        def _checkin(_dbapi_conn: Any, record: Any) -> None:
+            if record.info.pop(LOCK_KEY, False):  # a connection returned mid-transaction
+                lock.release()
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import JSON, bindparam, delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -114,16 +114,23 @@ async def save_draft(
         if inserted.rowcount != 1:  # type: ignore[attr-defined]
             raise DraftConflict
         return 1
-    result = await session.execute(
-        update(Draft)
-        .where(col(Draft.channel) == channel, col(Draft.external_id) == external_id,
-               col(Draft.version) == version)
-        .values(step=step, data=data, version=version + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    result = await session.execute(_SAVE_DRAFT, {
+        "c": channel, "u": external_id, "v": version, "step": step, "data": data,
+        "version": version + 1, "updated_at": now})
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         raise DraftConflict
     return version + 1
+
+
+# Built once: an intake step's statements are the same every time but for their values.
+_SAVE_DRAFT = (
+    update(Draft)
+    .where(col(Draft.channel) == bindparam("c"), col(Draft.external_id) == bindparam("u"),
+           col(Draft.version) == bindparam("v"))
+    .values(step=bindparam("step"), data=bindparam("data", type_=JSON), version=bindparam(
+        "version"), updated_at=bindparam("updated_at"))
+    .execution_options(synchronize_session=False)
+)
 
 
 async def delete_draft(session: AsyncSession, channel: str, external_id: str) -> None:
