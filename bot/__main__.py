@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import logging
 import sys
 from pathlib import Path
@@ -46,6 +47,17 @@ async def _seed(settings: Settings, path: Path) -> tuple[int, int]:
         await engine.dispose()
 
 
+def _fewer_malloc_arenas() -> None:
+    """glibc gives every thread that allocates (aiosqlite's connection threads, the
+    executor's) a malloc arena of its own, and freed memory stays in each: capping them
+    keeps the resident size down at no measurable cost. No-op off glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 async def _run(settings: Settings) -> None:
     from bot.app import build_app, run_polling
 
@@ -79,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Loaded {opds} OPDs and {cats} categories from {args.file}.")
         else:
             require_token(settings)
+            _fewer_malloc_arenas()
             from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
             try:

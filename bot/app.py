@@ -8,7 +8,7 @@ import logging
 import signal
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.methods import SendMessage, TelegramMethod
@@ -22,7 +22,6 @@ from bot.inbox import InboxProcessor, TelegramPoller
 from bot.outbox import OutboxWorker, Pacer
 from bot.settings import Settings
 from bot.telegram import DirectReplies, keep_response_classes, make_bot
-from bot.whatsapp import WhatsAppClient, WhatsAppInbound, webhook_app
 from handlers import lifecycle
 from handlers.i18n import Translator
 from handlers.intake import Intake, IntakeConfig
@@ -38,6 +37,9 @@ from models.db import make_engine, make_sessionmaker, migrate
 from models.domain import utcnow
 from models.media import MediaStore
 from models.tables import Report
+
+if TYPE_CHECKING:  # pywa is imported only when WhatsApp is on (it costs ~10 MB resident)
+    from bot.whatsapp import WhatsAppClient, WhatsAppInbound
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +186,11 @@ async def build_app(settings: Settings) -> App:
     pacer = Pacer(settings.outbox_chat_interval, settings.outbox_group_per_minute,
                   settings.outbox_global_per_second)
     bot = make_bot(settings)
-    whatsapp = WhatsAppClient(settings) if settings.whatsapp_enabled else None
+    whatsapp: WhatsAppClient | None = None
+    if settings.whatsapp_enabled:
+        from bot.whatsapp import WhatsAppClient
+
+        whatsapp = WhatsAppClient(settings)
     wa_names = ("WHATSAPP_TOKEN", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_APP_SECRET",
                 "WHATSAPP_VERIFY_TOKEN")
     wa_values = (settings.whatsapp_token, settings.whatsapp_phone_number_id,
@@ -239,6 +245,8 @@ async def build_app(settings: Settings) -> App:
     app = App(settings, engine, sessionmaker, translator, geocoder, intake, bot, dispatcher,
               worker, whatsapp, geocoding=geocoding)
     if whatsapp is not None:
+        from bot.whatsapp import WhatsAppInbound, webhook_app
+
         conversation = WhatsAppConversation(intake, deps)
         app.inbound = WhatsAppInbound(sessionmaker, conversation, whatsapp, worker.wake)
         app.web = webhook_app(settings, sessionmaker, app.inbound, worker.wake)

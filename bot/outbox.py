@@ -15,7 +15,7 @@ import logging
 import time
 from collections import deque
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiogram import Bot
@@ -43,13 +43,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, func, or_, select
 
 from bot.loop import WakeableLoop
-from bot.whatsapp import DeliveryError, WhatsAppClient
 from handlers import lifecycle
 from handlers.telegram import cards
 from handlers.telegram.files import restore_markup
 from models.domain import Channel, utcnow
 from models.media import MediaStore
 from models.tables import Citizen, Opd, Outbox, Report
+
+if TYPE_CHECKING:
+    from bot.whatsapp import WhatsAppClient
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +259,8 @@ class OutboxWorker(WakeableLoop):
     async def _deliver_whatsapp(self, session: Any, row: Outbox, report: Report | None,
                                 citizen: Citizen | None) -> None:
         assert self.whatsapp is not None
+        from bot.whatsapp import DeliveryError
+
         try:
             wamid = await self.whatsapp.send(row, citizen, report)
         except Exception as exc:  # unexpected: counted, so it is parked and reported

@@ -32,7 +32,10 @@ LOCK_KEY = "aduan_write_lock"
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """Async engine for a sqlite+aiosqlite or postgresql+asyncpg URL."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        # One transaction at a time (the lock below), so a few connections are plenty; each
+        # one is a thread and a page cache of its own.
+        engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+                                     pool_size=3, max_overflow=2, pool_timeout=120)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
