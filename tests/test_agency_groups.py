@@ -47,7 +47,7 @@ async def setup_groups(h: Harness) -> None:
 
 async def file_report(h: Harness, citizen: int) -> str:
     await to_summary(h, citizen)
-    texts = await h.press(citizen, "send", h.buttons(citizen)[0].split(":", 2)[2], replies=2)
+    texts = await h.press(citizen, "send", h.buttons(citizen)[0].split(":", 2)[2], replies=1)
     return re.search(r"(ADU-[A-Z0-9]{4})", texts[0]).group(1)
 
 
@@ -56,6 +56,19 @@ async def card_of(h: Harness, chat: int, code: str) -> Any:
         "sendMessage", lambda c: c.chat_id == chat and code in (c.text or "")
         and c.params.get("reply_markup"))
     return card
+
+
+async def card_showing(h: Harness, chat: int, card_id: int, needle: str) -> Any:
+    """The card showing `needle`: as it was sent, or as the outbox edited it later (e.g. the
+    address from the background lookup arriving after the card went out)."""
+    def shows(c: Any) -> bool:
+        if c.chat_id != chat or needle not in (c.text or ""):
+            return False
+        if c.method == "sendMessage":
+            return c.result["message_id"] == card_id
+        return c.method == "editMessageText" and c.params.get("message_id") == card_id
+
+    return (await h.fake.wait_for(None, shows))[-1]
 
 
 def buttons_of(markup: dict[str, Any]) -> dict[str, str]:
@@ -101,13 +114,19 @@ async def test_the_whole_loop(harness: Harness) -> None:
     card = await card_of(h, PUPR_GROUP, code)
     card_id = card.result["message_id"]
     assert card.params["parse_mode"] == "HTML"
-    assert "Jalan Lintas Timur" in card.text and "Budi" in card.text
+    assert "Budi" in card.text
     assert "maps.google.com/?q=0.400000,101.850000" in card.text
+    # The address is looked up in the background: on the card as sent, or edited in after.
+    shown = await card_showing(h, PUPR_GROUP, card_id, "Jalan Lintas Timur")
+    assert shown.params["parse_mode"] == "HTML" and "Budi" in shown.text
+    assert (await report_by(h, code)).address.startswith("Jalan Lintas Timur")
     await h.fake.wait_for("sendLocation", lambda c: c.chat_id == PUPR_GROUP)
     [photo] = await h.fake.wait_for("sendPhoto", lambda c: c.chat_id == PUPR_GROUP)
     assert photo.params["reply_parameters"]["message_id"] == card_id
     assert (await report_by(h, code)).status == "dispatched"
-    await wait_citizen(h, citizen, "sudah diteruskan ke Dinas Pekerjaan Umum", 0)
+    # Dispatched with the filing: the ticket message itself says where it went.
+    ticket = await wait_citizen(h, citizen, code, 0)
+    assert f"Laporan {code} diterima dan sudah diteruskan ke Dinas Pekerjaan Umum" in ticket.text
 
     # Take it: the card shows the PIC, the citizen is told.
     mark = h.fake.mark()
@@ -194,6 +213,8 @@ async def test_the_whole_loop(harness: Harness) -> None:
     assert all(e.actor_kind for e in events)
     texts = await h.say(citizen, f"/status {code}")
     assert "Ditutup" in texts[0] and "Balasan dinas" in texts[0]
+    # ... and no separate "forwarded" notice was sent at filing.
+    assert not [t for t in h.fake.texts(citizen) if f"Laporan {code} sudah diteruskan" in t]
 
 
 async def test_not_yet_reopens(harness: Harness) -> None:
@@ -353,13 +374,13 @@ async def test_escaping_and_anonymity_in_the_group(harness: Harness) -> None:
 
     await to_description(h, citizen)
     evil = 'Awas <b>bold</b> <a href="http://evil.example">klik</a> **md** @everyone'
-    await h.say(citizen, evil, replies=2)
+    await h.say(citizen, evil, replies=1)
     fid = h.fake.add_file(jpeg_bytes(), file_path="photos/e.jpg")
     await h.say(citizen, photo=fid)
     await h.press(citizen, "done")
-    await h.say(citizen, location=(0.4, 101.85), replies=2)
-    await h.press(citizen, "anon", replies=2)
-    texts = await h.press(citizen, "send", h.buttons(citizen)[0].split(":", 2)[2], replies=2)
+    await h.say(citizen, location=(0.4, 101.85), replies=1)
+    await h.press(citizen, "anon", replies=1)
+    texts = await h.press(citizen, "send", h.buttons(citizen)[0].split(":", 2)[2], replies=1)
     code = re.search(r"(ADU-[A-Z0-9]{4})", texts[0]).group(1)
     card = await card_of(h, PUPR_GROUP, code)
     assert "&lt;b&gt;bold&lt;/b&gt;" in card.text and "<b>bold</b>" not in card.text
@@ -466,12 +487,17 @@ async def test_report_waits_when_opd_has_no_group(harness: Harness) -> None:
     h, citizen = harness, new_user()
     mark = h.fake.mark()
     code = await file_report(h, citizen)  # no group bound yet
+    ticket = await wait_citizen(h, citizen, code, mark)
+    assert f"Laporan {code} diterima. " in ticket.text and "diteruskan" not in ticket.text
     await h.fake.wait_for("sendMessage", lambda c: c.chat_id == ADMIN_ID
                           and "belum punya grup" in (c.text or ""), since=mark)
     assert (await report_by(h, code)).status == "received"
+    mark = h.fake.mark()
     await admin_in_group(h, PUPR_GROUP, "/opd_bind PUPR")
     await card_of(h, PUPR_GROUP, code)
     assert (await report_by(h, code)).status == "dispatched"
+    # dispatched later: now the citizen is told where it went
+    await wait_citizen(h, citizen, f"Laporan {code} sudah diteruskan ke Dinas Pekerjaan", mark)
     assert len(await reports_of(h, citizen)) == 1
 
 
@@ -505,13 +531,13 @@ async def test_voice_note_reaches_the_group(harness: Harness) -> None:
                             mime_type="audio/ogg")
     texts = await h.say(citizen, voice=voice)
     assert "Pesan suara disimpan" in texts[0]
-    await h.say(citizen, "Jalan amblas di dekat jembatan, mohon segera dicek.", replies=2)
+    await h.say(citizen, "Jalan amblas di dekat jembatan, mohon segera dicek.", replies=1)
     fid = h.fake.add_file(jpeg_bytes(), file_path="photos/v.jpg")
     await h.say(citizen, photo=fid)
     await h.press(citizen, "done")
-    await h.say(citizen, location=(0.4, 101.85), replies=2)
-    await h.press(citizen, "anon", replies=2)
-    texts = await h.press(citizen, "send", h.buttons(citizen)[0].split(":", 2)[2], replies=2)
+    await h.say(citizen, location=(0.4, 101.85), replies=1)
+    await h.press(citizen, "anon", replies=1)
+    texts = await h.press(citizen, "send", h.buttons(citizen)[0].split(":", 2)[2], replies=1)
     code = re.search(r"(ADU-[A-Z0-9]{4})", texts[0]).group(1)
     card = await card_of(h, PUPR_GROUP, code)
     assert "Pesan suara: 1" in card.text

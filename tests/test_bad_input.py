@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlmodel import select
 
 from handlers.telegram import middlewares
-from models.tables import Report
+from models.tables import Inbox, Report
 from tests.conftest import Harness, jpeg_bytes, new_user
 from tests.test_intake_telegram import (
     draft_of,
@@ -43,7 +45,7 @@ async def test_english_user_gets_english_errors(harness: Harness) -> None:
         from models.tables import Category
 
         cat = (await s.exec(select(Category).where(Category.code == "jalan"))).one()
-    await h.press(user, "cat", str(cat.id), replies=2)
+    await h.press(user, "cat", str(cat.id), replies=1)
     texts = await h.say(user, "y" * 10_000, language_code="en")
     assert "too long" in texts[0]
 
@@ -88,15 +90,16 @@ async def test_pdf_document_and_sticker_are_reprompted(harness: Harness) -> None
                           mime_type="application/pdf")
     texts = await h.say(user, document=fid)
     assert "bukan foto atau video" in texts[0]
-    texts = await h.say(user, sticker="CAACAgIAAxkBAAEsticker", replies=2)
-    assert "Mohon kirim foto atau video" in texts[0] and "Langkah 3/5" in texts[1]
+    texts = await h.say(user, sticker="CAACAgIAAxkBAAEsticker", replies=1)
+    # one message: the notice, then the step's question again
+    assert "Mohon kirim foto atau video" in texts[0] and "\n\nLangkah 3/5" in texts[0]
 
 
 async def test_text_in_location_step_reprompts(harness: Harness) -> None:
     h, user = harness, new_user()
     await to_location(h, user)
-    texts = await h.say(user, "di depan pasar", replies=2)
-    assert "Kirim lokasi saya" in texts[0] and "Langkah 4/5" in texts[1]
+    texts = await h.say(user, "di depan pasar", replies=1)
+    assert "Kirim lokasi saya" in texts[0] and "\n\nLangkah 4/5" in texts[0]
     assert (await draft_of(h, user)).step == "location"
 
 
@@ -104,25 +107,47 @@ async def test_text_in_location_step_reprompts(harness: Harness) -> None:
 async def test_location_outside_service_area(harness: Harness) -> None:
     h, user = harness, new_user()
     await to_location(h, user)
-    texts = await h.say(user, location=(-6.2, 106.8), replies=2)  # Jakarta
+    texts = await h.say(user, location=(-6.2, 106.8), replies=1)  # Jakarta
     assert "di luar wilayah layanan" in texts[0]
     assert (await draft_of(h, user)).step == "location"
+
+
+async def asked_geocoder(geocoder, lat: float, lon: float) -> None:
+    """The background lookup of (lat, lon) reached the geocoder (bounded poll: the fake
+    Nominatim records requests but has nothing to wait on)."""
+    async with asyncio.timeout(5):
+        while True:
+            if any((float(r["lat"]), float(r["lon"])) == (lat, lon) for r in geocoder.requests):
+                return
+            await asyncio.sleep(0.01)
+
+
+async def submit_keeps_coordinates(h: Harness, user: int, lat: float, lon: float) -> None:
+    texts = await h.press(user, "anon", replies=1)
+    assert f"{lat:.5f}, {lon:.5f}" in texts[0]  # the summary
+    await h.press(user, "send", h.buttons(user)[0].split(":", 2)[2], replies=1)
+    [report] = await reports_of(h, user)
+    assert (report.latitude, report.longitude, report.address) == (lat, lon, None)
 
 
 async def test_geocoder_down_falls_back_to_coordinates(harness: Harness, geocoder) -> None:
     h, user = harness, new_user()
     geocoder.mode = "error"
     await to_location(h, user)
-    texts = await h.say(user, location=(0.4, 101.85), replies=2)
+    texts = await h.say(user, location=(0.4, 101.85), replies=1)
     assert "0.40000, 101.85000" in texts[0]
+    await asked_geocoder(geocoder, 0.4, 101.85)  # and it failed
+    await submit_keeps_coordinates(h, user, 0.4, 101.85)
 
 
 async def test_geocoder_timeout_falls_back_to_coordinates(harness: Harness, geocoder) -> None:
     h, user = harness, new_user()
     geocoder.mode = "hang"  # GEOCODER_TIMEOUT is 1 s in tests
     await to_location(h, user)
-    texts = await h.say(user, location=(0.3, 101.7), replies=2)
+    texts = await h.say(user, location=(0.3, 101.7), replies=1)  # not held up by the lookup
     assert "0.30000, 101.70000" in texts[0]
+    await asked_geocoder(geocoder, 0.3, 101.7)  # and it hangs
+    await submit_keeps_coordinates(h, user, 0.3, 101.7)
 
 
 async def test_forged_and_stale_callback_data(harness: Harness) -> None:
@@ -159,9 +184,18 @@ async def test_flood_is_slowed_down_politely(harness: Harness, monkeypatch) -> N
     mark = h.fake.mark()
     for i in range(50):
         h.fake.push_update(h.fake.make_message(user, user, f"pesan {i}"))
-    notices = await h.fake.wait_for(
+    await h.fake.wait_for(
         "sendMessage", lambda c: c.chat_id == user and "pelan-pelan" in (c.text or ""),
         since=mark)
+    # Updates are throttled as each chat's queue is processed (bot/inbox.py): let the rest
+    # of the flood through the queue before the clock moves on.
+    assert h.app is not None and h.app.poller is not None
+    await asyncio.wait_for(h.app.poller.processor.drain(), 5)
+    async with h.sessionmaker() as s:  # the whole flood came in one batch and is through
+        statuses = (await s.exec(select(Inbox.status).where(Inbox.chat_key == str(user)))).all()
+    assert len(statuses) == 51 and "new" not in statuses
+    notices = [c for c in h.fake.calls[mark:] if c.method == "sendMessage"
+               and c.chat_id == user and "pelan-pelan" in (c.text or "")]
     assert len(notices) == 1
     # A later message after the bucket refills is answered normally (clock moved, no sleep).
     real = middlewares.time.monotonic

@@ -16,6 +16,7 @@ from PIL import Image
 from sqlalchemy import update
 from sqlmodel import col, func, select
 
+from handlers import intake as intake_module
 from handlers.i18n import Tr, Translator
 from handlers.intake import (
     Button,
@@ -44,6 +45,11 @@ WIB = ZoneInfo("Asia/Jakarta")
 ADDRESS = "Jalan Lintas Timur, Pangkalan Kerinci, Pelalawan"
 PELALAWAN = (-0.95, 101.25, 0.55, 103.15)
 DESCRIPTION = "Jalan berlubang besar di depan SD 003, sudah dua minggu."
+
+
+def joined(*texts: str) -> str:
+    """One message per step: an acknowledgement folded in front of the message after it."""
+    return "\n\n".join(texts)
 
 
 class AddressGeocoder:
@@ -165,12 +171,13 @@ async def test_happy_path_ends_in_one_report(env: Env) -> None:
     assert "cat" in buttons and "cancel" in buttons
 
     replies = await env.say(Button("cat", await env.category_id("jalan")))
-    assert [r.text for r in replies] == [
+    assert [r.text for r in replies] == [joined(
         t("category-chosen", category="Jalan rusak / berlubang"),
         t("ask-description", min=10, max=2000),
-    ]
+    )]
     replies = await env.say(Text(DESCRIPTION))
-    assert [r.text for r in replies] == [t("description-saved"), t("ask-media-required", max=5)]
+    assert [r.text for r in replies] == [
+        joined(t("description-saved"), t("ask-media-required", max=5))]
     assert "skip" not in [c.action for row in replies[-1].choices for c in row]
 
     replies = await env.say(env.photo("photo-1", jpeg_bytes("blue", gps=True)))
@@ -182,13 +189,14 @@ async def test_happy_path_ends_in_one_report(env: Env) -> None:
     assert replies[0].request == "location" and replies[0].skip_label is None
 
     replies = await env.say(Location(0.40, 101.85))
-    assert replies[0].text == t("location-saved", place=ADDRESS)
-    assert replies[-1].text == t("ask-identity")
+    assert [r.text for r in replies] == [
+        joined(t("location-saved", place=ADDRESS), t("ask-identity"))]
+    assert replies[0].remove_keyboard  # the location keyboard goes with the acknowledgement
     assert env.intake.geocoder.calls == [(0.40, 101.85)]  # type: ignore[attr-defined]
 
     replies = await env.say(Button("anon"))
-    assert replies[0].text == t("identity-anonymous")
-    summary = replies[-1]
+    [summary] = replies
+    assert summary.text.startswith(joined(t("identity-anonymous"), ""))
     assert "Jalan rusak / berlubang" in summary.text and DESCRIPTION in summary.text
     assert ADDRESS in summary.text and t("summary-anonymous") in summary.text
     send = summary.choices[0][0]
@@ -196,7 +204,9 @@ async def test_happy_path_ends_in_one_report(env: Env) -> None:
 
     replies = await env.say(Button("send", send.arg))
     [report] = await env.reports()
-    assert replies[0].text == t("report-received", code=report.code)
+    assert [r.text for r in replies] == [
+        joined(t("report-received", code=report.code), t("menu-prompt"))]
+    assert replies[0].remove_keyboard and replies[0].choices[0][0].action == "new"
     assert report.code.startswith("ADU-") and report.status == "received"
     assert report.description == DESCRIPTION and report.anonymous
     assert report.reporter_name is None and report.reporter_phone is None
@@ -226,15 +236,19 @@ async def test_named_reporter_and_failing_geocoder_keeps_coordinates(env: Env) -
     intake.geocoder = BrokenGeocoder()
     await to_step(env, "air", Step.LOCATION)  # water: location required, photo optional
     replies = await env.say(Location(0.412361, 101.856789), intake)
-    assert replies[0].text == env.t("location-saved", place="0.41236, 101.85679")
+    assert [r.text for r in replies] == [
+        joined(env.t("location-saved", place="0.41236, 101.85679"), env.t("ask-identity"))]
     draft = await assert_step(env, Step.IDENTITY)
     assert draft.data["address"] is None and draft.data["latitude"] == 0.412361
 
     replies = await env.say(Button("name"))
-    assert replies[0].text == env.t("identity-name", name="Budi Santoso")
+    assert [r.text for r in replies] == [
+        joined(env.t("identity-name", name="Budi Santoso"), env.t("ask-phone"))]
     await assert_step(env, Step.PHONE)
     replies = await env.say(Text("Lewati"))
-    assert replies[0].text == env.t("phone-skipped")
+    [summary] = replies
+    assert summary.text.startswith(joined(env.t("phone-skipped"), ""))
+    assert summary.choices[0][0].action == "send"
     draft = await assert_step(env, Step.SUMMARY)
     await env.say(Button("send", draft.data["nonce"]))
     [report] = await env.reports()
@@ -262,7 +276,8 @@ async def test_description_bounds(env: Env) -> None:
         assert after.data == before.data
 
     replies = await env.say(Text("x" * 10))
-    assert replies[0].text == t("description-saved")
+    assert [r.text for r in replies] == [
+        joined(t("description-saved"), t("ask-media-required", max=5))]
     draft = await assert_step(env, Step.MEDIA)
     assert draft.data["description"] == "x" * 10
 
@@ -285,7 +300,8 @@ async def test_required_photo_cannot_be_skipped(env: Env) -> None:
         assert replies[0].text == t("media-required")
         await assert_step(env, Step.MEDIA)
     replies = await env.say(Text("Lewati"))
-    assert replies[0].text == t("expect-media")
+    assert [r.text for r in replies] == [
+        joined(t("expect-media"), t("ask-media-required", max=5))]
     draft = await assert_step(env, Step.MEDIA)
     assert not draft.data.get("media")
 
@@ -298,14 +314,14 @@ async def test_optional_category_skips_photo_and_location(env: Env) -> None:
     t = env.t
     await to_step(env, "kesehatan", Step.DESCRIPTION)
     replies = await env.say(Text("Antrean puskesmas sangat lama, dokter tidak ada."))
-    assert replies[-1].text == t("ask-media", max=5)
+    assert [r.text for r in replies] == [joined(t("description-saved"), t("ask-media", max=5))]
     assert "skip" in [c.action for row in replies[-1].choices for c in row]
 
     replies = await env.say(Button("skip"))
     assert replies[-1].text == t("ask-location")
     assert replies[-1].skip_label == t("btn-skip")
     replies = await env.say(Text("Lewati"))
-    assert replies[0].text == t("location-skipped")
+    assert [r.text for r in replies] == [joined(t("location-skipped"), t("ask-identity"))]
     await assert_step(env, Step.IDENTITY)
 
     await env.say(Text("Siti Aminah"))
@@ -322,7 +338,9 @@ async def test_optional_category_skips_photo_and_location(env: Env) -> None:
 async def test_required_location_cannot_be_skipped(env: Env) -> None:
     await to_step(env, "jalan", Step.LOCATION)
     replies = await env.say(Text("Lewati"))
-    assert replies[0].text == env.t("location-required")
+    assert [r.text for r in replies] == [
+        joined(env.t("location-required"), env.t("ask-location-required"))]
+    assert replies[0].request == "location"
     await assert_step(env, Step.LOCATION)
 
 
@@ -333,34 +351,52 @@ async def test_location_outside_service_area_is_refused(env: Env) -> None:
     intake = env.with_config(service_area=PELALAWAN)
     await to_step(env, "jalan", Step.LOCATION)
     replies = await env.say(Location(-6.2, 106.8), intake)  # Jakarta
-    assert replies[0].text == env.t("location-outside")
+    assert [r.text for r in replies] == [
+        joined(env.t("location-outside"), env.t("ask-location-required"))]
+    assert replies[0].request == "location"
     draft = await assert_step(env, Step.LOCATION)
     assert "latitude" not in draft.data
     assert env.intake.geocoder.calls == []  # type: ignore[attr-defined]
 
     replies = await env.say(Location(0.40, 101.85), intake)
-    assert replies[0].text == env.t("location-saved", place=ADDRESS)
+    assert [r.text for r in replies] == [
+        joined(env.t("location-saved", place=ADDRESS), env.t("ask-identity"))]
     await assert_step(env, Step.IDENTITY)
 
 
 async def test_impossible_coordinates_are_refused(env: Env) -> None:
     await to_step(env, "jalan", Step.LOCATION)
     replies = await env.say(Location(95.0, 200.0))
-    assert replies[0].text == env.t("location-invalid")
+    assert [r.text for r in replies] == [
+        joined(env.t("location-invalid"), env.t("ask-location-required"))]
+    assert replies[0].request == "location"
     await assert_step(env, Step.LOCATION)
 
 
 # ---- drafts -------------------------------------------------------------------------------
 
 
-async def test_draft_expires_after_ttl(env: Env) -> None:
+def hours_later(monkeypatch: pytest.MonkeyPatch, hours: int) -> None:
+    """The intake's clock moved on: the draft it saved (and keeps in its cache) is older."""
+    monkeypatch.setattr(intake_module, "utcnow", lambda: utcnow() + timedelta(hours=hours))
+
+
+async def test_draft_expires_after_ttl(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    await to_step(env, "jalan", Step.DESCRIPTION)
+    hours_later(monkeypatch, 25)
+    replies = await env.say(Text(DESCRIPTION))
+    # the text is not taken as a description
+    assert [r.text for r in replies] == [joined(env.t("draft-expired"), env.t("idle-hint"))]
+    assert await env.draft() is None
+
+
+async def test_draft_aged_in_the_database_expires_for_a_fresh_intake(env: Env) -> None:
     await to_step(env, "jalan", Step.DESCRIPTION)
     async with env.sessionmaker() as session:
         await session.execute(update(Draft).values(updated_at=utcnow() - timedelta(hours=25)))
         await session.commit()
-    replies = await env.say(Text(DESCRIPTION))
-    assert replies[0].text == env.t("draft-expired")
-    assert replies[-1].text == env.t("idle-hint")  # the text is not taken as a description
+    replies = await env.say(Text(DESCRIPTION), env.with_config())  # e.g. after a restart
+    assert [r.text for r in replies] == [joined(env.t("draft-expired"), env.t("idle-hint"))]
     assert await env.draft() is None
 
 
@@ -368,17 +404,26 @@ async def test_tiny_ttl_expires_at_once(env: Env) -> None:
     intake = env.with_config(draft_ttl=timedelta(microseconds=1))
     await env.say(Command("lapor"), intake)
     replies = await env.say(Button("cat", await env.category_id("jalan")), intake)
-    assert replies[0].text == env.t("draft-expired")
+    assert [r.text for r in replies] == [joined(env.t("draft-expired"), env.t("button-stale"))]
     assert await env.draft() is None
 
 
-async def test_draft_within_ttl_is_kept(env: Env) -> None:
+async def test_draft_within_ttl_is_kept(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    await to_step(env, "jalan", Step.DESCRIPTION)
+    hours_later(monkeypatch, 23)
+    replies = await env.say(Text(DESCRIPTION))
+    assert [r.text for r in replies] == [
+        joined(env.t("description-saved"), env.t("ask-media-required", max=5))]
+    await assert_step(env, Step.MEDIA)
+
+
+async def test_draft_aged_within_ttl_in_the_database_is_kept(env: Env) -> None:
     await to_step(env, "jalan", Step.DESCRIPTION)
     async with env.sessionmaker() as session:
         await session.execute(update(Draft).values(updated_at=utcnow() - timedelta(hours=23)))
         await session.commit()
-    replies = await env.say(Text(DESCRIPTION))
-    assert replies[0].text == env.t("description-saved")
+    replies = await env.say(Text(DESCRIPTION), env.with_config())  # e.g. after a restart
+    assert replies[0].text.startswith(joined(env.t("description-saved"), ""))
     await assert_step(env, Step.MEDIA)
 
 
@@ -388,7 +433,8 @@ async def test_send_twice_makes_one_report(env: Env) -> None:
     first = await env.say(Button("send", nonce))
     second = await env.say(Button("send", nonce))
     [report] = await env.reports()
-    assert first[0].text == env.t("report-received", code=report.code)
+    assert [r.text for r in first] == [
+        joined(env.t("report-received", code=report.code), env.t("menu-prompt"))]
     assert second[0].text == env.t("already-sent", code=report.code)
     assert second[0].alert == env.t("already-sent-alert")
     async with env.sessionmaker() as session:
@@ -403,7 +449,9 @@ async def test_send_with_an_old_nonce_changes_nothing(env: Env) -> None:
     await to_step(env, "jalan", Step.SUMMARY)
     before = await assert_step(env, Step.SUMMARY)
     replies = await env.say(Button("send", "0123456789abcdef"))
-    assert replies[0].text == env.t("button-stale")
+    [reply] = replies  # the notice, then the summary again with the current nonce
+    assert reply.text.startswith(joined(env.t("button-stale"), ""))
+    assert reply.choices[0][0].arg == before.data["nonce"]
     after = await assert_step(env, Step.SUMMARY)
     assert after.data == before.data and await env.reports() == []
 
@@ -441,10 +489,11 @@ async def test_stale_button_without_a_draft_shows_the_menu(env: Env) -> None:
 async def test_cancel_drops_the_draft(env: Env) -> None:
     await to_step(env, "jalan", Step.MEDIA)
     replies = await env.say(Command("batal"))
-    assert replies[0].text == env.t("cancelled")
+    assert [r.text for r in replies] == [joined(env.t("cancelled"), env.t("menu-prompt"))]
+    assert replies[0].remove_keyboard
     assert await env.draft() is None
     replies = await env.say(Command("batal"))
-    assert replies[0].text == env.t("nothing-to-cancel")
+    assert [r.text for r in replies] == [env.t("nothing-to-cancel")]
 
 
 # ---- media kinds and the media store ------------------------------------------------------

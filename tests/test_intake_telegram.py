@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
+from typing import Any
 
 from PIL import Image
 from sqlmodel import select
@@ -33,15 +35,38 @@ async def draft_of(h: Harness, user: int) -> Draft | None:
         return (await s.exec(select(Draft).where(Draft.external_id == str(user)))).first()
 
 
+async def draft_address(h: Harness, user: int) -> str:
+    """The address the background lookup writes into the draft (bounded poll: the lookup
+    leaves no trace on the Telegram side to wait for)."""
+    async with asyncio.timeout(5):
+        while True:
+            draft = await draft_of(h, user)
+            if draft is not None and draft.data.get("address"):
+                return str(draft.data["address"])
+            await asyncio.sleep(0.02)
+
+
+async def press_edits(h: Harness, user: int, action: str, arg: str = "") -> str:
+    """Press a button whose answer replaces the pressed message: one edit, nothing sent."""
+    mid = h.last_message_id(user)
+    mark = h.fake.mark()
+    texts = await h.press(user, action, arg)
+    shown: list[Any] = [c for c in h.fake.calls[mark:] if c.ok and c.chat_id == user
+                        and c.method in ("sendMessage", "editMessageText")]
+    assert [(c.method, c.params.get("message_id")) for c in shown] == [
+        ("editMessageText", mid)], [c.short() for c in shown]
+    return texts[0]
+
+
 async def to_description(h: Harness, user: int, code: str = "jalan") -> None:
     await h.say(user, "/start")
     await h.press(user, "new")
-    await h.press(user, "cat", str(await category_id(h, code)), replies=2)
+    await h.press(user, "cat", str(await category_id(h, code)), replies=1)
 
 
 async def to_media(h: Harness, user: int, code: str = "jalan") -> None:
     await to_description(h, user, code)
-    await h.say(user, "Jalan berlubang besar di depan SD 003, sudah dua minggu.", replies=2)
+    await h.say(user, "Jalan berlubang besar di depan SD 003, sudah dua minggu.", replies=1)
 
 
 async def to_location(h: Harness, user: int) -> None:
@@ -53,10 +78,10 @@ async def to_location(h: Harness, user: int) -> None:
 
 async def to_summary(h: Harness, user: int) -> None:
     await to_location(h, user)
-    await h.say(user, location=(0.40, 101.85), replies=2)
-    await h.press(user, "name", replies=2)
+    await h.say(user, location=(0.40, 101.85), replies=1)
+    await h.press(user, "name", replies=1)
     await h.say(user, contact={"phone_number": "+6281234567890", "first_name": "Budi",
-                               "user_id": user}, replies=2)
+                               "user_id": user}, replies=1)
 
 
 async def test_full_conversation_to_ticket(harness: Harness) -> None:
@@ -65,19 +90,19 @@ async def test_full_conversation_to_ticket(harness: Harness) -> None:
     assert "Halo Budi" in texts[0]
     assert "in:new:" in h.buttons(user)
 
-    texts = await h.press(user, "new")
-    assert "Langkah 1/5" in texts[0] and "halaman 1/2" in texts[0]
+    text = await press_edits(h, user, "new")  # the menu becomes the category list
+    assert "Langkah 1/5" in text and "halaman 1/2" in text
     assert "in:page:1" in h.buttons(user)
-    texts = await h.press(user, "page", "1")  # edits the list in place
-    assert "halaman 2/2" in texts[0]
-    assert h.fake.sent("editMessageText")
+    text = await press_edits(h, user, "page", "1")  # edits the list in place
+    assert "halaman 2/2" in text
 
-    texts = await h.press(user, "cat", str(await category_id(h, "jalan")), replies=2)
-    assert "Jalan rusak" in texts[0] and "Langkah 2/5" in texts[1]
+    # the list becomes the chosen category and the next question, in one message
+    text = await press_edits(h, user, "cat", str(await category_id(h, "jalan")))
+    assert text.startswith("Kategori: Jalan rusak") and "\n\nLangkah 2/5" in text
 
     texts = await h.say(user, "Jalan berlubang besar di depan SD 003, sudah dua minggu.",
-                        replies=2)
-    assert texts[0] == "Uraian dicatat." and "Langkah 3/5" in texts[1]
+                        replies=1)
+    assert texts[0].startswith("Uraian dicatat.\n\nLangkah 3/5")
     assert "in:skip:" not in h.buttons(user)  # photo is required for roads
 
     photo = jpeg_bytes("blue", gps=True)
@@ -87,24 +112,32 @@ async def test_full_conversation_to_ticket(harness: Harness) -> None:
 
     texts = await h.press(user, "done")
     assert "Langkah 4/5" in texts[-1]
-    keyboard = h.last_markup(user)["keyboard"]
-    assert keyboard[0][0]["request_location"] is True
+    markup = h.last_markup(user)
+    assert markup["keyboard"][0][0]["request_location"] is True
+    assert markup.get("one_time_keyboard") is True and not markup.get("is_persistent")
 
-    texts = await h.say(user, location=(0.40, 101.85), replies=2)
-    assert "Jalan Lintas Timur, Pangkalan Kerinci" in texts[0]
-    assert "Langkah 5/5" in texts[1]
+    # answered at once with the coordinates; the address follows from the background lookup
+    texts = await h.say(user, location=(0.40, 101.85), replies=1)
+    assert texts[0].startswith("Lokasi dicatat: 0.40000, 101.85000\n\n")
+    assert "Langkah 5/5" in texts[0]
+    assert (await draft_address(h, user)).startswith("Jalan Lintas Timur, Pangkalan Kerinci")
 
-    texts = await h.press(user, "name", replies=2)
+    texts = await h.press(user, "name", replies=1)
     assert "Budi" in texts[0]
-    assert h.last_markup(user)["keyboard"][0][0]["request_contact"] is True
+    markup = h.last_markup(user)
+    assert markup["keyboard"][0][0]["request_contact"] is True
+    assert markup.get("one_time_keyboard") is True and not markup.get("is_persistent")
     texts = await h.say(user, contact={"phone_number": "+6281234567890", "first_name": "Budi",
-                                       "user_id": user}, replies=2)
-    summary = texts[1]
+                                       "user_id": user}, replies=1)
+    assert texts[0].startswith("Nomor HP dicatat.\n\n")
+    summary = texts[0]
     assert "Jalan rusak" in summary and "1 foto" in summary and "+6281234567890" in summary
+    assert "Jalan Lintas Timur, Pangkalan Kerinci" in summary
 
-    texts = await h.press(user, "send", h.buttons(user)[0].split(":", 2)[2], replies=2)
-    match = re.search(r"Laporan (ADU-[A-Z0-9]{4}) diterima", texts[0])
-    assert match, texts
+    texts = await h.press(user, "send", h.buttons(user)[0].split(":", 2)[2], replies=1)
+    match = re.search(r"Laporan (ADU-[A-Z0-9]{4}) diterima\. ", texts[0])
+    assert match, texts  # no OPD group bound here: received, not forwarded
+    assert texts[0].endswith("\n\nApa yang ingin Anda lakukan?")  # with the menu
     code = match.group(1)
 
     [report] = await reports_of(h, user)
@@ -137,7 +170,7 @@ async def test_full_conversation_to_ticket(harness: Harness) -> None:
 async def test_other_citizen_cannot_see_report(harness: Harness) -> None:
     h, owner, other = harness, new_user(), new_user()
     await to_summary(h, owner)
-    texts = await h.press(owner, "send", h.buttons(owner)[0].split(":", 2)[2], replies=2)
+    texts = await h.press(owner, "send", h.buttons(owner)[0].split(":", 2)[2], replies=1)
     code = re.search(r"(ADU-[A-Z0-9]{4})", texts[0]).group(1)
     texts = await h.say(other, f"/status {code}")
     assert "tidak ditemukan" in texts[0]
@@ -147,10 +180,10 @@ async def test_restart_mid_conversation_loses_nothing(harness: Harness) -> None:
     h, user = harness, new_user()
     await to_location(h, user)
     await h.restart()  # a new Dispatcher and Bot on the same database
-    texts = await h.say(user, location=(0.41, 101.86), replies=2)
-    assert "Langkah 5/5" in texts[1]
-    await h.press(user, "anon", replies=2)
-    texts = await h.press(user, "send", h.buttons(user)[0].split(":", 2)[2], replies=2)
+    texts = await h.say(user, location=(0.41, 101.86), replies=1)
+    assert "Langkah 5/5" in texts[0]
+    await h.press(user, "anon", replies=1)
+    texts = await h.press(user, "send", h.buttons(user)[0].split(":", 2)[2], replies=1)
     assert "diterima" in texts[0]
     [report] = await reports_of(h, user)
     assert report.anonymous and report.reporter_name is None and report.reporter_phone is None
@@ -186,20 +219,20 @@ async def test_cancel_from_every_step(harness: Harness) -> None:
             user = new_user()
             await go(user)
             assert await draft_of(h, user) is not None, name
-            texts = await h.say(user, command, replies=2)
+            texts = await h.say(user, command, replies=1)
             assert "dibatalkan" in texts[0], (name, texts)
             assert await draft_of(h, user) is None
     # identity and phone steps, cancelled with the inline button and /batal
     user = new_user()
     await to_location(h, user)
-    await h.say(user, location=(0.40, 101.85), replies=2)
-    texts = await h.press(user, "cancel", replies=2)
+    await h.say(user, location=(0.40, 101.85), replies=1)
+    texts = await h.press(user, "cancel", replies=1)
     assert "dibatalkan" in texts[0] and await draft_of(h, user) is None
     user = new_user()
     await to_location(h, user)
-    await h.say(user, location=(0.40, 101.85), replies=2)
-    await h.press(user, "name", replies=2)
-    texts = await h.say(user, "/batal", replies=2)
+    await h.say(user, location=(0.40, 101.85), replies=1)
+    await h.press(user, "name", replies=1)
+    texts = await h.say(user, "/batal", replies=1)
     assert "dibatalkan" in texts[0] and await draft_of(h, user) is None
     assert await reports_of(h, user) == []
 
@@ -233,5 +266,5 @@ async def test_edit_from_summary_returns_to_summary(harness: Harness) -> None:
     await to_summary(h, user)
     await h.press(user, "edit_menu")
     await h.press(user, "edit", "description")
-    texts = await h.say(user, "Lubangnya makin besar dan sudah ada motor jatuh.", replies=2)
+    texts = await h.say(user, "Lubangnya makin besar dan sudah ada motor jatuh.", replies=1)
     assert "makin besar" in texts[-1] and "Kirim sekarang" in texts[-1]

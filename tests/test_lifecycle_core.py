@@ -68,11 +68,15 @@ async def test_citizen_answer_overwrites_concurrent_resolve(env):
         r_c = await citizen_s.get(Report, rid)
         citizen = await citizen_s.get(Citizen, cid)
         assert r_c.status == Status.NEED_INFO
+        # SQLite runs one writer at a time (BEGIN IMMEDIATE): end the read so the PIC can
+        # commit; the loaded report stays as it was read (stale), as with concurrent PG turns.
+        await citizen_s.commit()
         # ... when a PIC resolves it and commits
         r_p = await pic_s.get(Report, rid)
         proof = {"path": "p.jpg", "size": 1, "sha256": "0" * 64}
         out = await lifecycle.resolve(pic_s, deps, pic, r_p, "Sudah ditambal", proof)
         assert out.ok
+        assert r_c.status == Status.NEED_INFO  # the citizen's turn still sees its old read
         await lifecycle.relay_to_group(citizen_s, deps, citizen, r_c,
                                        {"type": "text", "text": "RT 03"})
     async with sm() as s:
