@@ -197,6 +197,13 @@ class OutboxWorker(WakeableLoop):
             if row is None or row.status != "pending":
                 await session.commit()
                 return
+            covered = None
+            if row.kind == "edit_card" and row.report_id is not None:
+                # Edits of this card queued up to now show no newer state than the one read
+                # just below; edits queued after this read may, and stay pending.
+                covered = await session.scalar(select(func.max(Outbox.id)).where(
+                    Outbox.report_id == row.report_id, Outbox.chat_id == row.chat_id,
+                    Outbox.kind == "edit_card", Outbox.status == "pending"))
             report = await session.get(Report, row.report_id) if row.report_id else None
             citizen = None
             rendered: tuple[str, InlineKeyboardMarkup | None] | None = None
@@ -239,21 +246,23 @@ class OutboxWorker(WakeableLoop):
             else:
                 self._done(row, messages)
                 self._record_links(session, row, report, messages)
-                if row.kind == "edit_card" and rendered is not None:
-                    await self._coalesced(session, row)
+                if row.kind == "edit_card" and rendered is not None and covered:
+                    await self._coalesced(session, row, covered)
             row.lease_until = None
             session.add(row)
             if report is not None:
                 session.add(report)
             await session.commit()
 
-    async def _coalesced(self, session: Any, row: Outbox) -> None:
-        """Pending edits of the same card are done too: this one showed the newest state."""
+    async def _coalesced(self, session: Any, row: Outbox, covered: int) -> None:
+        """Edits of the same card queued before this one was rendered are done too: it
+        showed a state at least as new as theirs."""
         await session.execute(
             update(Outbox).where(col(Outbox.report_id) == row.report_id,
                                  col(Outbox.chat_id) == row.chat_id,
                                  col(Outbox.kind) == "edit_card",
-                                 col(Outbox.status) == "pending", col(Outbox.id) != row.id)
+                                 col(Outbox.status) == "pending", col(Outbox.id) != row.id,
+                                 col(Outbox.id) <= covered)
             .values(status="superseded").execution_options(synchronize_session=False))
 
     async def _deliver_whatsapp(self, session: Any, row: Outbox, report: Report | None,

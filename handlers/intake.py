@@ -715,8 +715,9 @@ class Intake:
             # One message: the ticket, and where it went (dispatched in this transaction).
             received = (t("report-received-forwarded", code=report.code, opd=opd) if opd
                         else t("report-received", code=report.code))
-            return None, [Reply(received, remove_keyboard=True),
-                          menu_reply(t, t("menu-prompt"))]
+            # No reply keyboard is up at the summary (the location and phone steps removed
+            # theirs), so the ticket and the menu go as one message.
+            return None, [Reply(received), menu_reply(t, t("menu-prompt"))]
         if isinstance(event, Button) and event.action == "edit_menu":
             return Step.EDIT, []
         return Step.SUMMARY, [self._unexpected(t, event, "expect-summary"), _REPROMPT]
@@ -930,8 +931,12 @@ def _fold(replies: list[Reply]) -> list[Reply]:
     out: list[Reply] = []
     for reply in replies:
         prev = out[-1] if out else None
+        # Telegram cannot remove a reply keyboard and show inline buttons in one message:
+        # an acknowledgement that removes the location/contact keyboard stays on its own.
+        removes = prev is not None and prev.remove_keyboard and bool(reply.choices)
         if (prev is not None and prev.text and reply.text and not prev.choices
-                and prev.request is None and len(prev.text) + len(reply.text) < 3500):
+                and prev.request is None and not removes
+                and len(prev.text) + len(reply.text) < 3500):
             out[-1] = Reply(
                 prev.text + "\n\n" + reply.text, choices=reply.choices, request=reply.request,
                 request_label=reply.request_label, skip_label=reply.skip_label,

@@ -134,7 +134,7 @@ async def test_geocoder_down_falls_back_to_coordinates(harness: Harness, geocode
     h, user = harness, new_user()
     geocoder.mode = "error"
     await to_location(h, user)
-    texts = await h.say(user, location=(0.4, 101.85), replies=1)
+    texts = await h.say(user, location=(0.4, 101.85), replies=2)
     assert "0.40000, 101.85000" in texts[0]
     await asked_geocoder(geocoder, 0.4, 101.85)  # and it failed
     await submit_keeps_coordinates(h, user, 0.4, 101.85)
@@ -144,7 +144,7 @@ async def test_geocoder_timeout_falls_back_to_coordinates(harness: Harness, geoc
     h, user = harness, new_user()
     geocoder.mode = "hang"  # GEOCODER_TIMEOUT is 1 s in tests
     await to_location(h, user)
-    texts = await h.say(user, location=(0.3, 101.7), replies=1)  # not held up by the lookup
+    texts = await h.say(user, location=(0.3, 101.7), replies=2)  # not held up by the lookup
     assert "0.30000, 101.70000" in texts[0]
     await asked_geocoder(geocoder, 0.3, 101.7)  # and it hangs
     await submit_keeps_coordinates(h, user, 0.3, 101.7)

@@ -78,10 +78,10 @@ async def to_location(h: Harness, user: int) -> None:
 
 async def to_summary(h: Harness, user: int) -> None:
     await to_location(h, user)
-    await h.say(user, location=(0.40, 101.85), replies=1)
+    await h.say(user, location=(0.40, 101.85), replies=2)
     await h.press(user, "name", replies=1)
     await h.say(user, contact={"phone_number": "+6281234567890", "first_name": "Budi",
-                               "user_id": user}, replies=1)
+                               "user_id": user}, replies=2)
 
 
 async def test_full_conversation_to_ticket(harness: Harness) -> None:
@@ -117,9 +117,11 @@ async def test_full_conversation_to_ticket(harness: Harness) -> None:
     assert markup.get("one_time_keyboard") is True and not markup.get("is_persistent")
 
     # answered at once with the coordinates; the address follows from the background lookup
-    texts = await h.say(user, location=(0.40, 101.85), replies=1)
-    assert texts[0].startswith("Lokasi dicatat: 0.40000, 101.85000\n\n")
-    assert "Langkah 5/5" in texts[0]
+    texts = await h.say(user, location=(0.40, 101.85), replies=2)
+    # Two messages here: the first removes the location keyboard (Telegram cannot do that
+    # and show inline buttons in one message), the second asks the next question.
+    assert texts[0] == "Lokasi dicatat: 0.40000, 101.85000"
+    assert "Langkah 5/5" in texts[1]
     assert (await draft_address(h, user)).startswith("Jalan Lintas Timur, Pangkalan Kerinci")
 
     texts = await h.press(user, "name", replies=1)
@@ -128,9 +130,9 @@ async def test_full_conversation_to_ticket(harness: Harness) -> None:
     assert markup["keyboard"][0][0]["request_contact"] is True
     assert markup.get("one_time_keyboard") is True and not markup.get("is_persistent")
     texts = await h.say(user, contact={"phone_number": "+6281234567890", "first_name": "Budi",
-                                       "user_id": user}, replies=1)
-    assert texts[0].startswith("Nomor HP dicatat.\n\n")
-    summary = texts[0]
+                                       "user_id": user}, replies=2)
+    assert texts[0] == "Nomor HP dicatat."
+    summary = texts[1]
     assert "Jalan rusak" in summary and "1 foto" in summary and "+6281234567890" in summary
     assert "Jalan Lintas Timur, Pangkalan Kerinci" in summary
 
@@ -180,8 +182,8 @@ async def test_restart_mid_conversation_loses_nothing(harness: Harness) -> None:
     h, user = harness, new_user()
     await to_location(h, user)
     await h.restart()  # a new Dispatcher and Bot on the same database
-    texts = await h.say(user, location=(0.41, 101.86), replies=1)
-    assert "Langkah 5/5" in texts[0]
+    texts = await h.say(user, location=(0.41, 101.86), replies=2)
+    assert "Langkah 5/5" in texts[1]
     await h.press(user, "anon", replies=1)
     texts = await h.press(user, "send", h.buttons(user)[0].split(":", 2)[2], replies=1)
     assert "diterima" in texts[0]
@@ -225,12 +227,12 @@ async def test_cancel_from_every_step(harness: Harness) -> None:
     # identity and phone steps, cancelled with the inline button and /batal
     user = new_user()
     await to_location(h, user)
-    await h.say(user, location=(0.40, 101.85), replies=1)
+    await h.say(user, location=(0.40, 101.85), replies=2)
     texts = await h.press(user, "cancel", replies=1)
     assert "dibatalkan" in texts[0] and await draft_of(h, user) is None
     user = new_user()
     await to_location(h, user)
-    await h.say(user, location=(0.40, 101.85), replies=1)
+    await h.say(user, location=(0.40, 101.85), replies=2)
     await h.press(user, "name", replies=1)
     texts = await h.say(user, "/batal", replies=1)
     assert "dibatalkan" in texts[0] and await draft_of(h, user) is None
