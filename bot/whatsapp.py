@@ -23,21 +23,22 @@ from pywa.errors import WhatsAppError
 from pywa.types import Button, Section, SectionList, SectionRow
 from pywa.types.templates import TemplateLanguage
 from pywa_async import WhatsApp
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
+from sqlmodel import select
 
 from bot.loop import WakeableLoop
 from bot.settings import Settings
 from handlers import intake as core
 from handlers import whatsapp as adapter
 from handlers.replies import Reply
+from models import inbox
 from models.domain import utcnow
 from models.media import MAX_DOWNLOAD_BYTES, MediaRejected
-from models.tables import Citizen, Outbox, Report, WaInbound
+from models.tables import Citizen, Inbox, Outbox, Report
 
 log = logging.getLogger(__name__)
 
+CHANNEL = "whatsapp"
 WINDOW = timedelta(hours=24)
 RATE_LIMIT_CODES = {4, 80007, 130429, 131048, 131056}
 REENGAGE_CODES = {131047}  # outside the 24-hour window: a template is needed
@@ -182,11 +183,11 @@ class WhatsAppInbound(WakeableLoop):
 
     async def step(self) -> float | None:
         async with self.sessionmaker() as session:
-            rows = (await session.exec(select(WaInbound).where(WaInbound.status == "new")
-                                       .order_by(col(WaInbound.id)).limit(200))).all()
+            rows = await inbox.pending(session, CHANNEL, limit=200)
+            await session.commit()
         by_user: dict[str, list[int]] = defaultdict(list)
         for row in rows:
-            by_user[row.wa_id].append(row.id or 0)
+            by_user[row.chat_key].append(row.id or 0)
         await asyncio.gather(*(self._user(ids) for ids in by_user.values()))
         if rows and self.on_done is not None:
             self.on_done()
@@ -198,21 +199,25 @@ class WhatsAppInbound(WakeableLoop):
 
     async def process(self, row_id: int) -> None:
         async with self.sessionmaker() as session:
-            row = await session.get(WaInbound, row_id)
+            row = await session.get(Inbox, row_id)
             if row is None or row.status != "new":
+                await session.commit()
                 return
             try:
                 await self.conversation.process(session, row, self.client.fetch)
+            except inbox.AlreadyProcessed:
+                log.info("whatsapp message %s was processed before", row_id)
             except Exception:
                 log.exception("whatsapp message %s failed", row_id)
                 await session.rollback()
-                row = await session.get(WaInbound, row_id)
+                session.sync_session.info.pop(inbox.CLAIM_KEY, None)
+                row = await session.get(Inbox, row_id)
                 assert row is not None
                 row.attempts += 1
                 if row.attempts >= 3:
                     row.status = "failed"
                     t = self.conversation.translator.bind(self.conversation.deps.default_language)
-                    adapter.enqueue_replies(session, row.wa_id,
+                    adapter.enqueue_replies(session, row.chat_key,
                                             adapter.render([Reply(t("error-generic"))], t))
                 session.add(row)
                 await session.commit()
@@ -264,30 +269,31 @@ def webhook_app(settings: Settings, sessionmaker: async_sessionmaker[Any],
 
 
 async def store_delivery(sessionmaker: async_sessionmaker[Any], payload: dict[str, Any]) -> int:
-    """Store each message once (by id) and record receipts; returns new messages stored."""
-    stored = 0
+    """Record each message once (by id, in the shared inbox) and the receipts; returns the
+    number of new messages recorded."""
+    items: list[tuple[str, str, dict[str, Any]]] = []
+    statuses: list[dict[str, Any]] = []
+    for entry in payload.get("entry") or []:
+        for change in (entry or {}).get("changes") or []:
+            value = (change or {}).get("value") or {}
+            names = {c.get("wa_id"): (c.get("profile") or {}).get("name")
+                     for c in value.get("contacts") or [] if isinstance(c, dict)}
+            for message in value.get("messages") or []:
+                if not isinstance(message, dict) or not message.get("id"):
+                    continue
+                wa_id = str(message.get("from", ""))[:32]
+                items.append((str(message["id"])[:128], wa_id,
+                              {"message": message, "name": names.get(wa_id)}))
+            statuses += [s for s in value.get("statuses") or [] if isinstance(s, dict)]
     async with sessionmaker() as session:
-        for entry in payload.get("entry") or []:
-            for change in (entry or {}).get("changes") or []:
-                value = (change or {}).get("value") or {}
-                names = {c.get("wa_id"): (c.get("profile") or {}).get("name")
-                         for c in value.get("contacts") or [] if isinstance(c, dict)}
-                for message in value.get("messages") or []:
-                    if not isinstance(message, dict) or not message.get("id"):
-                        continue
-                    wa_id = str(message.get("from", ""))
-                    row = WaInbound(wamid=str(message["id"])[:128], wa_id=wa_id[:32],
-                                    payload={"message": message, "name": names.get(wa_id)})
-                    try:
-                        async with session.begin_nested():
-                            session.add(row)
-                        stored += 1
-                    except IntegrityError:
-                        log.info("duplicate whatsapp delivery %s ignored", message["id"])
-                for status in value.get("statuses") or []:
-                    await _receipt(session, status)
+        stored = await inbox.record(session, CHANNEL, items)
+        for status in statuses:
+            await _receipt(session, status)
         await session.commit()
-    return stored
+    for key, _chat, _payload in items:
+        if key not in stored:
+            log.info("duplicate whatsapp delivery %s ignored", key)
+    return len(stored)
 
 
 async def _receipt(session: Any, status: dict[str, Any]) -> None:

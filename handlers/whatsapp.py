@@ -19,9 +19,9 @@ from handlers import intake as core
 from handlers import lifecycle
 from handlers.i18n import Translator
 from handlers.replies import Choice, Reply, split_text
-from models import repo
+from models import inbox, repo
 from models.domain import Channel, Status, normalize_ticket, utcnow
-from models.tables import Citizen, Opd, Outbox, Report, WaInbound
+from models.tables import Citizen, Inbox, Opd, Outbox, Report
 
 log = logging.getLogger(__name__)
 
@@ -153,25 +153,27 @@ class WhatsAppConversation:
     def translator(self) -> Translator:
         return self.deps.translator
 
-    async def process(self, session: AsyncSession, row: WaInbound, fetch: core.Fetch) -> None:
-        """Handle one stored message; its replies and its `done` mark commit together."""
+    async def process(self, session: AsyncSession, row: Inbox, fetch: core.Fetch) -> None:
+        """Handle one recorded message; its replies and its `done` mark commit together."""
         message = row.payload.get("message", {})
         name = row.payload.get("name")
+        wa_id = row.chat_key
         citizen, created = await repo.upsert_citizen(
-            session, WA, row.wa_id, language=self.deps.default_language, display_name=name)
+            session, WA, wa_id, language=self.deps.default_language, display_name=name)
         citizen.last_inbound_at = utcnow()
         session.add(citizen)
         # Committed at once, as on Telegram: the slow parts of a turn (media download,
         # geocoding) must not hold the database's write lock.
         await session.commit()
+        # From here the next commit, the one of the turn with its replies, also marks the
+        # message done (and fails if another worker did: models/inbox.py).
+        inbox.attach(session, inbox.Claim(row.id or 0))
         t = self.translator.bind(citizen.language)
-        event = to_event(message, row.wa_id)
+        event = to_event(message, wa_id)
         turn = core.Turn(citizen=citizen, page_size=PAGE_SIZE, profile_name=name)
 
         async def finish(replies: list[Reply]) -> None:
-            enqueue_replies(session, row.wa_id, render(replies, t))
-            row.status, row.processed_at = "done", utcnow()
-            session.add(row)
+            enqueue_replies(session, wa_id, render(replies, t))
 
         # Answers about an existing report: a reply to our notification, /balas, feedback.
         context = (message.get("context") or {}).get("id")
@@ -189,7 +191,7 @@ class WhatsAppConversation:
                 isinstance(event, core.Button) and event.action == "lang"):
             await self._language(session, citizen, event, finish)
             return
-        draft = await repo.load_draft(session, WA, row.wa_id)
+        draft = await repo.load_draft(session, WA, wa_id)
         if (isinstance(event, core.Command) and event.name == "start") or (
                 created and draft is None and not isinstance(event, core.Command)):
             await finish(await self.intake.start(session, turn, commit=False))

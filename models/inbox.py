@@ -76,9 +76,10 @@ async def record(session: AsyncSession, channel: str,
     if not items:
         return {}
     now = utcnow()
+    unique = {key: (chat, payload) for key, chat, payload in reversed(items)}  # first wins
     values = [{"channel": channel, "update_key": key, "chat_key": chat, "payload": payload,
                "status": "new", "attempts": 0, "received_at": now}
-              for key, chat, payload in items]
+              for key, (chat, payload) in reversed(unique.items())]
     stmt = insert_ignoring_conflict(session, Inbox, values)  # type: ignore[arg-type]
     rows = await session.execute(stmt.returning(Inbox.update_key, Inbox.id))
     return {key: rid for key, rid in rows.all()}

@@ -195,21 +195,6 @@ class Outbox(SQLModel, table=True):
     delivery_status: str | None = Field(default=None, max_length=16)  # WhatsApp receipts
 
 
-class WaInbound(SQLModel, table=True):
-    """A WhatsApp webhook message, stored before it is processed; unique by message id."""
-
-    __tablename__ = "wa_inbound"
-
-    id: int | None = Field(default=None, primary_key=True)
-    wamid: str = Field(max_length=128, unique=True)
-    wa_id: str = Field(max_length=32, index=True)
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    status: str = Field(default="new", max_length=16, index=True)
-    attempts: int = Field(default=0)
-    received_at: datetime = Field(default_factory=utcnow)
-    processed_at: datetime | None = None
-
-
 class Inbox(SQLModel, table=True):
     """An inbound update (Telegram update, WhatsApp message), recorded before it is processed.
 

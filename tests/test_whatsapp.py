@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from models.domain import utcnow
-from models.tables import Category, Citizen, Outbox, Report, WaInbound
+from models.tables import Category, Citizen, Inbox, Outbox, Report
 from tests import fakegraph as fg
 from tests.conftest import Harness, jpeg_bytes, make_settings, start_seeded
 from tests.fakebotapi import FakeBotAPI
@@ -159,7 +159,7 @@ async def test_forged_missing_signature_and_malformed_json(wah: Harness,
     assert (await wa.post(payload, app_secret="not-the-secret"))[0] == 401
     assert (await wa.post(b"{not json", app_secret=fg.APP_SECRET))[0] == 400
     async with wah.sessionmaker() as s:
-        assert (await s.exec(select(WaInbound))).all() == []
+        assert (await s.exec(select(Inbox).where(Inbox.channel == "whatsapp"))).all() == []
     assert not graph.sent(wa.wa_id)
 
 
@@ -229,8 +229,8 @@ async def test_triple_delivery_makes_one_report(wah: Harness, graph: fg.FakeGrap
     await graph.wait_for(lambda c: c.to == wa.wa_id and "diterima" in (c.text or ""),
                          since=mark)
     async with h.sessionmaker() as s:
-        rows = (await s.exec(select(WaInbound).where(WaInbound.wamid == "wamid.SEND-ONCE"))
-                ).all()
+        rows = (await s.exec(select(Inbox).where(Inbox.channel == "whatsapp",
+                                                 Inbox.update_key == "wamid.SEND-ONCE"))).all()
         citizen = (await s.exec(select(Citizen).where(Citizen.external_id == wa.wa_id))).one()
         reports = (await s.exec(select(Report).where(Report.citizen_id == citizen.id))).all()
     assert len(rows) == 1 and len(reports) == 1

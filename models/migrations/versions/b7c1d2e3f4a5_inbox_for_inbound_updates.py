@@ -1,4 +1,4 @@
-"""inbox: every inbound update recorded before it is processed
+"""inbox: every inbound update recorded before it is processed (Telegram and WhatsApp)
 
 Revision ID: b7c1d2e3f4a5
 Revises: 87afa64e1b8d
@@ -33,9 +33,37 @@ def upgrade() -> None:
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_inbox_chat_key'), ['chat_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_inbox_status'), ['status'], unique=False)
+    # WhatsApp messages join the same mechanism: one inbox for both channels.
+    op.execute(
+        "INSERT INTO inbox (channel, update_key, chat_key, payload, status, attempts, "
+        "received_at, processed_at) SELECT 'whatsapp', wamid, wa_id, payload, status, attempts, "
+        "received_at, processed_at FROM wa_inbound ORDER BY id")
+    with op.batch_alter_table('wa_inbound', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_wa_inbound_wa_id'))
+        batch_op.drop_index(batch_op.f('ix_wa_inbound_status'))
+    op.drop_table('wa_inbound')
 
 
 def downgrade() -> None:
+    op.create_table('wa_inbound',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('wamid', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('wa_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('received_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('processed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('wamid')
+    )
+    with op.batch_alter_table('wa_inbound', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_wa_inbound_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_wa_inbound_wa_id'), ['wa_id'], unique=False)
+    op.execute(
+        "INSERT INTO wa_inbound (wamid, wa_id, payload, status, attempts, received_at, "
+        "processed_at) SELECT update_key, chat_key, payload, status, attempts, received_at, "
+        "processed_at FROM inbox WHERE channel = 'whatsapp' ORDER BY id")
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inbox_status'))
         batch_op.drop_index(batch_op.f('ix_inbox_chat_key'))
