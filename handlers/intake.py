@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.i18n import Tr, Translator
 from handlers.replies import Choice, Reply
 from handlers.status import help_reply, idle_text_reply, menu_reply, my_reports_reply, status_reply
-from models import repo
+from models import inbox, repo
 from models.catalog import Catalog
 from models.domain import Status, add_working_days, ticket_length, utcnow
 from models.media import MAX_DOWNLOAD_BYTES, MediaRejected, MediaStore
@@ -170,6 +170,7 @@ class _Ctx:
 
     prepared: Prepared | None = None
     fetchable: bool = False
+    version: int | None = None  # of the draft this turn read
     cache: tuple[str, DraftSnap | None] | None = None  # ('set', snap) | ('drop', None)
     geocode: tuple[str, float, float] | None = None  # (nonce, lat, lon) to look up later
 
@@ -247,7 +248,8 @@ class Intake:
                 ctx.cache = None
                 continue
             except NeedsPrepare:
-                await session.commit()  # nothing written yet; no transaction over the download
+                with inbox.held(session):  # nothing written yet; none held over the download
+                    await session.commit()
                 self._drafts.pop(key, None)
                 ctx.cache = None
                 if isinstance(event, Media) and fetch is not None:
@@ -310,7 +312,8 @@ class Intake:
         snap = self._drafts.get((turn.channel, turn.user))
         if snap is None:
             draft = await repo.load_draft(session, turn.channel, turn.user)
-            await session.commit()  # end the read: no transaction is held over the download
+            with inbox.held(session):  # end the read: none is held over the download
+                await session.commit()
             if draft is None:
                 return None
             snap = DraftSnap(draft.step, dict(draft.data), draft.version, draft.updated_at)
@@ -397,6 +400,7 @@ class Intake:
 
         step = Step(draft.step)
         data = dict(draft.data)
+        ctx.version = draft.version
         if isinstance(event, Media) and ctx.fetchable and step.value in MEDIA_STEPS and (
                 ctx.prepared is None or ctx.prepared.ref != event.ref):
             if self._takes(step, data, event):
@@ -711,7 +715,7 @@ class Intake:
             missing = await self._missing(session, data)
             if missing is not None:
                 return missing, [Reply(t("summary-incomplete"))]
-            report, opd = await self._submit(session, t, turn, data)
+            report, opd = await self._submit(session, t, turn, data, ctx)
             # One message: the ticket, and where it went (dispatched in this transaction).
             received = (t("report-received-forwarded", code=report.code, opd=opd) if opd
                         else t("report-received", code=report.code))
@@ -852,7 +856,7 @@ class Intake:
         return [Reply(t(key, count=len(media), max=self.config.max_media), choices=[row])]
 
     async def _submit(
-        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any]
+        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], ctx: _Ctx
     ) -> tuple[Report, str | None]:
         """One transaction: the report, its attachments, a `created` event; the draft removed;
         dispatched by `on_submitted`. Returns the report and the OPD it went to, if any."""
@@ -880,6 +884,9 @@ class Intake:
             ),
         )
         attachments = list(data.get("media", [])) + list(data.get("voice", []))
+        # The draft goes first, by version: a draft changed meanwhile (another process)
+        # conflicts here, before anything is written, and the turn is redone on fresh state.
+        await repo.delete_draft(session, turn.channel, turn.user, version=ctx.version)
         if self._reports is None or self._reports_checked >= 1000:
             # Counted now and then, not on every filing: statements per filing stay constant.
             self._reports, self._reports_checked = await repo.count_reports(session), 0
@@ -890,7 +897,6 @@ class Intake:
         )
         self._reports += 1
         self._reports_checked += 1
-        await repo.delete_draft(session, turn.channel, turn.user)
         forwarded = None
         if self.on_submitted is not None and await self.on_submitted(session, report):
             opd = await self.catalog.opd(session, report.opd_id)

@@ -89,12 +89,14 @@ class Deps:
 
 
 TEXT_LIMIT = 4096  # Telegram's and WhatsApp's longest text message
+QUEUED_KEY = repo.OUTBOX_QUEUED
 
 
 def enqueue(session: AsyncSession, chat_id: int | str, kind: str, payload: dict[str, Any],
             report_id: int | None = None, channel: str = "telegram") -> Outbox:
     """An outbox row (or several: a plain text longer than a message is split, never cut;
     buttons go with the last piece, the reply target with the first)."""
+    session.info[QUEUED_KEY] = True  # the delivery worker is woken after this update
     text = payload.get("text")
     if kind == "text" and not payload.get("html") and isinstance(text, str) \
             and len(text) > TEXT_LIMIT:

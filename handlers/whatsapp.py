@@ -219,6 +219,8 @@ class WhatsAppConversation:
         if text is not None or isinstance(event, core.Text):
             content: dict[str, Any] = {"type": "text", "text": text or event.text}  # type: ignore[union-attr]
         elif isinstance(event, core.Media) and event.kind == "photo" and fetch is not None:
+            with inbox.held(session):  # end the read: no transaction over the download
+                await session.commit()
             try:
                 raw = await fetch(event)
                 stored = await asyncio.to_thread(self.intake.media.store, raw, "photo",

@@ -13,6 +13,7 @@ inside one (see ARCHITECTURE.md, "Prepare, commit, send").
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
-LOCK_KEY = "aduan_write_lock"
+LOCK_TAKEOVER_S = 5.0
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -52,28 +54,49 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # 100 ms) and retry; the lock hands over the moment the previous transaction ends.
         # The busy timeout still covers other processes (`aduan seed` beside a running bot).
         lock = asyncio.Lock()
+        # Who holds it, by Connection and by DBAPI connection: identity checks only, which
+        # work even on an invalidated connection (whose `.info` raises).
+        held: dict[str, Any] = {"conn": None, "dbapi": None}
+
+        def _release() -> None:
+            held["conn"] = held["dbapi"] = None
+            if lock.locked():
+                lock.release()
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            await_only(lock.acquire())
-            conn.info[LOCK_KEY] = True
+            try:
+                await_only(asyncio.wait_for(lock.acquire(), LOCK_TAKEOVER_S))
+            except TimeoutError:
+                # No transaction here lasts that long: the holder is gone without a trace (a
+                # task cancelled while its connection was being discarded). Taking over is
+                # safe: SQLite's own lock still admits one writer at a time.
+                log.error("SQLite write lock held for %ss by a lost connection: taking over",
+                          LOCK_TAKEOVER_S)
+            held["conn"], held["dbapi"] = conn, conn.connection.dbapi_connection
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             except BaseException:
-                _release(conn)
+                if held["conn"] is conn:  # not already released by the invalidation
+                    _release()
                 raise
 
-        def _release(conn: Any) -> None:
-            if conn.info.pop(LOCK_KEY, False):
-                lock.release()
+        def _ended(conn: Any) -> None:
+            if held["conn"] is conn:
+                _release()
 
-        event.listen(engine.sync_engine, "commit", _release)
-        event.listen(engine.sync_engine, "rollback", _release)
+        event.listen(engine.sync_engine, "commit", _ended)
+        event.listen(engine.sync_engine, "rollback", _ended)
 
-        @event.listens_for(engine.sync_engine.pool, "checkin")
-        def _checkin(_dbapi_conn: Any, record: Any) -> None:
-            if record.info.pop(LOCK_KEY, False):  # a connection returned mid-transaction
-                lock.release()
+        def _gone(dbapi_conn: Any, *_args: Any) -> None:
+            # The connection went back to the pool, was invalidated, or was dropped (a task
+            # cancelled mid-statement, a session never closed): the lock must not die with it.
+            if dbapi_conn is not None and held["dbapi"] is dbapi_conn:
+                _release()
+
+        for name in ("checkin", "reset", "invalidate", "soft_invalidate", "detach",
+                     "close", "close_detached"):
+            event.listen(engine.sync_engine.pool, name, _gone)
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)

@@ -8,11 +8,12 @@ or another process took it). So a re-delivered or re-processed update has one ef
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, update
+from sqlalchemy import bindparam, event, update
 from sqlmodel import Session, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,9 +37,27 @@ class Claim:
     committing: bool = False
 
 
+@contextmanager
+def held(session: AsyncSession) -> Iterator[None]:
+    """Commits inside do not mark the update done: they only end a read before a download,
+    and the update's effects are still to come."""
+    claim = session.sync_session.info.pop(CLAIM_KEY, None)
+    try:
+        yield
+    finally:
+        if claim is not None:
+            session.sync_session.info[CLAIM_KEY] = claim
+
+
 def attach(session: AsyncSession, claim: Claim) -> None:
     """The next commit of `session` also marks the inbox row done (or fails if it was)."""
     session.sync_session.info[CLAIM_KEY] = claim
+
+
+_FLIP = (  # built once: it runs for every update
+    update(Inbox).where(col(Inbox.id) == bindparam("rid"), col(Inbox.status) == "new")
+    .values(status="done", processed_at=bindparam("at"))
+    .execution_options(synchronize_session=False))
 
 
 @event.listens_for(Session, "before_commit")
@@ -46,10 +65,7 @@ def _flip(session: Session) -> None:
     claim: Claim | None = session.info.get(CLAIM_KEY)
     if claim is None or claim.done:
         return
-    result: Any = session.execute(
-        update(Inbox).where(col(Inbox.id) == claim.inbox_id, col(Inbox.status) == "new")
-        .values(status="done", processed_at=utcnow())
-        .execution_options(synchronize_session=False))
+    result: Any = session.execute(_FLIP, {"rid": claim.inbox_id, "at": utcnow()})
     if result.rowcount != 1:
         raise AlreadyProcessed(claim.inbox_id)
     claim.committing = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ class MediaStore:
         target = self.root / rel
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(target.suffix + f".{os.getpid()}.tmp")
+            # Unique per write: two citizens sending the same photo at once must not share it.
+            tmp = target.with_suffix(target.suffix + f".{os.getpid()}.{uuid.uuid4().hex}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, target)  # atomic: a crash never leaves half a file under the name
         return StoredMedia(kind, str(rel), len(data), digest, mime, source_ref)

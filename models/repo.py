@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,10 @@ def insert_ignoring_conflict(session: AsyncSession, table: Any, values: Any) -> 
 async def count_reports(session: AsyncSession) -> int:
     result = await session.execute(select(func.count()).select_from(Report))
     return int(result.scalar_one())
+
+
+# Set in a session's info when it queued outbox rows: the delivery worker is woken after it.
+OUTBOX_QUEUED = "aduan.outbox_queued"
 
 
 class DraftConflict(Exception):
@@ -108,12 +113,15 @@ async def save_draft(
     savepoint needed) and, like a lost compare-and-set, raises DraftConflict."""
     now = utcnow()
     if version is None:
+        # A new draft starts at a random version, never at 1 again: a process holding an
+        # old draft's version in its cache cannot match a draft written since.
+        first = secrets.randbelow(1 << 30) + 1
         values = {"channel": channel, "external_id": external_id, "step": step, "data": data,
-                  "version": 1, "updated_at": now}
+                  "version": first, "updated_at": now}
         inserted = await session.execute(insert_ignoring_conflict(session, Draft, values))
         if inserted.rowcount != 1:  # type: ignore[attr-defined]
             raise DraftConflict
-        return 1
+        return first
     result = await session.execute(_SAVE_DRAFT, {
         "c": channel, "u": external_id, "v": version, "step": step, "data": data,
         "version": version + 1, "updated_at": now})
@@ -133,10 +141,17 @@ _SAVE_DRAFT = (
 )
 
 
-async def delete_draft(session: AsyncSession, channel: str, external_id: str) -> None:
-    await session.execute(
-        delete(Draft).where(col(Draft.channel) == channel, col(Draft.external_id) == external_id)
-    )
+async def delete_draft(session: AsyncSession, channel: str, external_id: str,
+                       version: int | None = None) -> None:
+    """Remove the draft; with `version`, only that version of it (else DraftConflict)."""
+    stmt = delete(Draft).where(col(Draft.channel) == channel,
+                               col(Draft.external_id) == external_id)
+    if version is None:
+        await session.execute(stmt)
+        return
+    result = await session.execute(stmt.where(col(Draft.version) == version))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise DraftConflict
 
 
 async def purge_drafts(session: AsyncSession, older_than: datetime) -> int:
@@ -303,4 +318,6 @@ async def requeue_undeliverable(session: AsyncSession, old_chat: int | str,
                 lease_until=None)
         .execution_options(synchronize_session=False)
     )
+    if result.rowcount:  # type: ignore[attr-defined]
+        session.info[OUTBOX_QUEUED] = True
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from aiogram.types import CallbackQuery, Chat, TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from handlers.i18n import Translator
+from handlers.lifecycle import QUEUED_KEY
 from models import inbox
 from models.citizens import CitizenCache
 from models.domain import Channel
@@ -115,6 +116,8 @@ class DbSession(BaseMiddleware):
                 return None
             finally:
                 current_session.set(None)
-                if self.on_done is not None:
+                # Wake the delivery worker only when this update queued something: a wake
+                # costs the worker a scan of the outbox.
+                if self.on_done is not None and session.info.pop(QUEUED_KEY, False):
                     self.on_done()
             return result
