@@ -25,6 +25,7 @@ from pywa.types.templates import TemplateLanguage
 from pywa_async import WhatsApp
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bot.loop import WakeableLoop
 from bot.settings import Settings
@@ -75,19 +76,16 @@ class WhatsAppClient:
 
     async def fetch(self, media: core.Media) -> bytes:
         """Resolve a media id and download it (ids expire: done at once), with retries."""
-        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((WhatsAppError, httpx.HTTPError)),
+            stop=stop_after_attempt(DOWNLOAD_ATTEMPTS), wait=wait_exponential(0.2, max=1.0),
+            reraise=True,
+        ):
+            with attempt:
                 info = await self.wa.get_media_url(media.ref)
                 if info.file_size and info.file_size > MAX_DOWNLOAD_BYTES:
                     raise MediaRejected("media-too-big", limit=20)
                 return await self.wa.get_media_bytes(info.url)
-            except MediaRejected:
-                raise
-            except (WhatsAppError, httpx.HTTPError) as exc:
-                if attempt == DOWNLOAD_ATTEMPTS:
-                    raise
-                log.info("media %s download failed (%s); retrying", media.ref, exc)
-                await asyncio.sleep(0.2 * attempt)
         raise AssertionError("unreachable")
 
     # -- sending ----------------------------------------------------------------------------

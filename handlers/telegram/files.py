@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from contextvars import ContextVar
 from typing import Any
@@ -17,6 +16,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from handlers import intake as core
 
@@ -36,18 +36,19 @@ def fetcher(bot: Bot) -> core.Fetch:
     """Downloads a Telegram file by id, retrying transient server and network errors."""
 
     async def fetch(media: core.Media) -> bytes:
-        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(
+                (TelegramServerError, TelegramNetworkError, aiohttp.ClientError)),
+            stop=stop_after_attempt(DOWNLOAD_ATTEMPTS), wait=wait_exponential(0.2, max=1.0),
+            reraise=True,
+        ):
+            with attempt:
                 file = await bot.get_file(media.ref)
                 if not file.file_path:
                     raise RuntimeError("Telegram returned no file path")
                 buffer = io.BytesIO()
                 await bot.download_file(file.file_path, destination=buffer, timeout=120)
                 return buffer.getvalue()
-            except (TelegramServerError, TelegramNetworkError, aiohttp.ClientError):
-                if attempt == DOWNLOAD_ATTEMPTS:
-                    raise
-                await asyncio.sleep(0.2 * attempt)  # brief backoff before the next attempt
         raise AssertionError("unreachable")
 
     return fetch
