@@ -592,8 +592,39 @@ async def relay_to_citizen(session: AsyncSession, deps: Deps, actor: Actor, repo
     await session.commit()
 
 
+def accepts_answers(report: Report) -> bool:
+    """Whether the citizen may still write to the OPD about this report."""
+    return report.status not in (Status.CLOSED, Status.REJECTED)
+
+
+async def own_report(session: AsyncSession, deps: Deps, citizen: Citizen, args: str
+                     ) -> tuple[Report | None, str]:
+    """`CODE text` (what follows /balas) -> the citizen's own report and the text, or
+    (None, "") when the code is unknown, someone else's, or the text is missing."""
+    code_text, _, text = args.strip().partition(" ")
+    code = normalize_ticket(code_text, deps.ticket_prefix) if code_text else None
+    report = await repo.report_by_code(session, code) if code else None
+    if report is None or report.citizen_id != citizen.id or not text.strip():
+        return None, ""
+    return report, text.strip()
+
+
+async def answer_opd(session: AsyncSession, deps: Deps, citizen: Citizen, report: Report,
+                     content: dict[str, Any] | None) -> str:
+    """The citizen's answer about a report (reply or /balas, on any channel): queued for the
+    OPD group, not committed. Returns what to tell the citizen, in their language."""
+    t = deps.translator.bind(citizen.language)
+    if not accepts_answers(report):
+        return t("answer-closed", code=report.code)
+    if content is None or content.get("type") == "document":
+        return t("answer-unsupported")
+    opd = await session.get(Opd, report.opd_id)
+    await relay_to_group(session, deps, citizen, report, content, commit=False)
+    return t("answer-sent", opd=opd.name(t.lang) if opd else "-")
+
+
 async def relay_to_group(session: AsyncSession, deps: Deps, citizen: Citizen, report: Report,
-                         content: dict[str, Any]) -> None:
+                         content: dict[str, Any], commit: bool = True) -> None:
     """The citizen's answer, posted in the OPD group as a reply to the card."""
     opd = await session.get(Opd, report.opd_id)
     t = deps.translator.bind(deps.default_language)
@@ -627,7 +658,8 @@ async def relay_to_group(session: AsyncSession, deps: Deps, citizen: Citizen, re
                 row.status = "undeliverable"
         await alert_admins(session, deps, "alert-opd-no-group", code=report.code,
                            opd=opd.code if opd else "?")
-    await session.commit()
+    if commit:
+        await session.commit()
 
 
 def waiting_chat(opd_id: int) -> str:

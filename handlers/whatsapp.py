@@ -20,8 +20,8 @@ from handlers import lifecycle
 from handlers.i18n import Translator
 from handlers.replies import Choice, Reply, split_text
 from models import inbox, repo
-from models.domain import Channel, Status, normalize_ticket, utcnow
-from models.tables import Citizen, Inbox, Opd, Outbox, Report
+from models.domain import Channel, utcnow
+from models.tables import Citizen, Inbox, Outbox, Report
 
 log = logging.getLogger(__name__)
 
@@ -211,14 +211,13 @@ class WhatsAppConversation:
     async def _answer(self, session: AsyncSession, citizen: Citizen, report: Report,
                       event: core.Event, t: Any, finish: Any, fetch: core.Fetch | None = None,
                       text: str | None = None) -> None:
-        """The citizen's answer about a report: text, or a photo stored then posted."""
-        if report.status in (Status.CLOSED, Status.REJECTED):
-            await finish([Reply(t("answer-closed", code=report.code))])
-            await session.commit()
-            return
+        """The citizen's answer about a report: text, or a photo stored then posted; what
+        is passed on and what the citizen is told is the core's (lifecycle.answer_opd)."""
+        content: dict[str, Any] | None = None
         if text is not None or isinstance(event, core.Text):
-            content: dict[str, Any] = {"type": "text", "text": text or event.text}  # type: ignore[union-attr]
-        elif isinstance(event, core.Media) and event.kind == "photo" and fetch is not None:
+            content = {"type": "text", "text": text or event.text}  # type: ignore[union-attr]
+        elif (isinstance(event, core.Media) and event.kind == "photo" and fetch is not None
+              and lifecycle.accepts_answers(report)):
             with inbox.held(session):  # end the read: no transaction over the download
                 await session.commit()
             try:
@@ -231,25 +230,18 @@ class WhatsAppConversation:
                 await session.commit()
                 return
             content = {"type": "photo", "path": stored.path, "caption": event.caption or ""}
-        else:
-            await finish([Reply(t("answer-unsupported"))])
-            await session.commit()
-            return
-        opd = await session.get(Opd, report.opd_id)
-        await finish([Reply(t("answer-sent", opd=opd.name(t.lang) if opd else "-"))])
-        await lifecycle.relay_to_group(session, self.deps, citizen, report, content)
+        told = await lifecycle.answer_opd(session, self.deps, citizen, report, content)
+        await finish([Reply(told)])
+        await session.commit()
 
     async def _balas(self, session: AsyncSession, citizen: Citizen, args: str, t: Any,
                      finish: Any) -> None:
-        code_text, _, text = args.strip().partition(" ")
-        code = normalize_ticket(code_text, self.deps.ticket_prefix) if code_text else None
-        report = await repo.report_by_code(session, code) if code else None
-        if report is None or report.citizen_id != citizen.id or not text.strip():
+        report, text = await lifecycle.own_report(session, self.deps, citizen, args)
+        if report is None:
             await finish([Reply(t("answer-usage"))])
             await session.commit()
             return
-        await self._answer(session, citizen, report, core.Text(text), t, finish,
-                           text=text.strip())
+        await self._answer(session, citizen, report, core.Text(text), t, finish, text=text)
 
     async def _feedback(self, session: AsyncSession, citizen: Citizen, arg: str, t: Any,
                         finish: Any) -> None:

@@ -22,8 +22,7 @@ from handlers.telegram.files import content_of, fetcher
 from handlers.telegram.render import send_replies
 from models import repo
 from models.citizens import CitizenCache
-from models.domain import Status, normalize_ticket
-from models.tables import Citizen, Opd, Report
+from models.tables import Citizen, Report
 
 log = logging.getLogger(__name__)
 
@@ -159,36 +158,28 @@ async def on_message(message: Message, bot: Bot, intake: core.Intake, session: A
         found = await lifecycle.report_for_link(session, message.chat.id,
                                                 message.reply_to_message.message_id)
         if found is not None and found[0].citizen_id == citizen.id:
-            await _answer(message, session, deps, citizen, found[0], t)
+            await _answer(message, session, deps, citizen, found[0])
             return
     await _run(bot, message, to_event(message), intake, session, citizen, admin_ids)
 
 
 async def _answer(message: Message, session: AsyncSession, deps: lifecycle.Deps,
-                  citizen: Citizen, report: Report, t: Tr, text: str | None = None) -> None:
-    """The citizen's answer about a report, passed to the OPD group."""
-    if report.status in (Status.CLOSED, Status.REJECTED):
-        await message.answer(t("answer-closed", code=report.code))
-        return
+                  citizen: Citizen, report: Report, text: str | None = None) -> None:
+    """The citizen's answer about a report, passed to the OPD group (the core decides)."""
     content = {"type": "text", "text": text} if text else content_of(message)
-    if content is None or content["type"] == "document":
-        await message.answer(t("answer-unsupported"))
-        return
-    await lifecycle.relay_to_group(session, deps, citizen, report, content)
-    opd = await session.get(Opd, report.opd_id)
-    await message.answer(t("answer-sent", opd=opd.name(t.lang) if opd else "-"))
+    told = await lifecycle.answer_opd(session, deps, citizen, report, content)
+    await session.commit()
+    await message.answer(told)
 
 
 async def cmd_balas(message: Message, command: CommandObject, session: AsyncSession,
                     citizen: Citizen, deps: lifecycle.Deps, t: Tr) -> None:
     """`/balas CODE text`: answer the OPD about one of the citizen's reports."""
-    code_text, _, text = (command.args or "").strip().partition(" ")
-    code = normalize_ticket(code_text, deps.ticket_prefix) if code_text else None
-    report = await repo.report_by_code(session, code) if code else None
-    if report is None or report.citizen_id != citizen.id or not text.strip():
+    report, text = await lifecycle.own_report(session, deps, citizen, command.args or "")
+    if report is None:
         await message.answer(t("answer-usage"))
         return
-    await _answer(message, session, deps, citizen, report, t, text.strip())
+    await _answer(message, session, deps, citizen, report, text)
 
 
 async def on_feedback(query: CallbackQuery, callback_data: FeedbackCb, session: AsyncSession,
