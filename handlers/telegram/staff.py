@@ -173,16 +173,19 @@ async def _answer_prompt(message: Message, bot: Bot, session: AsyncSession,
         outcome = await lifecycle.reject_duplicate(session, deps, actor, report, text, prefix)
     else:
         return
-    if outcome.prompt and outcome.report is not None:
-        # Asked again (e.g. a proof photo is required): the answer to this must still count.
-        payload: dict[str, Any] = {"text": outcome.alert, "reply_to": message.message_id,
-                                   "link": f"prompt:{outcome.prompt}"}
-        if message.is_topic_message and message.message_thread_id:
-            payload["thread_id"] = message.message_thread_id
-        lifecycle.enqueue(session, message.chat.id, "text", payload, report.id)
-        await session.commit()
+    if not (outcome.prompt and outcome.report is not None):
+        await message.reply(outcome.alert)
         return
-    await message.reply(outcome.alert)
+    # Asked again (e.g. a proof photo is required): a reply to this must count as the answer.
+    # Linked before this chat's next update is processed (the inbox keeps each chat in order).
+    token = queued_link.set((report.id or 0, f"prompt:{outcome.prompt}"))  # if it is queued
+    try:
+        sent = await message.reply(outcome.alert)
+    finally:
+        queued_link.reset(token)
+    lifecycle.link_message(session, message.chat.id, sent.message_id, report.id or 0,
+                           f"prompt:{outcome.prompt}")
+    await session.commit()
 
 
 async def _ack(bot: Bot, message: Message) -> None:
