@@ -118,11 +118,13 @@ async def save_draft(
         first = secrets.randbelow(1 << 30) + 1
         values = {"channel": channel, "external_id": external_id, "step": step, "data": data,
                   "version": first, "updated_at": now}
-        inserted = await session.execute(insert_ignoring_conflict(session, Draft, values))
+        conn = await session.connection()  # Core on the session's transaction: no ORM DML
+        inserted = await conn.execute(insert_ignoring_conflict(session, Draft, values))
         if inserted.rowcount != 1:  # type: ignore[attr-defined]
             raise DraftConflict
         return first
-    result = await session.execute(_SAVE_DRAFT, {
+    conn = await session.connection()  # Core on the session's transaction: no ORM DML
+    result = await conn.execute(_SAVE_DRAFT, {
         "c": channel, "u": external_id, "v": version, "step": step, "data": data,
         "version": version + 1, "updated_at": now})
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -146,10 +148,11 @@ async def delete_draft(session: AsyncSession, channel: str, external_id: str,
     """Remove the draft; with `version`, only that version of it (else DraftConflict)."""
     stmt = delete(Draft).where(col(Draft.channel) == channel,
                                col(Draft.external_id) == external_id)
+    conn = await session.connection()  # Core on the session's transaction: no ORM DML
     if version is None:
-        await session.execute(stmt)
+        await conn.execute(stmt)
         return
-    result = await session.execute(stmt.where(col(Draft.version) == version))
+    result = await conn.execute(stmt.where(col(Draft.version) == version))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise DraftConflict
 
