@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.i18n import Translator
@@ -232,8 +232,15 @@ async def dispatch(session: AsyncSession, deps: Deps, report: Report,
     report.card_chat_id, report.card_message_id = None, None
     session.add(report)
     if opd is None or opd.chat_id is None:
-        await alert_admins(session, deps, "alert-opd-no-group", code=report.code,
-                           opd=opd.code if opd else "?")
+        # Told once per OPD while its reports wait, not once per report: after a flood that
+        # would be hundreds of identical alerts.
+        waiting = await session.scalar(
+            select(func.count()).select_from(Report).where(
+                Report.opd_id == report.opd_id, Report.status == Status.RECEIVED.value,
+                Report.id != report.id))
+        if not waiting:
+            await alert_admins(session, deps, "alert-opd-no-group", code=report.code,
+                               opd=opd.code if opd else "?")
         return False
     # An older card of this report that never went out (group unreachable, rebound since)
     # is replaced by this one, never posted twice.

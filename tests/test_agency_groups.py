@@ -543,3 +543,21 @@ async def test_voice_note_reaches_the_group(harness: Harness) -> None:
     assert "Pesan suara: 1" in card.text
     [sent] = await h.fake.wait_for("sendVoice", lambda c: c.chat_id == PUPR_GROUP)
     assert sent.params["reply_parameters"]["message_id"] == card.result["message_id"]
+
+
+async def test_waiting_reports_alert_the_admins_once_per_opd(harness: Harness) -> None:
+    """Many citizens reporting to an OPD with no group (after a flood): the admins are told
+    that it waits, not once per report; every report is dispatched on /opd_bind. (Filed one
+    after another: the harness's helpers follow one citizen at a time; the crowd is in
+    test_load.py.)"""
+    h = harness
+    citizens = [new_user() for _ in range(6)]
+    codes = [await file_report(h, c) for c in citizens]
+    assert len(set(codes)) == len(citizens)
+    async with h.sessionmaker() as s:
+        rows = (await s.exec(select(Outbox).where(Outbox.chat_id == str(ADMIN_ID)))).all()
+    alerts = [r for r in rows if "belum punya grup" in r.payload.get("text", "")]
+    assert len(alerts) == 1, [r.payload for r in alerts]
+    await group_say(h, PUPR_GROUP, ADMIN_ID, "/opd_bind PUPR", first_name="Admin")
+    for code in codes:
+        await card_of(h, PUPR_GROUP, code)
