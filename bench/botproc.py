@@ -14,7 +14,6 @@ counts the signals seen, so a reader knows the snapshot is fresh) and a last tim
 from __future__ import annotations
 
 import atexit
-import ctypes
 import itertools
 import json
 import os
@@ -29,9 +28,9 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from bench.proc import die_with_parent
+
 STATS_ENV = "BENCH_STATS_FILE"
-PARENT_ENV = "BENCH_PARENT_PID"
-PR_SET_PDEATHSIG = 1
 INTERVAL = 0.5
 TX_KEYWORDS = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END"})
 _BEGIN_FLAG = "_bench_begin_pending"
@@ -171,20 +170,6 @@ def _final() -> None:
     if not COUNTS.final:
         COUNTS.final = True
         write_stats()
-
-
-def die_with_parent() -> None:
-    """Have the kernel SIGTERM this process if the benchmark driver ($BENCH_PARENT_PID) dies."""
-    parent = os.environ.get(PARENT_ENV, "")
-    if not parent.isdigit():
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the driver's own cleanup has to do
-        return
-    if os.getppid() != int(parent):  # the driver died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main() -> int:

@@ -11,10 +11,8 @@ SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
-import signal
 import sys
 
 from aiogram import Bot, Dispatcher
@@ -22,22 +20,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import CallbackQuery, Message
 
-PARENT_ENV = "BENCH_PARENT_PID"
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Have the kernel SIGTERM this process if the benchmark driver ($BENCH_PARENT_PID) dies."""
-    parent = os.environ.get(PARENT_ENV, "")
-    if not parent.isdigit():
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the driver's own cleanup has to do
-        return
-    if os.getppid() != int(parent):  # the driver died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+from bench.proc import die_with_parent
 
 
 async def on_message(message: Message) -> None:

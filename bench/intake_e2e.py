@@ -45,6 +45,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.proc import PARENT_ENV  # bot processes die with the driver
 from tests.fakebotapi import Call, FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +53,7 @@ SEED = Path("deploy") / "seed.example.toml"  # relative to the bot's source tree
 LOCALES = Path("locales")
 PG_ENV = "ADUAN_TEST_POSTGRES_URL"
 STATS_ENV = "BENCH_STATS_FILE"
-PARENT_ENV = "BENCH_PARENT_PID"  # bot processes die with the driver (see botproc)
+
 ADMIN_ID = 900001
 TOKEN = "123456:BENCH"
 

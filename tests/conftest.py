@@ -174,8 +174,6 @@ class Harness:
         self.fake = fake
         self.settings = settings
         self.app: App | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.worker_task: asyncio.Task[None] | None = None
 
     async def start(self, worker: bool = True) -> None:
         """Build the app and poll; `worker=False` leaves the outbox undelivered (a 'crash')."""
@@ -188,7 +186,7 @@ class Harness:
         if self.app is None:
             return
         await self.app.close()
-        self.app, self.task, self.worker_task = None, None, None
+        self.app = None
 
     async def restart(self, worker: bool = True) -> None:
         await self.stop()
