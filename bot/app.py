@@ -147,7 +147,9 @@ async def build_app(settings: Settings) -> App:
     citizens = CitizenCache()
     deps = Deps(translator=translator, tz=settings.tz, admin_ids=settings.admin_ids,
                 default_language=settings.default_language,
-                ticket_prefix=settings.ticket_prefix, catalog=catalog)
+                ticket_prefix=settings.ticket_prefix, catalog=catalog,
+                calendar=settings.calendar(), yellow_share=settings.light_yellow_share,
+                auto_close_days=settings.auto_close_days, admin_chat_id=settings.admin_chat_id)
     keep_response_classes()
 
     async def on_submitted(session: AsyncSession, report: Report) -> bool:
@@ -160,6 +162,7 @@ async def build_app(settings: Settings) -> App:
         geocoder,
         IntakeConfig(
             tz=settings.tz, holidays=settings.holidays, max_media=settings.max_media,
+            calendar=deps.calendar, clock=deps.clock, yellow_share=settings.light_yellow_share,
             draft_ttl=timedelta(hours=settings.draft_ttl_hours),
             ticket_prefix=settings.ticket_prefix, service_area=settings.service_area,
         ),

@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     draft_ttl_hours: float = Field(default=24.0, gt=0, alias="DRAFT_TTL_HOURS")
     max_media: int = Field(default=5, ge=1, le=10, alias="MAX_MEDIA")
     holidays: Annotated[tuple[date, ...], NoDecode] = Field(default=(), alias="HOLIDAYS")
+    holidays_country: str = Field(default="ID", pattern=r"^([A-Z]{2}|none)$",
+                                  alias="HOLIDAYS_COUNTRY")
+    verify_deadline: str = Field(default="3d", alias="VERIFY_DEADLINE")
+    auto_close_days: int = Field(default=10, ge=1, le=365, alias="AUTO_CLOSE_DAYS")
+    light_yellow_share: float = Field(default=0.75, gt=0, lt=1, alias="LIGHT_YELLOW_SHARE")
+    admin_chat_id: int | None = Field(default=None, alias="ADMIN_CHAT_ID")
+    digest_weekday: int = Field(default=1, ge=1, le=7, alias="DIGEST_WEEKDAY")
+    digest_time: str = Field(default="07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                             alias="DIGEST_TIME")
+    scheduler_interval: float = Field(default=60.0, ge=1, alias="SCHEDULER_INTERVAL")
     ticket_prefix: str = Field(default="ADU", pattern=r"^[A-Z]{2,5}$", alias="TICKET_PREFIX")
 
     geocoder: str = Field(default="nominatim", pattern=r"^(nominatim|none)$", alias="GEOCODER")
@@ -102,6 +112,18 @@ class Settings(BaseSettings):
             raise ValueError("must be a WhatsApp template language code such as id or en") from exc
         return value
 
+    @field_validator("admin_chat_id", mode="before")
+    @classmethod
+    def _blank_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("verify_deadline")
+    @classmethod
+    def _check_deadline(cls, value: str) -> str:
+        from models.domain import Deadline
+
+        return str(Deadline.parse(value))
+
     @field_validator("holidays", mode="before")
     @classmethod
     def _parse_holidays(cls, value: object) -> object:
@@ -147,6 +169,13 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def calendar(self):  # type: ignore[no-untyped-def]
+        """Working days for deadlines: weekends, the country's public holidays, HOLIDAYS."""
+        from models.domain import WorkCalendar
+
+        country = None if self.holidays_country == "none" else self.holidays_country
+        return WorkCalendar(self.tz, self.holidays, country)
 
     @property
     def whatsapp_enabled(self) -> bool:

@@ -153,7 +153,7 @@ async def add_category(session: AsyncSession, spec: CategorySpec) -> tuple[Categ
     category.opd_id = opd.id
     category.name_id, category.name_en = spec.name_id, spec.name_en
     category.requires_photo, category.requires_location = spec.photo, spec.location
-    category.deadline_days, category.active = spec.days, True
+    category.followup_deadline, category.active = f"{spec.days}d", True
     session.add(category)
     await session.commit()
     return category, opd
@@ -174,7 +174,7 @@ async def catalogue_text(session: AsyncSession, t: Tr) -> str:
             if c.opd_id == opd.id:
                 lines.append("   " + t(
                     "admin-list-category", code=c.code, name=c.name(t.lang),
-                    days=c.deadline_days, photo=yes if c.requires_photo else no,
+                    days=c.followup_deadline, photo=yes if c.requires_photo else no,
                     location=yes if c.requires_location else no,
                 ))
     return "\n".join(lines)

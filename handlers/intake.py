@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -21,11 +21,12 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.i18n import Tr, Translator
+from handlers.lifecycle import start_clocks
 from handlers.replies import Choice, Reply
 from handlers.status import help_reply, idle_text_reply, menu_reply, my_reports_reply, status_reply
 from models import inbox, repo
 from models.catalog import Catalog
-from models.domain import Status, add_working_days, ticket_length, utcnow
+from models.domain import Clock, Status, SystemClock, WorkCalendar, ticket_length, utcnow
 from models.media import MAX_DOWNLOAD_BYTES, MediaRejected, MediaStore
 from models.tables import Category, Citizen, Report
 
@@ -116,6 +117,9 @@ StepResult = tuple[Step | None, list[Reply]]  # next step (None: submitted), rep
 class IntakeConfig:
     tz: ZoneInfo
     holidays: Sequence[Any] = ()
+    calendar: WorkCalendar | None = None  # None: weekends and `holidays` only
+    clock: Clock = field(default_factory=SystemClock)
+    yellow_share: float = 0.75
     max_media: int = 5
     draft_ttl: timedelta = timedelta(hours=24)
     ticket_prefix: str = "ADU"
@@ -879,10 +883,11 @@ class Intake:
             language=turn.citizen.language,
             status=Status.RECEIVED.value,
             draft_nonce=data.get("nonce"),
-            deadline_at=add_working_days(
-                utcnow(), category.deadline_days, self.config.tz, self.config.holidays
-            ),
         )
+        calendar = self.config.calendar or WorkCalendar(self.config.tz, self.config.holidays,
+                                                        None)
+        start_clocks(report, category, calendar, self.config.clock.now(),
+                     self.config.yellow_share)
         attachments = list(data.get("media", [])) + list(data.get("voice", []))
         # The draft goes first, by version: a draft changed meanwhile (another process)
         # conflicts here, before anything is written, and the turn is redone on fresh state.

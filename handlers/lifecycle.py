@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,17 @@ from handlers.i18n import Translator
 from handlers.replies import split_text
 from models import repo
 from models.catalog import Catalog
-from models.domain import OPEN_STATUSES, Status, normalize_ticket, utcnow
+from models.domain import (
+    LIGHT_EMOJI,
+    OPEN_STATUSES,
+    Clock,
+    Status,
+    SystemClock,
+    WorkCalendar,
+    normalize_ticket,
+    plan_light,
+)
+from models.roles import Roles
 from models.tables import (
     Attachment,
     Category,
@@ -79,10 +89,30 @@ class Outcome:
 class Deps:
     translator: Translator
     tz: ZoneInfo
-    admin_ids: frozenset[int]
+    admin_ids: frozenset[int]  # the super-admins of ADMIN_IDS
     default_language: str = "id"
     ticket_prefix: str = "ADU"
     catalog: Catalog = field(default_factory=Catalog)  # admin changes invalidate it
+    clock: Clock = field(default_factory=SystemClock)
+    calendar: WorkCalendar | None = None  # None: weekends only, in tz
+    yellow_share: float = 0.75
+    auto_close_days: int = 10
+    admin_chat_id: int | None = None  # escalations and the digest; else each super-admin
+    roles: Roles | None = None  # None: the super-admins of admin_ids only
+
+    def __post_init__(self) -> None:
+        if self.calendar is None:
+            self.calendar = WorkCalendar(self.tz, (), None)
+        if self.roles is None:
+            self.roles = Roles(self.admin_ids)
+
+    @property
+    def cal(self) -> WorkCalendar:
+        assert self.calendar is not None
+        return self.calendar
+
+    def now(self) -> datetime:
+        return self.clock.now()
 
 
 # ---- outbox helpers -------------------------------------------------------------------------
@@ -141,21 +171,14 @@ async def notify_citizen(session: AsyncSession, deps: Deps, report: Report, key:
 # ---- the card -------------------------------------------------------------------------------
 
 
-def light(report: Report, now: datetime | None = None) -> str:
-    """Traffic light: red when overdue (or not yet followed up past its deadline), yellow
-    in the last quarter of the time allowed, green otherwise."""
-    if report.status in (Status.RESOLVED, Status.CLOSED):
-        return "✅"
+def light(report: Report) -> str:
+    """The report's traffic light as an emoji: 🟢 🟡 🔴 while open (kept by the scheduler and
+    every action), ✅ resolved or closed, ⛔ rejected."""
     if report.status == Status.REJECTED:
-        return "⛔"
-    if report.deadline_at is None:
-        return "🟢"
-    now = now or utcnow()
-    if now > report.deadline_at:
-        return "🔴"
-    total = (report.deadline_at - report.created_at).total_seconds() or 1
-    left = (report.deadline_at - now).total_seconds()
-    return "🟡" if left / total < 0.25 else "🟢"
+        return LIGHT_EMOJI["rejected"]
+    if report.status in (Status.RESOLVED, Status.CLOSED):
+        return LIGHT_EMOJI["done"]
+    return LIGHT_EMOJI.get(report.light, LIGHT_EMOJI["green"])
 
 
 @dataclass
@@ -251,7 +274,7 @@ async def dispatch(session: AsyncSession, deps: Deps, report: Report,
                col(Outbox.status).in_(("pending", "undeliverable")))
         .values(status="superseded").execution_options(synchronize_session=False))
     if report.status in (Status.RECEIVED, Status.VERIFIED):
-        await _set_status(session, report, Status.DISPATCHED, "system", None, None,
+        await _set_status(session, deps, report, Status.DISPATCHED, "system", None, None,
                           note=opd.code)
         if notify:
             await notify_citizen(session, deps, report, "notify-dispatched")
@@ -298,7 +321,7 @@ async def dispatch_waiting(session: AsyncSession, deps: Deps, opd: Opd) -> int:
 
 async def is_pic(session: AsyncSession, deps: Deps, actor: Actor, opd_id: int) -> bool:
     """Admins, and PICs registered for the OPD (a username-only PIC is bound on first use)."""
-    if actor.user_id in deps.admin_ids:
+    if deps.roles is not None and await deps.roles.is_admin(session, actor.user_id):
         return True
     result = await session.exec(select(Pic).where(Pic.opd_id == opd_id,
                                                   Pic.user_id == actor.user_id))
@@ -315,24 +338,85 @@ async def is_pic(session: AsyncSession, deps: Deps, actor: Actor, opd_id: int) -
     return False
 
 
-async def _set_status(session: AsyncSession, report: Report, to: Status, actor_kind: str,
-                      actor_id: str | None, actor_name: str | None, note: str | None = None,
-                      kind: str = "status") -> None:
-    """Record the change as an event. Leaving `need_info` moves the deadline by the time
-    spent waiting on the citizen: the clock pauses while the OPD cannot act."""
-    if report.status == Status.NEED_INFO and to != Status.NEED_INFO and report.deadline_at:
-        asked = (await session.exec(
-            select(ReportEvent.at).where(ReportEvent.report_id == report.id,
-                                         ReportEvent.kind == "status",
-                                         ReportEvent.to_status == Status.NEED_INFO.value)
-            .order_by(col(ReportEvent.id).desc()).limit(1))).first()
-        if asked is not None:
-            report.deadline_at = report.deadline_at + (utcnow() - asked)
+async def _set_status(session: AsyncSession, deps: Deps, report: Report, to: Status,
+                      actor_kind: str, actor_id: str | None, actor_name: str | None,
+                      note: str | None = None, kind: str = "status") -> None:
+    """Record the change as an event and keep the report's clocks: a PIC's action is the
+    follow-up; `need_info` pauses the deadlines (they move by the time spent waiting on the
+    citizen); resolving starts the auto-close countdown; the light is recomputed."""
+    now = deps.now()
     session.add(ReportEvent(
-        report_id=report.id or 0, kind=kind, actor_kind=actor_kind, actor_id=actor_id,
+        report_id=report.id or 0, at=now, kind=kind, actor_kind=actor_kind, actor_id=actor_id,
         actor_name=actor_name, from_status=report.status, to_status=to.value, note=note))
+    leaving = report.status
     report.status = to.value
-    report.updated_at = utcnow()
+    report.updated_at = now
+    if leaving == Status.NEED_INFO and to != Status.NEED_INFO:
+        resume_clock(report, now)
+    if to == Status.NEED_INFO and report.paused_at is None:
+        report.paused_at = now
+    if actor_kind == "pic":
+        mark_followup(report, now)
+    if to == Status.RESOLVED:
+        report.resolve_secs = int((now - report.created_at).total_seconds())
+        report.close_due_at = deps.cal.add_working_days(now, deps.auto_close_days)
+    elif leaving == Status.RESOLVED:
+        report.close_due_at = None
+    relight(report, deps, now)
+
+
+# ---- deadlines and the light ---------------------------------------------------------------
+
+
+def start_clocks(report: Report, category: Category, calendar: WorkCalendar, now: datetime,
+                 share: float) -> None:
+    """A new report's deadlines (first follow-up and resolution, from its category) and its
+    light, counted from `now`."""
+    report.created_at = report.updated_at = now
+    report.followup_due_at = calendar.due(now, category.followup_deadline)
+    report.resolve_due_at = calendar.due(now, category.resolve_deadline)
+    _plan(report, now, share)
+
+
+def mark_followup(report: Report, now: datetime) -> None:
+    """The OPD's first action on the report (take, in progress, question, reply, resolve,
+    reject): whether it came in time is kept for the report card."""
+    if report.first_action_at is not None:
+        return
+    report.first_action_at = now
+    report.followup_secs = max(0, int((now - report.created_at).total_seconds()))
+    due = report.followup_due_at
+    report.followup_on_time = due is None or now <= due
+
+
+def resume_clock(report: Report, now: datetime) -> None:
+    """Leaving need_info: the deadlines move by the time the clock stood still."""
+    if report.paused_at is None:
+        return
+    waited = max(now - report.paused_at, timedelta(0))
+    if report.followup_due_at is not None and report.first_action_at is None:
+        report.followup_due_at += waited
+    if report.resolve_due_at is not None:
+        report.resolve_due_at += waited
+    report.paused_at = None
+
+
+def _plan(report: Report, now: datetime, share: float) -> None:
+    if report.first_action_at is None:  # waiting for the first follow-up
+        start, due = report.created_at, report.followup_due_at
+    else:  # followed up: the resolution deadline runs
+        start, due = report.first_action_at, report.resolve_due_at
+        if due is not None and due <= start:
+            start = report.created_at
+    plan = plan_light(report.status, start, due, now, share,
+                      paused=report.status == Status.NEED_INFO, current=report.light)
+    report.light, report.yellow_at, report.red_at = plan.light, plan.yellow_at, plan.red_at
+
+
+def relight(report: Report, deps: Deps, now: datetime | None = None) -> None:
+    """Recompute the report's light and the next moments it changes (what the scheduler's
+    tick looks for). A report past its deadline stays red until the OPD acts."""
+    _plan(report, now or deps.now(), deps.yellow_share)
 
 
 async def _claim(session: AsyncSession, report: Report, version: int) -> bool:
@@ -424,11 +508,13 @@ async def take(session: AsyncSession, deps: Deps, actor: Actor, report: Report) 
         return lost
     report.assignee_id, report.assignee_name = actor.user_id, actor.name
     if report.status != Status.IN_PROGRESS:
-        await _set_status(session, report, Status.IN_PROGRESS, "pic", str(actor.user_id),
+        await _set_status(session, deps, report, Status.IN_PROGRESS, "pic", str(actor.user_id),
                           actor.name, kind="status")
     session.add(ReportEvent(report_id=report.id or 0, kind="assigned", actor_kind="pic",
-                            actor_id=str(actor.user_id), actor_name=actor.name,
+                            at=deps.now(), actor_id=str(actor.user_id), actor_name=actor.name,
                             from_status=report.status, to_status=report.status))
+    mark_followup(report, deps.now())
+    relight(report, deps)
     session.add(report)
     await notify_citizen(session, deps, report, "notify-in-progress")
     await refresh_card(session, deps, report)
@@ -442,7 +528,8 @@ async def progress(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
         return bad
     if (lost := await _won(session, t, report)) is not None:
         return lost
-    await _set_status(session, report, Status.IN_PROGRESS, "pic", str(actor.user_id), actor.name)
+    await _set_status(session, deps, report, Status.IN_PROGRESS, "pic", str(actor.user_id),
+                      actor.name)
     session.add(report)
     await notify_citizen(session, deps, report, "notify-in-progress")
     await refresh_card(session, deps, report)
@@ -458,8 +545,8 @@ async def ask_info(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
     if (lost := await _won(session, t, report)) is not None:
         return lost
     question = question.strip()[:NOTE_MAX]
-    await _set_status(session, report, Status.NEED_INFO, "pic", str(actor.user_id), actor.name,
-                      note=question)
+    await _set_status(session, deps, report, Status.NEED_INFO, "pic", str(actor.user_id),
+                      actor.name, note=question)
     session.add(report)
     await notify_citizen(session, deps, report, "notify-need-info", question=question)
     await refresh_card(session, deps, report)
@@ -479,9 +566,9 @@ async def resolve(session: AsyncSession, deps: Deps, actor: Actor, report: Repor
     if (lost := await _won(session, t, report)) is not None:
         return lost
     note = note.strip()[:NOTE_MAX]
-    report.resolution_note, report.resolved_at = note, utcnow()
-    await _set_status(session, report, Status.RESOLVED, "pic", str(actor.user_id), actor.name,
-                      note=note)
+    report.resolution_note, report.resolved_at = note, deps.now()
+    await _set_status(session, deps, report, Status.RESOLVED, "pic", str(actor.user_id),
+                      actor.name, note=note)
     if proof is not None:
         session.add(Attachment(report_id=report.id or 0, kind="proof", path=proof["path"],
                                size=proof["size"], sha256=proof["sha256"],
@@ -513,8 +600,8 @@ async def reject(session: AsyncSession, deps: Deps, actor: Actor, report: Report
     note = (text or "").strip()[:NOTE_MAX] or None
     report.reject_reason, report.resolution_note = reason, note
     shown = t(f"reject-{reason}") + (f": {note}" if note else "")
-    await _set_status(session, report, Status.REJECTED, "pic", str(actor.user_id), actor.name,
-                      note=shown)
+    await _set_status(session, deps, report, Status.REJECTED, "pic", str(actor.user_id),
+                      actor.name, note=shown)
     session.add(report)
     citizen = await session.get(Citizen, report.citizen_id)
     lang = citizen.language if citizen else deps.default_language
@@ -562,6 +649,14 @@ async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
                 report.id)
     report.opd_id, report.assignee_id, report.assignee_name = target.id, None, None
     report.status = Status.RECEIVED.value
+    # The new OPD's follow-up clock starts now; the light follows it.
+    category = await session.get(Category, report.category_id)
+    now = deps.now()
+    report.first_action_at = report.followup_on_time = report.followup_secs = None
+    report.paused_at = None
+    if category is not None:
+        report.followup_due_at = deps.cal.due(now, category.followup_deadline)
+    relight(report, deps, now)
     session.add(report)
     await session.flush()
     posted = await dispatch(session, deps, report, notify=False)
@@ -591,9 +686,14 @@ async def relay_to_citizen(session: AsyncSession, deps: Deps, actor: Actor, repo
                              opd=opd.name(lang) if opd else "-")
     note = content.get("text") or content.get("caption") or f"[{content.get('type')}]"
     session.add(ReportEvent(report_id=report.id or 0, kind="pic_reply", actor_kind="pic",
-                            actor_id=str(actor.user_id), actor_name=actor.name,
+                            at=deps.now(), actor_id=str(actor.user_id), actor_name=actor.name,
                             from_status=report.status, to_status=report.status,
                             note=note[:NOTE_MAX]))
+    if report.first_action_at is None:  # a reply is a follow-up: the light goes green
+        mark_followup(report, deps.now())
+        relight(report, deps)
+        session.add(report)
+        await refresh_card(session, deps, report)
     _enqueue_relay(session, citizen.external_id, header, content, report, citizen.channel,
                    {"link": "notice"})
     await session.commit()
@@ -643,7 +743,7 @@ async def relay_to_group(session: AsyncSession, deps: Deps, citizen: Citizen, re
                             note=note[:NOTE_MAX]))
     if report.status == Status.NEED_INFO:
         if await _claim(session, report, report.version):
-            await _set_status(session, report, Status.IN_PROGRESS, "citizen",
+            await _set_status(session, deps, report, Status.IN_PROGRESS, "citizen",
                               citizen.external_id, None, note=t("event-info-given"))
             session.add(report)
             await refresh_card(session, deps, report)
@@ -706,8 +806,8 @@ async def feedback(session: AsyncSession, deps: Deps, citizen: Citizen, report_i
                                                                    report.version):
             return "button-stale-alert"
         report.reopen_count += 1
-        await _set_status(session, report, Status.IN_PROGRESS, "citizen", citizen.external_id,
-                          None, kind="reopened")
+        await _set_status(session, deps, report, Status.IN_PROGRESS, "citizen",
+                          citizen.external_id, None, kind="reopened")
         session.add(report)
         await refresh_card(session, deps, report)
         opd = await session.get(Opd, report.opd_id)
@@ -725,8 +825,8 @@ async def feedback(session: AsyncSession, deps: Deps, citizen: Citizen, report_i
                                                                    report.version):
             return "button-stale-alert"
         report.rating = int(choice)
-        await _set_status(session, report, Status.CLOSED, "citizen", citizen.external_id, None,
-                          note="⭐" * report.rating)
+        await _set_status(session, deps, report, Status.CLOSED, "citizen",
+                          citizen.external_id, None, note="⭐" * report.rating)
         session.add(report)
         await refresh_card(session, deps, report)
         if commit:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Protocol
 from zoneinfo import ZoneInfo
+
+import holidays as holidays_lib
 
 
 class Status(StrEnum):
@@ -80,3 +84,134 @@ def add_working_days(
             remaining -= 1
     end = datetime.combine(day, time(23, 59, 59), tzinfo=tz)
     return end.astimezone(UTC)
+
+
+# ---- clocks -----------------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    """Where "now" comes from: the system in production, a hand-moved clock in tests and demos."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return utcnow()
+
+
+class ManualClock:
+    """A clock that moves only when told (`advance`, `set`): tests and the playground."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or utcnow()
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+    def advance(self, delta: timedelta) -> datetime:
+        self._now += delta
+        return self._now
+
+
+# ---- deadlines --------------------------------------------------------------------------------
+
+_DEADLINE_RE = re.compile(r"^\s*(\d{1,4})\s*(d|h|j|hari|jam|days?|hours?)?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A deadline as a category states it: `n` working days ("5d", "5 hari") or hours
+    ("48h", "48 jam", wall-clock, for urgent matters)."""
+
+    amount: int
+    unit: str  # "d" | "h"
+
+    @classmethod
+    def parse(cls, text: str | int) -> Deadline:
+        """'5', '5d', '5 hari', '48h', '48 jam' -> Deadline; ValueError otherwise."""
+        match = _DEADLINE_RE.match(str(text))
+        if match is None:
+            raise ValueError(f"not a deadline: {text!r} (write e.g. 5d or 48h)")
+        amount, unit = int(match.group(1)), (match.group(2) or "d").lower()
+        unit = "h" if unit[0] in "hj" and unit not in ("hari",) else "d"
+        if amount <= 0 or (unit == "d" and amount > 365) or (unit == "h" and amount > 8760):
+            raise ValueError(f"deadline out of range: {text!r}")
+        return cls(amount, unit)
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+
+class WorkCalendar:
+    """Working days in the deployment's time zone: Monday to Friday, minus Indonesia's public
+    holidays (the `holidays` library, Islamic-calendar dates included) and local extra days."""
+
+    def __init__(self, tz: ZoneInfo, extra: Iterable[date] = (), country: str | None = "ID"
+                 ) -> None:
+        self.tz = tz
+        self.extra = frozenset(extra)
+        self._public = holidays_lib.country_holidays(country) if country else {}
+
+    def is_working_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in self.extra and day not in self._public
+
+    def holiday_name(self, day: date) -> str | None:
+        if day in self.extra:
+            return "local"
+        return self._public.get(day) if self._public else None
+
+    def add_working_days(self, start: datetime, days: int) -> datetime:
+        """Aware start plus `days` working days, at that day's end in tz, as UTC."""
+        day = start.astimezone(self.tz).date()
+        remaining = max(days, 0)
+        while remaining > 0:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                remaining -= 1
+        return datetime.combine(day, time(23, 59, 59), tzinfo=self.tz).astimezone(UTC)
+
+    def due(self, start: datetime, deadline: Deadline | str) -> datetime:
+        """When a deadline that starts at `start` falls due."""
+        spec = deadline if isinstance(deadline, Deadline) else Deadline.parse(deadline)
+        if spec.unit == "h":
+            return start + timedelta(hours=spec.amount)
+        return self.add_working_days(start, spec.amount)
+
+
+# ---- the traffic light ------------------------------------------------------------------------
+
+LIGHT_EMOJI = {"green": "🟢", "yellow": "🟡", "red": "🔴", "done": "✅", "rejected": "⛔"}
+TERMINAL = frozenset({Status.RESOLVED, Status.CLOSED, Status.REJECTED})
+
+
+@dataclass(frozen=True)
+class LightPlan:
+    """A report's light now and the next moments it changes (None: it will not by itself)."""
+
+    light: str
+    yellow_at: datetime | None
+    red_at: datetime | None
+
+
+def plan_light(status: str, start: datetime, due: datetime | None, now: datetime,
+               share: float, paused: bool = False, current: str = "green") -> LightPlan:
+    """The light of an open report whose running deadline (follow-up, or resolution once
+    followed up) runs from `start` to `due`: green until `share` of it has passed, yellow
+    until it is due, red after. Paused (need_info): the light holds and nothing is scheduled.
+    Finished reports are 'done'."""
+    if status in TERMINAL:
+        return LightPlan("done", None, None)
+    if paused:
+        return LightPlan(current if current != "done" else "green", None, None)
+    if due is None:
+        return LightPlan("green", None, None)
+    yellow = start + (due - start) * share
+    if now >= due:
+        return LightPlan("red", None, None)
+    if now >= yellow:
+        return LightPlan("yellow", None, due)
+    return LightPlan("green", yellow, due)

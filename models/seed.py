@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import repo
+from models.domain import Deadline
 from models.tables import Category, Opd
 
 
@@ -52,7 +53,11 @@ async def load_seed(session: AsyncSession, path: Path) -> tuple[int, int]:
             cat.name_en = str(item.get("name_en") or item["name_id"])
             cat.requires_photo = bool(item.get("requires_photo", False))
             cat.requires_location = bool(item.get("requires_location", False))
-            cat.deadline_days = int(item.get("deadline_days", 5))
+            # followup / resolve: "5d" (working days) or "48h"; deadline_days is the older
+            # name of the follow-up deadline in working days.
+            followup = item.get("followup", item.get("deadline_days", 5))
+            cat.followup_deadline = str(Deadline.parse(followup))
+            cat.resolve_deadline = str(Deadline.parse(item.get("resolve", "14d")))
             cat.active = bool(item.get("active", True))
             cat.sort = int(item.get("sort", i))
         except (KeyError, TypeError, ValueError) as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.domain import Status, utcnow
@@ -21,6 +21,7 @@ class Opd(SQLModel, table=True):
     chat_id: int | None = Field(default=None, sa_type=BigInteger)
     thread_id: int | None = Field(default=None)
     unreachable_since: datetime | None = None  # the bot was removed from the group
+    active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow)
 
     def name(self, lang: str) -> str:
@@ -37,7 +38,9 @@ class Category(SQLModel, table=True):
     name_en: str = Field(max_length=200)
     requires_photo: bool = Field(default=False)
     requires_location: bool = Field(default=False)
-    deadline_days: int = Field(default=5)
+    # Deadlines as "<n>d" (working days in TIMEZONE, skipping holidays) or "<n>h" (hours).
+    followup_deadline: str = Field(default="5d", max_length=8)
+    resolve_deadline: str = Field(default="14d", max_length=8)
     active: bool = Field(default=True)
     sort: int = Field(default=0)
 
@@ -59,6 +62,8 @@ class Citizen(SQLModel, table=True):
     username: str | None = Field(default=None, max_length=64)
     phone: str | None = Field(default=None, max_length=32)
     blocked_since: datetime | None = None  # the citizen blocked the bot
+    banned_at: datetime | None = None  # an admin banned the citizen (/blokir)
+    ban_notified: bool = Field(default=False)  # told once, then ignored
     last_inbound_at: datetime | None = None  # WhatsApp's 24-hour window opens here
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)
@@ -81,6 +86,7 @@ class Draft(SQLModel, table=True):
 
 class Report(SQLModel, table=True):
     __tablename__ = "report"
+    __table_args__ = (Index("ix_report_opd_created", "opd_id", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=16, unique=True, index=True)
@@ -110,7 +116,21 @@ class Report(SQLModel, table=True):
     resolved_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
-    deadline_at: datetime | None = None
+    # Oversight: deadlines, the traffic light and the next moments it changes (indexed, so a
+    # scheduler tick finds the reports that turn yellow or red with two range scans).
+    verify_due_at: datetime | None = None
+    followup_due_at: datetime | None = None
+    resolve_due_at: datetime | None = None
+    first_action_at: datetime | None = None  # the first PIC action: take, progress, info, reply
+    followup_on_time: bool | None = None
+    followup_secs: int | None = None  # created -> first action, for the report card
+    resolve_secs: int | None = None  # created -> (last) resolved
+    paused_at: datetime | None = None  # need_info since: the clock stops
+    light: str = Field(default="green", max_length=8, index=True)  # green|yellow|red|done
+    yellow_at: datetime | None = Field(default=None, index=True)
+    red_at: datetime | None = Field(default=None, index=True)
+    close_due_at: datetime | None = Field(default=None, index=True)  # auto-close when resolved
+    supporters: int = Field(default=0)
 
 
 class Attachment(SQLModel, table=True):
@@ -213,3 +233,75 @@ class Inbox(SQLModel, table=True):
     attempts: int = Field(default=0)
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
+
+
+class JobLease(SQLModel, table=True):
+    """One scheduled job's claim: a process runs the job only while it holds the lease, and
+    `last_key` records the last period done (a weekly digest's week) so it runs once."""
+
+    __tablename__ = "job_lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = None
+    last_key: str | None = Field(default=None, max_length=64)
+    last_run_at: datetime | None = None
+
+
+class StaffRole(SQLModel, table=True):
+    """An admin or operator granted by a super-admin (ADMIN_IDS stay super-admins)."""
+
+    __tablename__ = "staff_role"
+    __table_args__ = (UniqueConstraint("user_id", "role", name="uq_staff_role_user_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_type=BigInteger, index=True)
+    role: str = Field(max_length=16)  # admin | operator
+    name: str | None = Field(default=None, max_length=200)
+    granted_by: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ResponseTemplate(SQLModel, table=True):
+    """A saved answer a PIC of the OPD can send with one tap."""
+
+    __tablename__ = "response_template"
+
+    id: int | None = Field(default=None, primary_key=True)
+    opd_id: int = Field(foreign_key="opd.id", index=True)
+    title: str = Field(max_length=64)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Broadcast(SQLModel, table=True):
+    """An admin's announcement to every citizen; resumable, cancellable, counted."""
+
+    __tablename__ = "broadcast"
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: int = Field(sa_type=BigInteger)
+    chat_id: int = Field(sa_type=BigInteger)  # where the progress message lives
+    progress_message_id: int | None = None
+    status: str = Field(default="running", max_length=16, index=True)  # running|cancelled|done
+    cursor: int = Field(default=0)  # the last citizen id queued
+    total: int = Field(default=0)
+    delivered: int = Field(default=0)
+    blocked: int = Field(default=0)
+    failed: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class BroadcastRecipient(SQLModel, table=True):
+    """One citizen of one broadcast: unique, so a resumed broadcast messages no one twice."""
+
+    __tablename__ = "broadcast_recipient"
+    __table_args__ = (UniqueConstraint("broadcast_id", "citizen_id", name="uq_bcast_citizen"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id", index=True)
+    citizen_id: int = Field(foreign_key="citizen.id")
+    status: str = Field(default="queued", max_length=16)  # queued|delivered|blocked|failed

@@ -213,8 +213,10 @@ async def test_happy_path_ends_in_one_report(env: Env) -> None:
     assert report.reporter_name is None and report.reporter_phone is None
     assert (report.latitude, report.longitude, report.address) == (0.40, 101.85, ADDRESS)
     assert report.draft_nonce == send.arg and report.language == "id"
-    assert report.deadline_at is not None and report.deadline_at > utcnow()
-    assert report.deadline_at.astimezone(WIB).time().isoformat() == "23:59:59"
+    assert report.followup_due_at is not None and report.followup_due_at > utcnow()
+    assert report.followup_due_at.astimezone(WIB).time().isoformat() == "23:59:59"
+    assert report.resolve_due_at is not None and report.resolve_due_at > report.followup_due_at
+    assert report.light == "green" and report.red_at == report.followup_due_at
     assert await env.draft() is None
 
     async with env.sessionmaker() as session:

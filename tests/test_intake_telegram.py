@@ -146,7 +146,7 @@ async def test_full_conversation_to_ticket(harness: Harness) -> None:
     assert report.code == code and report.status == "received"
     assert report.latitude == 0.40 and report.address.startswith("Jalan Lintas Timur")
     assert report.reporter_phone == "+6281234567890" and not report.anonymous
-    assert report.deadline_at is not None and report.deadline_at > report.created_at
+    assert report.followup_due_at is not None and report.followup_due_at > report.created_at
     assert await draft_of(h, user) is None
     async with h.sessionmaker() as s:
         [att] = (await s.exec(select(Attachment).where(Attachment.report_id == report.id))).all()

@@ -16,8 +16,13 @@ ADMIN_COMMANDS = ("opd_add", "opd_bind", "cat_add", "opds", "pic_add", "pic_del"
 
 
 class IsAdmin(BaseFilter):
-    async def __call__(self, message: Message, admin_ids: frozenset[int]) -> bool:
-        return message.from_user is not None and message.from_user.id in admin_ids
+    """Super-admins (ADMIN_IDS) and the admins they granted (models/roles.py)."""
+
+    async def __call__(self, message: Message, session: AsyncSession,
+                       deps: lifecycle.Deps) -> bool:
+        if message.from_user is None or deps.roles is None:
+            return False
+        return await deps.roles.is_admin(session, message.from_user.id)
 
 
 
@@ -66,7 +71,7 @@ async def cmd_cat_add(message: Message, command: CommandObject, session: AsyncSe
     category, opd = result
     yes, no = t("admin-yes"), t("admin-no")
     await message.reply(t(
-        "admin-cat-added", code=category.code, opd=opd.code, days=category.deadline_days,
+        "admin-cat-added", code=category.code, opd=opd.code, days=category.followup_deadline,
         photo=yes if category.requires_photo else no,
         location=yes if category.requires_location else no,
     ))

@@ -4,6 +4,7 @@ inline buttons whose callback data are `CardCb`s (well under 64 bytes)."""
 from __future__ import annotations
 
 import html
+from datetime import datetime
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -41,8 +42,12 @@ def card_text(deps: Deps, view: CardView) -> str:
         where = f'{e(place)} (<a href="{e(url)}">{e(t("card-map"))}</a>)'
     else:
         where = e(t("card-no-location"))
-    deadline = (report.deadline_at.astimezone(deps.tz).strftime("%d-%m-%Y")
-                if report.deadline_at else "-")
+    due = report.followup_due_at if report.first_action_at is None else report.resolve_due_at
+    deadline = due_text(deps, due)
+    if report.first_action_at is None:
+        deadline = t("card-deadline-followup", due=deadline)
+    else:
+        deadline = t("card-deadline-resolve", due=deadline)
     lines = [
         f"{view.light} <b>{e(report.code)}</b> — {e(t(f'status-{report.status}'))}",
         f"{e(t('card-category'))}: {e(category.name(t.lang) if category else '-')}",
@@ -67,6 +72,11 @@ def card_text(deps: Deps, view: CardView) -> str:
     if report.rating:
         lines.append(f"{e(t('card-rating'))}: {'⭐' * report.rating}")
     return "\n".join(lines)
+
+
+def due_text(deps: Deps, due: datetime | None) -> str:
+    """A deadline as the deployment's local date and time ('28-11-2026 23:59')."""
+    return due.astimezone(deps.tz).strftime("%d-%m-%Y %H:%M") if due else "-"
 
 
 def _button(label: str, report: Report, action: str, arg: str = "") -> InlineKeyboardButton:

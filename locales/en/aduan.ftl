@@ -168,9 +168,9 @@ admin-bind-private = Run /opd_bind inside the agency's group, not in a private c
 admin-bind-ok = This group is now bound to agency { $code } ({ $name }).
 admin-bind-ok-topic = This topic is now bound to agency { $code } ({ $name }).
 admin-cat-usage = Usage: /cat_add code OPD days [photo=yes|no] [location=yes|no] Indonesian name | English name. Example: /cat_add road PUPR 5 photo=yes location=yes Jalan rusak | Damaged road
-admin-cat-added = Category { $code } → { $opd } saved ({ $days } working days, photo: { $photo }, location: { $location }).
+admin-cat-added = Category { $code } → { $opd } saved (follow-up within { $days }, photo: { $photo }, location: { $location }).
 admin-list-empty = No agencies yet. Add one with /opd_add.
-admin-list-category = • { $code }: { $name } — { $days } working days, photo { $photo }, location { $location }
+admin-list-category = • { $code }: { $name } — follow-up within { $days }, photo { $photo }, location { $location }
 admin-yes = yes
 admin-no = no
 admin-group-bound = group bound

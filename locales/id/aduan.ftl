@@ -168,9 +168,9 @@ admin-bind-private = Jalankan /opd_bind di dalam grup OPD, bukan di chat pribadi
 admin-bind-ok = Grup ini sekarang terhubung ke OPD { $code } ({ $name }).
 admin-bind-ok-topic = Topik ini sekarang terhubung ke OPD { $code } ({ $name }).
 admin-cat-usage = Format: /cat_add kode OPD hari [foto=ya|tidak] [lokasi=ya|tidak] Nama Indonesia | English name. Contoh: /cat_add jalan PUPR 5 foto=ya lokasi=ya Jalan rusak | Damaged road
-admin-cat-added = Kategori { $code } → { $opd } disimpan ({ $days } hari kerja, foto: { $photo }, lokasi: { $location }).
+admin-cat-added = Kategori { $code } → { $opd } disimpan (tindak lanjut dalam { $days }, foto: { $photo }, lokasi: { $location }).
 admin-list-empty = Belum ada OPD. Tambahkan dengan /opd_add.
-admin-list-category = • { $code }: { $name } — { $days } hari kerja, foto { $photo }, lokasi { $location }
+admin-list-category = • { $code }: { $name } — tindak lanjut dalam { $days }, foto { $photo }, lokasi { $location }
 admin-yes = ya
 admin-no = tidak
 admin-group-bound = grup terhubung
