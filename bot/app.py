@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher
@@ -20,9 +20,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.geocoding import GeocodeQueue, NoGeocoder, ReverseGeocoder
 from bot.inbox import InboxProcessor, TelegramPoller
 from bot.outbox import OutboxWorker, Pacer
+from bot.scheduler import Job, Scheduler, last_weekly, week_key
 from bot.settings import Settings
 from bot.telegram import DirectReplies, keep_response_classes, make_bot
-from handlers import lifecycle
+from handlers import lifecycle, oversight
 from handlers.i18n import Translator
 from handlers.intake import Intake, IntakeConfig
 from handlers.lifecycle import Deps, dispatch
@@ -30,11 +31,10 @@ from handlers.telegram import setup_routers
 from handlers.telegram.files import dump_markup, queued_link
 from handlers.telegram.middlewares import DbSession, Throttle
 from handlers.whatsapp import WhatsAppConversation
-from models import repo
 from models.catalog import Catalog
 from models.citizens import CitizenCache
 from models.db import make_engine, make_sessionmaker, migrate
-from models.domain import utcnow
+from models.domain import Clock, SystemClock
 from models.media import MediaStore
 from models.tables import Report
 
@@ -66,6 +66,8 @@ class App:
     geocoding: GeocodeQueue | None = None
     poller: TelegramPoller | None = None
     polling: asyncio.Task[None] | None = None
+    scheduler: Scheduler | None = None
+    deps: Deps | None = None
 
     def make_poller(self, timeout: int = 25) -> TelegramPoller:
         """Long polling through the inbox (bot/inbox.py)."""
@@ -84,11 +86,13 @@ class App:
             await asyncio.wait_for(self.polling, 30)
         self.poller, self.polling = None, None
 
-    async def start_background(self, worker: bool = True) -> None:
+    async def start_background(self, worker: bool = True, scheduler: bool = True) -> None:
         """The outbox worker, the geocoding queue, and with WhatsApp on: its inbound
         processor and webhook server."""
         if worker:
             self.tasks.append(asyncio.create_task(self.worker.run(), name="outbox"))
+        if scheduler and self.scheduler is not None:
+            self.tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
         if self.geocoding is not None:
             self.tasks.append(asyncio.create_task(self.geocoding.run(), name="geocoding"))
         if self.inbound is not None:
@@ -105,6 +109,8 @@ class App:
 
     async def stop_background(self) -> None:
         self.worker.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self.geocoding is not None:
             self.geocoding.stop()
         if self.inbound is not None:
@@ -127,7 +133,7 @@ class App:
         await self.engine.dispose()
 
 
-async def build_app(settings: Settings) -> App:
+async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     """Everything `aduan run` needs; the schema is migrated first."""
     engine = make_engine(settings.database_url)
     await migrate(engine)
@@ -149,7 +155,8 @@ async def build_app(settings: Settings) -> App:
                 default_language=settings.default_language,
                 ticket_prefix=settings.ticket_prefix, catalog=catalog,
                 calendar=settings.calendar(), yellow_share=settings.light_yellow_share,
-                auto_close_days=settings.auto_close_days, admin_chat_id=settings.admin_chat_id)
+                auto_close_days=settings.auto_close_days, admin_chat_id=settings.admin_chat_id,
+                clock=clock or SystemClock())
     keep_response_classes()
 
     async def on_submitted(session: AsyncSession, report: Report) -> bool:
@@ -246,7 +253,8 @@ async def build_app(settings: Settings) -> App:
                                                  worker.wake))
     dispatcher.include_router(setup_routers())
     app = App(settings, engine, sessionmaker, translator, geocoder, intake, bot, dispatcher,
-              worker, whatsapp, geocoding=geocoding)
+              worker, whatsapp, geocoding=geocoding, deps=deps)
+    app.scheduler = make_scheduler(settings, sessionmaker, deps, worker)
     if whatsapp is not None:
         from bot.whatsapp import WhatsAppInbound, webhook_app
 
@@ -254,6 +262,36 @@ async def build_app(settings: Settings) -> App:
         app.inbound = WhatsAppInbound(sessionmaker, conversation, whatsapp, worker.wake)
         app.web = webhook_app(settings, sessionmaker, app.inbound, worker.wake)
     return app
+
+
+def make_scheduler(settings: Settings, sessionmaker: async_sessionmaker[Any], deps: Deps,
+                   worker: OutboxWorker) -> Scheduler:
+    """The oversight tick (lights, reminders, escalation, auto-close, expired drafts) and the
+    weekly digest, on the deps' clock."""
+    draft_ttl = timedelta(hours=settings.draft_ttl_hours)
+    digest_at = time.fromisoformat(settings.digest_time)
+
+    async def run_tick(now: datetime) -> None:
+        result = await oversight.tick(sessionmaker, deps, now, draft_ttl)
+        if result.red or result.yellow or result.closed:
+            worker.wake()
+
+    def digest_period(now: datetime) -> str:
+        return week_key(last_weekly(now, settings.tz, settings.digest_weekday, digest_at))
+
+    async def queue_digest(session: AsyncSession, now: datetime, key: str) -> None:
+        week_end = last_weekly(now, settings.tz, settings.digest_weekday, digest_at)
+        targets = [deps.admin_chat_id] if deps.admin_chat_id else sorted(deps.admin_ids)
+        for chat in targets:
+            for part in ("text", "chart"):
+                lifecycle.enqueue(session, chat, "digest",
+                                  {"part": part, "week_end": week_end.isoformat(), "week": key})
+        worker.wake()
+
+    jobs = [Job("oversight", every=timedelta(seconds=settings.scheduler_interval), run=run_tick),
+            Job("weekly_digest", period=digest_period, run_in=queue_digest)]
+    return Scheduler(sessionmaker, deps.clock, jobs,
+                     poll=min(settings.scheduler_interval, 30.0))
 
 
 async def register_commands(app: App) -> None:
@@ -266,18 +304,8 @@ async def register_commands(app: App) -> None:
         await app.bot.set_my_commands(commands, scope=scope, language_code=lang)
 
 
-async def purge_stale_drafts(app: App) -> None:
-    cutoff = utcnow() - timedelta(hours=app.settings.draft_ttl_hours)
-    async with app.sessionmaker() as session:
-        removed = await repo.purge_drafts(session, cutoff)
-        await session.commit()
-    if removed:
-        log.info("removed %d expired drafts", removed)
-
-
 async def run_polling(app: App) -> None:
     """Long polling through the inbox until stopped (SIGINT/SIGTERM)."""
-    await purge_stale_drafts(app)
     await register_commands(app)
     me = await app.bot.get_me()
     log.info("Aduan is running as @%s", me.username)

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -207,19 +207,24 @@ class OutboxWorker(WakeableLoop):
             report = await session.get(Report, row.report_id) if row.report_id else None
             citizen = None
             rendered: tuple[str, InlineKeyboardMarkup | None] | None = None
+            photo: bytes | None = None
             if row.channel == Channel.WHATSAPP.value:
                 citizen = (await session.exec(select(Citizen).where(
                     Citizen.channel == row.channel, Citizen.external_id == row.chat_id))).first()
             elif row.kind in ("card", "edit_card") and report is not None \
                     and "text" not in row.payload:
                 rendered = await cards.render(session, self.deps, report)
+            elif row.kind == "reminder":
+                rendered = (await cards.render_reminder(session, self.deps, row.payload), None)
+            elif row.kind == "digest":
+                rendered, photo = await self._digest(session, row.payload)
             await session.commit()  # no transaction is held over the network call
             self.pacer.record(row.chat_id)
             if row.channel == Channel.WHATSAPP.value:
                 await self._deliver_whatsapp(session, row, report, citizen)
                 return
             try:
-                messages = await self._send(row, report, rendered)
+                messages = await self._send(row, report, rendered, photo)
             except TelegramRetryAfter as exc:
                 log.info("429 for chat %s: retry after %ss", row.chat_id, exc.retry_after)
                 row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after)
@@ -298,9 +303,20 @@ class OutboxWorker(WakeableLoop):
 
     # -- sending ----------------------------------------------------------------------------
 
+    async def _digest(self, session: Any, payload: dict[str, Any]
+                      ) -> tuple[tuple[str, None] | None, bytes | None]:
+        """The weekly digest's text (HTML) or chart, computed when it is sent."""
+        from handlers.reports import weekly_digest
+
+        text, png = await weekly_digest(session, self.deps,
+                                        datetime.fromisoformat(payload["week_end"]))
+        if payload.get("part") == "chart":
+            return None, png
+        return (text, None), None
+
     async def _send(self, row: Outbox, report: Report | None,
-                    rendered: tuple[str, InlineKeyboardMarkup | None] | None = None
-                    ) -> list[Message]:
+                    rendered: tuple[str, InlineKeyboardMarkup | None] | None = None,
+                    photo: bytes | None = None) -> list[Message]:
         p = row.payload
         chat_id = int(row.chat_id)
         thread = p.get("thread_id")
@@ -314,7 +330,11 @@ class OutboxWorker(WakeableLoop):
         text = rendered[0] if rendered is not None else p.get("text", "")
         if not parse_mode:
             text = text[:4096]
-        if row.kind in ("text", "card"):
+        if row.kind == "digest" and photo is not None:
+            msg = await self.bot.send_photo(
+                chat_id, BufferedInputFile(photo, "rapor.png"), message_thread_id=thread)
+            return [msg]
+        if row.kind in ("text", "card", "reminder", "digest"):
             msg = await self.bot.send_message(
                 chat_id, text, parse_mode=parse_mode, reply_markup=markup,
                 message_thread_id=thread, reply_parameters=reply,

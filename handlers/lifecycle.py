@@ -19,10 +19,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.i18n import Translator
 from handlers.replies import split_text
+from handlers.status import light
 from models import repo
 from models.catalog import Catalog
 from models.domain import (
-    LIGHT_EMOJI,
     OPEN_STATUSES,
     Clock,
     Status,
@@ -171,16 +171,6 @@ async def notify_citizen(session: AsyncSession, deps: Deps, report: Report, key:
 # ---- the card -------------------------------------------------------------------------------
 
 
-def light(report: Report) -> str:
-    """The report's traffic light as an emoji: 🟢 🟡 🔴 while open (kept by the scheduler and
-    every action), ✅ resolved or closed, ⛔ rejected."""
-    if report.status == Status.REJECTED:
-        return LIGHT_EMOJI["rejected"]
-    if report.status in (Status.RESOLVED, Status.CLOSED):
-        return LIGHT_EMOJI["done"]
-    return LIGHT_EMOJI.get(report.light, LIGHT_EMOJI["green"])
-
-
 @dataclass
 class CardView:
     """What an OPD card shows, as plain data; the Telegram adapter renders it
@@ -274,7 +264,7 @@ async def dispatch(session: AsyncSession, deps: Deps, report: Report,
                col(Outbox.status).in_(("pending", "undeliverable")))
         .values(status="superseded").execution_options(synchronize_session=False))
     if report.status in (Status.RECEIVED, Status.VERIFIED):
-        await _set_status(session, deps, report, Status.DISPATCHED, "system", None, None,
+        await set_status(session, deps, report, Status.DISPATCHED, "system", None, None,
                           note=opd.code)
         if notify:
             await notify_citizen(session, deps, report, "notify-dispatched")
@@ -338,7 +328,7 @@ async def is_pic(session: AsyncSession, deps: Deps, actor: Actor, opd_id: int) -
     return False
 
 
-async def _set_status(session: AsyncSession, deps: Deps, report: Report, to: Status,
+async def set_status(session: AsyncSession, deps: Deps, report: Report, to: Status,
                       actor_kind: str, actor_id: str | None, actor_name: str | None,
                       note: str | None = None, kind: str = "status") -> None:
     """Record the change as an event and keep the report's clocks: a PIC's action is the
@@ -419,7 +409,7 @@ def relight(report: Report, deps: Deps, now: datetime | None = None) -> None:
     _plan(report, now or deps.now(), deps.yellow_share)
 
 
-async def _claim(session: AsyncSession, report: Report, version: int) -> bool:
+async def claim(session: AsyncSession, report: Report, version: int) -> bool:
     """Compare-and-set on the report's version: True for the one writer that wins."""
     result = await session.execute(
         update(Report).where(col(Report.id) == report.id, col(Report.version) == version)
@@ -489,7 +479,7 @@ def _check(t: Any, report: Report, action: str) -> Outcome | None:
 
 async def _won(session: AsyncSession, t: Any, report: Report) -> Outcome | None:
     rid = report.id
-    if not await _claim(session, report, report.version):
+    if not await claim(session, report, report.version):
         await session.rollback()
         fresh = await session.get(Report, rid, populate_existing=True)
         who = fresh.assignee_name if fresh and fresh.assignee_name else "-"
@@ -508,7 +498,7 @@ async def take(session: AsyncSession, deps: Deps, actor: Actor, report: Report) 
         return lost
     report.assignee_id, report.assignee_name = actor.user_id, actor.name
     if report.status != Status.IN_PROGRESS:
-        await _set_status(session, deps, report, Status.IN_PROGRESS, "pic", str(actor.user_id),
+        await set_status(session, deps, report, Status.IN_PROGRESS, "pic", str(actor.user_id),
                           actor.name, kind="status")
     session.add(ReportEvent(report_id=report.id or 0, kind="assigned", actor_kind="pic",
                             at=deps.now(), actor_id=str(actor.user_id), actor_name=actor.name,
@@ -528,7 +518,7 @@ async def progress(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
         return bad
     if (lost := await _won(session, t, report)) is not None:
         return lost
-    await _set_status(session, deps, report, Status.IN_PROGRESS, "pic", str(actor.user_id),
+    await set_status(session, deps, report, Status.IN_PROGRESS, "pic", str(actor.user_id),
                       actor.name)
     session.add(report)
     await notify_citizen(session, deps, report, "notify-in-progress")
@@ -545,7 +535,7 @@ async def ask_info(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
     if (lost := await _won(session, t, report)) is not None:
         return lost
     question = question.strip()[:NOTE_MAX]
-    await _set_status(session, deps, report, Status.NEED_INFO, "pic", str(actor.user_id),
+    await set_status(session, deps, report, Status.NEED_INFO, "pic", str(actor.user_id),
                       actor.name, note=question)
     session.add(report)
     await notify_citizen(session, deps, report, "notify-need-info", question=question)
@@ -567,7 +557,7 @@ async def resolve(session: AsyncSession, deps: Deps, actor: Actor, report: Repor
         return lost
     note = note.strip()[:NOTE_MAX]
     report.resolution_note, report.resolved_at = note, deps.now()
-    await _set_status(session, deps, report, Status.RESOLVED, "pic", str(actor.user_id),
+    await set_status(session, deps, report, Status.RESOLVED, "pic", str(actor.user_id),
                       actor.name, note=note)
     if proof is not None:
         session.add(Attachment(report_id=report.id or 0, kind="proof", path=proof["path"],
@@ -600,7 +590,7 @@ async def reject(session: AsyncSession, deps: Deps, actor: Actor, report: Report
     note = (text or "").strip()[:NOTE_MAX] or None
     report.reject_reason, report.resolution_note = reason, note
     shown = t(f"reject-{reason}") + (f": {note}" if note else "")
-    await _set_status(session, deps, report, Status.REJECTED, "pic", str(actor.user_id),
+    await set_status(session, deps, report, Status.REJECTED, "pic", str(actor.user_id),
                       actor.name, note=shown)
     session.add(report)
     citizen = await session.get(Citizen, report.citizen_id)
@@ -742,8 +732,8 @@ async def relay_to_group(session: AsyncSession, deps: Deps, citizen: Citizen, re
                             from_status=report.status, to_status=report.status,
                             note=note[:NOTE_MAX]))
     if report.status == Status.NEED_INFO:
-        if await _claim(session, report, report.version):
-            await _set_status(session, deps, report, Status.IN_PROGRESS, "citizen",
+        if await claim(session, report, report.version):
+            await set_status(session, deps, report, Status.IN_PROGRESS, "citizen",
                               citizen.external_id, None, note=t("event-info-given"))
             session.add(report)
             await refresh_card(session, deps, report)
@@ -802,11 +792,11 @@ async def feedback(session: AsyncSession, deps: Deps, citizen: Citizen, report_i
     if choice == "yes":
         return "feedback-rate" if report.status == Status.RESOLVED else "button-stale-alert"
     if choice == "no":
-        if report.status != Status.RESOLVED or not await _claim(session, report,
+        if report.status != Status.RESOLVED or not await claim(session, report,
                                                                    report.version):
             return "button-stale-alert"
         report.reopen_count += 1
-        await _set_status(session, deps, report, Status.IN_PROGRESS, "citizen",
+        await set_status(session, deps, report, Status.IN_PROGRESS, "citizen",
                           citizen.external_id, None, kind="reopened")
         session.add(report)
         await refresh_card(session, deps, report)
@@ -821,11 +811,11 @@ async def feedback(session: AsyncSession, deps: Deps, citizen: Citizen, report_i
             await session.commit()
         return "feedback-reopened"
     if choice.isdigit() and 1 <= int(choice) <= 5:
-        if report.status != Status.RESOLVED or not await _claim(session, report,
+        if report.status != Status.RESOLVED or not await claim(session, report,
                                                                    report.version):
             return "button-stale-alert"
         report.rating = int(choice)
-        await _set_status(session, deps, report, Status.CLOSED, "citizen",
+        await set_status(session, deps, report, Status.CLOSED, "citizen",
                           citizen.external_id, None, note="⭐" * report.rating)
         session.add(report)
         await refresh_card(session, deps, report)

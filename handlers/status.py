@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.i18n import Tr
 from handlers.replies import Choice, Reply
 from models import repo
-from models.domain import normalize_ticket
+from models.domain import LIGHT_EMOJI, OPEN_STATUSES, Status, normalize_ticket
 from models.tables import Citizen, Report
 
 TIMELINE_MAX = 15
@@ -32,6 +32,15 @@ def help_reply(t: Tr, is_admin: bool = False) -> Reply:
     if is_admin:
         text += "\n\n" + t("help-admin")
     return menu_reply(t, text)
+
+
+def light(report: Report) -> str:
+    """The report's light as an emoji (✅ finished, ⛔ rejected)."""
+    if report.status == Status.REJECTED:
+        return LIGHT_EMOJI["rejected"]
+    if report.status in (Status.RESOLVED, Status.CLOSED):
+        return LIGHT_EMOJI["done"]
+    return LIGHT_EMOJI.get(report.light, LIGHT_EMOJI["green"])
 
 
 def _local(at: datetime, tz: ZoneInfo) -> str:
@@ -58,7 +67,7 @@ async def _report_text(session: AsyncSession, t: Tr, report: Report, tz: ZoneInf
     opd = await repo.get_opd(session, report.opd_id)
     events = await repo.events_of(session, report.id or 0)
     lines = [
-        t(
+        light(report) + " " + t(
             "status-head",
             code=report.code,
             status=t(f"status-{report.status}"),
@@ -67,6 +76,12 @@ async def _report_text(session: AsyncSession, t: Tr, report: Report, tz: ZoneInf
             created=_local(report.created_at, tz),
         )
     ]
+    if report.status in OPEN_STATUSES:
+        followed = report.first_action_at is not None
+        due = report.resolve_due_at if followed else report.followup_due_at
+        if due is not None:
+            key = "status-deadline-resolve" if followed else "status-deadline-followup"
+            lines.append(t(key, due=_local(due, tz)))
     for ev in events[-TIMELINE_MAX:]:
         what = t(f"event-{ev.kind}")
         if ev.kind == "status" and ev.to_status:
@@ -87,7 +102,8 @@ async def my_reports_reply(session: AsyncSession, t: Tr, citizen: Citizen, tz: Z
     total = await repo.count_reports_of(session, citizen.id or 0)
     lines = [t("my-reports-head", count=total)]
     for r in reports:
-        lines.append(f"• {r.code} — {t(f'status-{r.status}')} — {_local(r.created_at, tz)}")
+        lines.append(f"{light(r)} {r.code} — {t(f'status-{r.status}')} — "
+                     f"{_local(r.created_at, tz)}")
         lines.append("   " + (r.description[:60] + ("…" if len(r.description) > 60 else "")))
     lines.append(t("my-reports-foot"))
     return Reply("\n".join(lines))

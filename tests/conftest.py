@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.app import App, build_app, register_commands
 from bot.settings import Settings
 from models.db import make_sessionmaker
+from models.domain import ShiftedClock
 from tests.fakebotapi import FakeBotAPI
 
 PG_ENV = "ADUAN_TEST_POSTGRES_URL"
@@ -174,13 +175,22 @@ class Harness:
         self.fake = fake
         self.settings = settings
         self.app: App | None = None
+        self.clock = ShiftedClock()  # kept across restarts; `advance` moves the bot's time
 
     async def start(self, worker: bool = True) -> None:
-        """Build the app and poll; `worker=False` leaves the outbox undelivered (a 'crash')."""
-        self.app = await build_app(self.settings)
+        """Build the app and poll; `worker=False` leaves the outbox undelivered (a 'crash').
+        The scheduler does not run by itself here: tests call `tick()` after moving time."""
+        self.app = await build_app(self.settings, clock=self.clock)
         await register_commands(self.app)
         self.app.start_polling(poll_timeout=1)
-        await self.app.start_background(worker=worker)
+        await self.app.start_background(worker=worker, scheduler=False)
+
+    async def tick(self) -> list[str]:
+        """Run the scheduler's due jobs once at the harness clock's time; their names."""
+        assert self.app is not None and self.app.scheduler is not None
+        ran = await self.app.scheduler.run_due()
+        self.app.worker.wake()
+        return ran
 
     async def stop(self) -> None:
         if self.app is None:

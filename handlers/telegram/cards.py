@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
+from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.lifecycle import (
@@ -18,7 +20,7 @@ from handlers.lifecycle import (
 )
 from handlers.telegram.callbacks import CardCb
 from models import repo
-from models.domain import Status
+from models.domain import LIGHT_EMOJI, Status
 from models.tables import Report
 
 
@@ -114,3 +116,44 @@ async def render(session: AsyncSession, deps: Deps, report: Report
     view = await card_view(session, report)
     return card_text(deps, view), card_markup(deps, view)
 
+
+
+def card_link(chat_id: int | None, message_id: int | None, thread_id: int | None = None
+              ) -> str | None:
+    """A t.me link to a card in a supergroup (basic groups have no message links)."""
+    if chat_id is None or message_id is None or chat_id > -1_000_000_000_000:
+        return None
+    internal = -chat_id - 1_000_000_000_000
+    return f"https://t.me/c/{internal}/{message_id}"
+
+
+async def render_reminder(session: AsyncSession, deps: Deps, payload: dict[str, Any]) -> str:
+    """A grouped reminder or escalation (handlers/oversight.py), HTML: the headline and one
+    line per report with its ticket linked to its card, its category and deadline."""
+    t = deps.translator.bind(deps.default_language)
+    e = html.escape
+    ids = [int(i) for i in payload.get("ids", [])]
+    count = int(payload.get("count", len(ids)))
+    reports = (await session.exec(select(Report).where(col(Report.id).in_(ids)))).all()
+    by_id = {r.id: r for r in reports}
+    params: dict[str, Any] = {"count": count}
+    if payload.get("opd"):
+        opd = await deps.catalog.opd(session, int(payload["opd"]))
+        params["opd"] = opd.name(t.lang) if opd else "-"
+    lines = [e(t(payload["key"], **params))]
+    for rid in ids:
+        report = by_id.get(rid)
+        if report is None:
+            continue
+        category = await deps.catalog.category(session, report.category_id)
+        due = report.followup_due_at if report.first_action_at is None else \
+            report.resolve_due_at
+        code = e(report.code)
+        link = card_link(report.card_chat_id, report.card_message_id)
+        shown = f'<a href="{e(link)}">{code}</a>' if link else f"<b>{code}</b>"
+        rest = t("reminder-line", code="\x00", category=category.name(t.lang) if category
+                 else "-", due=due_text(deps, due))
+        lines.append(LIGHT_EMOJI.get(report.light, "") + " " + e(rest).replace("\x00", shown))
+    if count > len(ids):
+        lines.append(e(t("reminder-more", count=count - len(ids))))
+    return "\n".join(lines)

@@ -17,7 +17,7 @@ escalation-red = ⚠️ Escalation: { $count ->
     [one] 1 report
    *[other] { $count } reports
 } of { $opd } past the deadline without follow-up:
-reminder-line = { $code } — { $category } (since { $since })
+reminder-line = { $code } — { $category } (due { $due })
 reminder-more = … and { $count } more.
 notify-auto-closed = Report { $code } was closed automatically: no answer { $days } working days after it was marked resolved. If the problem comes back, please file a new report.
 event-auto-closed = closed automatically

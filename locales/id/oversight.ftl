@@ -17,7 +17,7 @@ escalation-red = ⚠️ Eskalasi: { $count ->
     [one] 1 laporan
    *[other] { $count } laporan
 } { $opd } lewat batas waktu tanpa tindak lanjut:
-reminder-line = { $code } — { $category } (sejak { $since })
+reminder-line = { $code } — { $category } (batas { $due })
 reminder-more = … dan { $count } lainnya.
 notify-auto-closed = Laporan { $code } ditutup otomatis karena tidak ada tanggapan { $days } hari kerja setelah dinyatakan selesai. Jika masalah muncul lagi, silakan buat laporan baru.
 event-auto-closed = ditutup otomatis

@@ -1,0 +1,143 @@
+"""Oversight over time: lights that change by themselves, reminders to the OPD groups,
+escalation to the admins, auto-close of resolved reports, expired drafts.
+
+Every open report stores the next moments its light changes (`yellow_at`, `red_at`, indexed),
+kept by every action (handlers/lifecycle.py `relight`). A tick turns the reports whose moment
+has come, in short batches: one UPDATE ... WHERE moment <= now flips the light and clears the
+moment, and in the same transaction the card edits, the grouped reminder per OPD group and
+the escalation are queued in the outbox. A moment cleared is never found again, so each
+reminder and escalation is sent once per transition, whatever restarts or second processes
+do (and the scheduler runs one tick at a time across processes, bot/scheduler.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers import lifecycle
+from handlers.lifecycle import Deps, enqueue, notify_citizen, refresh_card
+from models import repo
+from models.domain import Status, utcnow
+from models.tables import Opd, Report
+
+log = logging.getLogger(__name__)
+
+BATCH = 500  # reports per transaction: citizens' turns are never held up for long on SQLite
+SHOWN = 30  # tickets listed in one reminder; the rest are counted
+
+
+@dataclass
+class TickResult:
+    yellow: int = 0
+    red: int = 0
+    closed: int = 0
+    drafts: int = 0
+
+
+async def tick(sessionmaker: async_sessionmaker[Any], deps: Deps, now: datetime | None = None,
+               draft_ttl: timedelta | None = None) -> TickResult:
+    """One pass: reports turning red, then yellow (a report past both turns red only),
+    resolved reports due to close, expired drafts. Returns what changed."""
+    now = now or deps.now()
+    result = TickResult()
+    for light in ("red", "yellow"):
+        while True:
+            async with sessionmaker() as session:
+                turned = await turn_lights(session, deps, light, now)
+                await session.commit()
+            setattr(result, light, getattr(result, light) + turned)
+            if turned < BATCH:
+                break
+    while True:
+        async with sessionmaker() as session:
+            closed = await auto_close(session, deps, now)
+            await session.commit()
+        result.closed += closed
+        if closed < BATCH:
+            break
+    if draft_ttl is not None:
+        # Drafts age in real time (their updated_at is the wall clock): a demo or test moving
+        # the oversight clock forward must not throw away what people are typing right now.
+        async with sessionmaker() as session:
+            result.drafts = await repo.purge_drafts(session, utcnow() - draft_ttl)
+            await session.commit()
+    if result.red or result.yellow or result.closed or result.drafts:
+        log.info("oversight tick: %d red, %d yellow, %d auto-closed, %d drafts purged",
+                 result.red, result.yellow, result.closed, result.drafts)
+    return result
+
+
+async def turn_lights(session: AsyncSession, deps: Deps, light: str, now: datetime) -> int:
+    """Up to BATCH reports whose `light` moment has come: the light set, the moment cleared,
+    their cards edited, their OPD groups reminded (one message per group), and for red the
+    admins told. Not committed. Returns how many turned."""
+    moment = col(Report.red_at) if light == "red" else col(Report.yellow_at)
+    due = select(Report.id).where(moment <= now).order_by(moment).limit(BATCH)
+    values: dict[str, Any] = {"light": light, "yellow_at": None}
+    if light == "red":
+        values["red_at"] = None
+    # The moment is checked again on the row itself: an action that moved it meanwhile wins.
+    stmt = (update(Report)
+            .where(col(Report.id).in_(due.scalar_subquery()), moment <= now)
+            .values(**values)
+            .returning(col(Report.id), col(Report.opd_id), col(Report.card_chat_id))
+            .execution_options(synchronize_session=False))
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return 0
+    by_opd: dict[int, list[int]] = defaultdict(list)
+    for report_id, opd_id, card_chat in rows:
+        by_opd[opd_id].append(report_id)
+        if card_chat is not None:
+            enqueue(session, card_chat, "edit_card", {}, report_id)
+    for opd_id, ids in by_opd.items():
+        opd = await deps.catalog.opd(session, opd_id) or await session.get(Opd, opd_id)
+        if opd is not None and opd.chat_id is not None:
+            thread = {"thread_id": opd.thread_id} if opd.thread_id else {}
+            enqueue(session, opd.chat_id, "reminder",
+                    {"key": f"reminder-{light}", "ids": ids[:SHOWN], "count": len(ids),
+                     **thread})
+        if light == "red":
+            escalate(session, deps, opd_id, ids)
+    return len(rows)
+
+
+def escalate(session: AsyncSession, deps: Deps, opd_id: int, ids: list[int]) -> None:
+    """Red reports of one OPD, to the admin / leadership group (else each super-admin)."""
+    payload = {"key": "escalation-red", "ids": ids[:SHOWN], "count": len(ids), "opd": opd_id}
+    targets = [deps.admin_chat_id] if deps.admin_chat_id else sorted(deps.admin_ids)
+    for chat in targets:
+        enqueue(session, chat, "reminder", payload)
+
+
+async def auto_close(session: AsyncSession, deps: Deps, now: datetime) -> int:
+    """Resolved reports whose citizen did not answer within AUTO_CLOSE_DAYS working days:
+    closed by the system, the citizen told, the card edited. Not committed."""
+    due = (await session.exec(
+        select(Report).where(col(Report.close_due_at) <= now,
+                             Report.status == Status.RESOLVED.value)
+        .order_by(col(Report.close_due_at)).limit(BATCH))).all()
+    closed = 0
+    for report in due:
+        # Compare-and-set: a citizen answering at this moment wins (re-open or rating).
+        if not await lifecycle.claim(session, report, report.version):
+            continue
+        t = deps.translator.bind(deps.default_language)
+        await lifecycle.set_status(
+            session, deps, report, Status.CLOSED, "system", None, None,
+            note=t("event-auto-closed"))
+        session.add(report)
+        await notify_citizen(session, deps, report, "notify-auto-closed",
+                             days=deps.auto_close_days)
+        await refresh_card(session, deps, report)
+        closed += 1
+    return closed
