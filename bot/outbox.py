@@ -38,7 +38,7 @@ from aiogram.types import (
     Message,
     ReplyParameters,
 )
-from sqlalchemy import update
+from sqlalchemy import case, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, func, or_, select
 
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=120)
+# Card edits: after an action, and after the scheduler changed the light (sent last).
+EDITS = ("edit_card", "relight_card")
 
 
 class Pacer:
@@ -151,7 +153,10 @@ class OutboxWorker(WakeableLoop):
         now = utcnow()
         async with self.sessionmaker() as session:
             # Only each chat's oldest pending row: one busy group cannot hide everyone else.
-            heads = (select(func.min(Outbox.id))
+            # Cards re-lit by the scheduler wait behind everything else of their chat: after a
+            # flood, hundreds of light edits must not hold up a PIC's prompt or a relay.
+            urgent = func.min(case((col(Outbox.kind) != "relight_card", col(Outbox.id))))
+            heads = (select(func.coalesce(urgent, func.min(Outbox.id)))
                      .where(Outbox.status == "pending", col(Outbox.channel).in_(self.channels))
                      .group_by(col(Outbox.chat_id)))
             rows = (await session.exec(
@@ -198,12 +203,12 @@ class OutboxWorker(WakeableLoop):
                 await session.commit()
                 return
             covered = None
-            if row.kind == "edit_card" and row.report_id is not None:
+            if row.kind in EDITS and row.report_id is not None:
                 # Edits of this card queued up to now show no newer state than the one read
                 # just below; edits queued after this read may, and stay pending.
                 covered = await session.scalar(select(func.max(Outbox.id)).where(
                     Outbox.report_id == row.report_id, Outbox.chat_id == row.chat_id,
-                    Outbox.kind == "edit_card", Outbox.status == "pending"))
+                    col(Outbox.kind).in_(EDITS), Outbox.status == "pending"))
             report = await session.get(Report, row.report_id) if row.report_id else None
             citizen = None
             rendered: tuple[str, InlineKeyboardMarkup | None] | None = None
@@ -211,7 +216,7 @@ class OutboxWorker(WakeableLoop):
             if row.channel == Channel.WHATSAPP.value:
                 citizen = (await session.exec(select(Citizen).where(
                     Citizen.channel == row.channel, Citizen.external_id == row.chat_id))).first()
-            elif row.kind in ("card", "edit_card") and report is not None \
+            elif row.kind in ("card", *EDITS) and report is not None \
                     and "text" not in row.payload:
                 rendered = await cards.render(session, self.deps, report)
             elif row.kind == "reminder":
@@ -251,7 +256,7 @@ class OutboxWorker(WakeableLoop):
             else:
                 self._done(row, messages)
                 self._record_links(session, row, report, messages)
-                if row.kind == "edit_card" and rendered is not None and covered:
+                if row.kind in EDITS and rendered is not None and covered:
                     await self._coalesced(session, row, covered)
             row.lease_until = None
             session.add(row)
@@ -265,7 +270,7 @@ class OutboxWorker(WakeableLoop):
         await session.execute(
             update(Outbox).where(col(Outbox.report_id) == row.report_id,
                                  col(Outbox.chat_id) == row.chat_id,
-                                 col(Outbox.kind) == "edit_card",
+                                 col(Outbox.kind).in_(EDITS),
                                  col(Outbox.status) == "pending", col(Outbox.id) != row.id,
                                  col(Outbox.id) <= covered)
             .values(status="superseded").execution_options(synchronize_session=False))
@@ -340,7 +345,7 @@ class OutboxWorker(WakeableLoop):
                 message_thread_id=thread, reply_parameters=reply,
                 link_preview_options=LinkPreviewOptions(is_disabled=True))
             return [msg]
-        if row.kind in ("edit_card", "close_card"):
+        if row.kind in (*EDITS, "close_card"):
             mid = p.get("message_id") or (report.card_message_id if report and
                                           str(report.card_chat_id) == row.chat_id else None)
             if mid is None:

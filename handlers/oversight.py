@@ -98,7 +98,7 @@ async def turn_lights(session: AsyncSession, deps: Deps, light: str, now: dateti
     for report_id, opd_id, card_chat in rows:
         by_opd[opd_id].append(report_id)
         if card_chat is not None:
-            enqueue(session, card_chat, "edit_card", {}, report_id)
+            enqueue(session, card_chat, "relight_card", {}, report_id)
     for opd_id, ids in by_opd.items():
         opd = await deps.catalog.opd(session, opd_id) or await session.get(Opd, opd_id)
         if opd is not None and opd.chat_id is not None:

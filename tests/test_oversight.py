@@ -349,3 +349,30 @@ async def test_many_reports_turn_at_once_one_reminder_per_group(harness: Harness
 def test_now_is_injected() -> None:
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
     assert clock.now().year == 2026 and utcnow() != clock.now()
+
+
+@pytest.mark.settings(OUTBOX_GROUP_PER_MINUTE=100000)
+async def test_relit_cards_wait_behind_a_pics_messages(harness: Harness) -> None:
+    """After a mass turn to red, a citizen's answer for the group goes out before the
+    scheduler's card edits queued earlier: light edits never hold up the conversation."""
+    h = harness
+    await setup_groups(h)
+    citizens = load.distinct_citizens(12)
+    codes = await asyncio.gather(*(load.file_report(h, c) for c in citizens))
+    latest = max([(await report_by(h, c)).red_at for c in codes])
+    await h.fake.wait_for("sendLocation", lambda c: c.chat_id == PUPR_GROUP, count=12)
+    await h.restart(worker=False)  # nothing is delivered until the worker starts below
+    await _advance_to(h, latest)
+    await h.tick()
+    mark = h.fake.mark()
+    await h.say(citizens[0], f"/balas {codes[0]} Lubangnya makin besar", replies=1)
+    app = h.app
+    assert app is not None
+    app.tasks.append(asyncio.create_task(app.worker.run(), name="outbox"))
+    await h.fake.wait_for("editMessageText", lambda c: c.chat_id == PUPR_GROUP, count=12,
+                          since=mark)
+    group = [c for c in h.fake.calls[mark:] if c.ok and c.chat_id == PUPR_GROUP]
+    relay = next(i for i, c in enumerate(group) if "makin besar" in (c.text or ""))
+    first_edit = next(i for i, c in enumerate(group) if c.method == "editMessageText")
+    assert relay < first_edit
+    assert all("🔴" in (c.text or "") for c in group if c.method == "editMessageText")
