@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -30,6 +30,7 @@ from models.domain import (
     WorkCalendar,
     normalize_ticket,
     plan_light,
+    utcnow,
 )
 from models.roles import Roles
 from models.tables import (
@@ -143,6 +144,22 @@ def enqueue(session: AsyncSession, chat_id: int | str, kind: str, payload: dict[
                  report_id=report_id)
     session.add(row)
     return row
+
+
+async def enqueue_many(session: AsyncSession, rows: list[tuple[int | str, str, dict[str, Any],
+                                                               int | None]],
+                       channel: str = "telegram") -> None:
+    """Many outbox rows (chat, kind, payload, report id) in one Core statement: for the
+    scheduler's batches, where building ORM objects would cost more than the writes. Due
+    now in real time (delivery runs on the wall clock, whatever clock oversight runs on)."""
+    if not rows:
+        return
+    session.info[QUEUED_KEY] = True
+    now = utcnow()
+    await session.execute(insert(Outbox.__table__), [  # type: ignore[attr-defined]
+        {"channel": channel, "chat_id": str(chat), "kind": kind, "payload": payload,
+         "report_id": report_id, "status": "pending", "attempts": 0, "next_attempt_at": now,
+         "created_at": now} for chat, kind, payload, report_id in rows])
 
 
 async def alert_admins(session: AsyncSession, deps: Deps, key: str, **params: Any) -> None:

@@ -24,7 +24,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import lifecycle
-from handlers.lifecycle import Deps, enqueue, notify_citizen, refresh_card
+from handlers.lifecycle import Deps, enqueue_many, notify_citizen, refresh_card
 from models import repo
 from models.domain import Status, utcnow
 from models.tables import Opd, Report
@@ -95,28 +95,30 @@ async def turn_lights(session: AsyncSession, deps: Deps, light: str, now: dateti
     if not rows:
         return 0
     by_opd: dict[int, list[int]] = defaultdict(list)
+    queued: list[tuple[int | str, str, dict[str, Any], int | None]] = []
     for report_id, opd_id, card_chat in rows:
         by_opd[opd_id].append(report_id)
         if card_chat is not None:
-            enqueue(session, card_chat, "relight_card", {}, report_id)
+            queued.append((card_chat, "relight_card", {}, report_id))
     for opd_id, ids in by_opd.items():
         opd = await deps.catalog.opd(session, opd_id) or await session.get(Opd, opd_id)
         if opd is not None and opd.chat_id is not None:
             thread = {"thread_id": opd.thread_id} if opd.thread_id else {}
-            enqueue(session, opd.chat_id, "reminder",
-                    {"key": f"reminder-{light}", "ids": ids[:SHOWN], "count": len(ids),
-                     **thread})
+            queued.append((opd.chat_id, "reminder",
+                           {"key": f"reminder-{light}", "ids": ids[:SHOWN], "count": len(ids),
+                            **thread}, None))
         if light == "red":
-            escalate(session, deps, opd_id, ids)
+            queued += escalation(deps, opd_id, ids)
+    await enqueue_many(session, queued)
     return len(rows)
 
 
-def escalate(session: AsyncSession, deps: Deps, opd_id: int, ids: list[int]) -> None:
-    """Red reports of one OPD, to the admin / leadership group (else each super-admin)."""
+def escalation(deps: Deps, opd_id: int, ids: list[int]
+               ) -> list[tuple[int | str, str, dict[str, Any], int | None]]:
+    """Red reports of one OPD, for the admin / leadership group (else each super-admin)."""
     payload = {"key": "escalation-red", "ids": ids[:SHOWN], "count": len(ids), "opd": opd_id}
     targets = [deps.admin_chat_id] if deps.admin_chat_id else sorted(deps.admin_ids)
-    for chat in targets:
-        enqueue(session, chat, "reminder", payload)
+    return [(chat, "reminder", payload, None) for chat in targets]
 
 
 async def auto_close(session: AsyncSession, deps: Deps, now: datetime) -> int:
