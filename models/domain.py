@@ -73,17 +73,9 @@ def normalize_ticket(text: str, prefix: str) -> str | None:
 def add_working_days(
     start: datetime, days: int, tz: ZoneInfo, holidays: Iterable[date] = ()
 ) -> datetime:
-    """Aware start plus `days` working days (Mon-Fri, minus holidays) in tz, at day's end, UTC."""
-    off = set(holidays)
-    local = start.astimezone(tz)
-    day = local.date()
-    remaining = max(days, 0)
-    while remaining > 0:
-        day += timedelta(days=1)
-        if day.weekday() < 5 and day not in off:
-            remaining -= 1
-    end = datetime.combine(day, time(23, 59, 59), tzinfo=tz)
-    return end.astimezone(UTC)
+    """Aware start plus `days` working days (Mon-Fri, minus `holidays` only) in tz, at that
+    day's end, as UTC; deployments use WorkCalendar, which adds the public holidays."""
+    return WorkCalendar(tz, holidays, None).add_working_days(start, days)
 
 
 # ---- clocks -----------------------------------------------------------------------------------
