@@ -31,10 +31,11 @@ from handlers.telegram import setup_routers
 from handlers.telegram.files import dump_markup, queued_link
 from handlers.telegram.middlewares import DbSession, Throttle
 from handlers.whatsapp import WhatsAppConversation
+from models import repo
 from models.catalog import Catalog
 from models.citizens import CitizenCache
 from models.db import make_engine, make_sessionmaker, migrate
-from models.domain import Clock, SystemClock
+from models.domain import Clock, SystemClock, utcnow
 from models.media import MediaStore
 from models.tables import Report
 
@@ -288,8 +289,20 @@ def make_scheduler(settings: Settings, sessionmaker: async_sessionmaker[Any], de
                                   {"part": part, "week_end": week_end.isoformat(), "week": key})
         worker.wake()
 
+    async def housekeeping(now: datetime) -> None:
+        """Delivered outbox rows and processed inbox rows past their retention, in batches
+        (real time: what the wall clock says is old)."""
+        for purge, days in ((repo.purge_delivered, settings.outbox_retention_days),
+                            (repo.purge_processed, settings.inbox_retention_days)):
+            cutoff, removed = utcnow() - timedelta(days=days), repo.PURGE_BATCH
+            while removed >= repo.PURGE_BATCH:
+                async with sessionmaker() as session:
+                    removed = await purge(session, cutoff)
+                    await session.commit()
+
     jobs = [Job("oversight", every=timedelta(seconds=settings.scheduler_interval), run=run_tick),
-            Job("weekly_digest", period=digest_period, run_in=queue_digest)]
+            Job("weekly_digest", period=digest_period, run_in=queue_digest),
+            Job("housekeeping", every=timedelta(hours=1), run=housekeeping)]
     return Scheduler(sessionmaker, deps.clock, jobs,
                      poll=min(settings.scheduler_interval, 30.0))
 

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     digest_time: str = Field(default="07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
                              alias="DIGEST_TIME")
     scheduler_interval: float = Field(default=60.0, ge=1, alias="SCHEDULER_INTERVAL")
+    inbox_retention_days: float = Field(default=7.0, gt=0, alias="INBOX_RETENTION_DAYS")
+    outbox_retention_days: float = Field(default=30.0, gt=0, alias="OUTBOX_RETENTION_DAYS")
     ticket_prefix: str = Field(default="ADU", pattern=r"^[A-Z]{2,5}$", alias="TICKET_PREFIX")
 
     geocoder: str = Field(default="nominatim", pattern=r"^(nominatim|none)$", alias="GEOCODER")

@@ -380,3 +380,32 @@ async def test_relit_cards_wait_behind_a_pics_messages(harness: Harness) -> None
     assert len(relit) == 12 and relay.id > max(r.id for r in relit)  # queued after them
     sent = [r.sent_at for r in relit if r.status == "sent"]
     assert sent and relay.sent_at is not None and relay.sent_at < min(sent)  # sent before
+
+
+async def test_housekeeping_purges_old_inbox_and_outbox_rows(harness: Harness) -> None:
+    """Processed updates and delivered messages past their retention go; parked messages,
+    recent rows and unprocessed updates stay."""
+    from models.tables import Inbox
+
+    h = harness
+    citizen = new_user()
+    await h.say(citizen, "/start")
+    old = utcnow() - timedelta(days=40)
+    async with h.sessionmaker() as s:
+        for status in ("sent", "superseded", "parked", "undeliverable", "pending"):
+            s.add(Outbox(chat_id="1", kind="text", payload={"text": status}, status=status,
+                         created_at=old))
+        for i, status in enumerate(("done", "failed", "new")):
+            s.add(Inbox(channel="telegram", update_key=f"old-{i}", chat_key="1", payload={},
+                        status=status, received_at=old))
+        await s.commit()
+    app = h.app
+    assert app is not None and app.scheduler is not None
+    assert "housekeeping" in await app.scheduler.run_due()
+    async with h.sessionmaker() as s:
+        kept = {r.payload.get("text") for r in (await s.exec(select(Outbox))).all()}
+        inbox = {r.update_key: r.status for r in (await s.exec(select(Inbox))).all()}
+    assert {"parked", "undeliverable", "pending"} <= kept
+    assert not {"sent", "superseded"} & kept
+    assert "old-2" in inbox and "old-0" not in inbox and "old-1" not in inbox
+    assert any(k.isdigit() or not k.startswith("old") for k in inbox)  # today's /start stays
