@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import ctypes
 import gc
-import logging
 import sys
 from pathlib import Path
 
@@ -80,11 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        from bot.ops import setup_logging
+
+        setup_logging(settings.log_level, settings.log_format)
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
             print("Database is up to date.")

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.geocoding import GeocodeQueue, NoGeocoder, ReverseGeocoder
 from bot.inbox import InboxProcessor, TelegramPoller
+from bot.ops import Metrics, ops_routes
 from bot.outbox import OutboxWorker, Pacer
 from bot.scheduler import Job, Scheduler, last_weekly, week_key
 from bot.settings import Settings
@@ -69,10 +70,18 @@ class App:
     polling: asyncio.Task[None] | None = None
     scheduler: Scheduler | None = None
     deps: Deps | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def loops(self) -> dict[str, bool]:
+        """Whether each background loop this process started is still running."""
+        alive = {task.get_name(): not task.done() for task in self.tasks}
+        if self.polling is not None:
+            alive["polling"] = not self.polling.done()
+        return alive
 
     def make_poller(self, timeout: int = 25) -> TelegramPoller:
         """Long polling through the inbox (bot/inbox.py)."""
-        processor = InboxProcessor(self.dispatcher, self.bot, self.sessionmaker)
+        processor = InboxProcessor(self.dispatcher, self.bot, self.sessionmaker, self.metrics)
         used = self.dispatcher.resolve_used_update_types()
         return TelegramPoller(self.bot, self.sessionmaker, processor, used, timeout)
 
@@ -105,8 +114,11 @@ class App:
             await site.start()
             sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001
             self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web_port
-            log.info("WhatsApp webhook on %s:%s%s", self.settings.web_host, self.web_port,
-                     self.settings.whatsapp_webhook_path)
+            log.info("health and metrics on %s:%s/healthz and /metrics", self.settings.web_host,
+                     self.web_port)
+            if self.inbound is not None:
+                log.info("WhatsApp webhook on %s:%s%s", self.settings.web_host, self.web_port,
+                         self.settings.whatsapp_webhook_path)
 
     async def stop_background(self) -> None:
         self.worker.stop()
@@ -255,13 +267,16 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     dispatcher.include_router(setup_routers())
     app = App(settings, engine, sessionmaker, translator, geocoder, intake, bot, dispatcher,
               worker, whatsapp, geocoding=geocoding, deps=deps)
+    worker.metrics = app.metrics
+    app.web = web.Application(client_max_size=4 * 1024 * 1024)
+    ops_routes(app.web, sessionmaker, app.metrics, app.loops)
     app.scheduler = make_scheduler(settings, sessionmaker, deps, worker)
     if whatsapp is not None:
         from bot.whatsapp import WhatsAppInbound, webhook_app
 
         conversation = WhatsAppConversation(intake, deps)
         app.inbound = WhatsAppInbound(sessionmaker, conversation, whatsapp, worker.wake)
-        app.web = webhook_app(settings, sessionmaker, app.inbound, worker.wake)
+        webhook_app(settings, sessionmaker, app.inbound, worker.wake, app=app.web)
     return app
 
 

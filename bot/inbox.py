@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.types import Update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from handlers import logctx
 from models import inbox
+
+if TYPE_CHECKING:
+    from bot.ops import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,8 @@ class InboxProcessor:
     """Feeds recorded updates to the Dispatcher: chats in parallel, each chat in order."""
 
     def __init__(self, dispatcher: Dispatcher, bot: Bot,
-                 sessionmaker: async_sessionmaker[Any]) -> None:
+                 sessionmaker: async_sessionmaker[Any], metrics: Metrics | None = None) -> None:
+        self.metrics = metrics
         self.dispatcher = dispatcher
         self.bot = bot
         self.sessionmaker = sessionmaker
@@ -71,12 +77,18 @@ class InboxProcessor:
         here (`done` when it changed nothing, `failed` when it raised)."""
         claim = inbox.Claim(inbox_id)
         failed = False
+        logctx.update_id.set(str(update.update_id))
+        logctx.ticket.set(None)
+        started = time.perf_counter()
         try:
             await self.dispatcher.feed_update(self.bot, update, inbox_claim=claim,
                                               inbox_id=inbox_id)
         except Exception:  # the errors router normally answers; this is the last resort
             log.exception("update %s failed", update.update_id)
             failed = True
+        if self.metrics is not None:
+            self.metrics.latency.labels(CHANNEL).observe(time.perf_counter() - started)
+            self.metrics.processed.labels(CHANNEL, "failed" if failed else "ok").inc()
         if claim.done:
             return
         try:
@@ -174,6 +186,8 @@ class TelegramPoller:
         async with self.sessionmaker() as session:
             stored = await inbox.record(session, CHANNEL, items)
             await session.commit()
+        if self.processor.metrics is not None:
+            self.processor.metrics.received.labels(CHANNEL).inc(len(stored))
         return stored
 
     async def _wait(self, seconds: float) -> None:

@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, func, or_, select
 
 from bot.loop import WakeableLoop
-from handlers import lifecycle
+from handlers import lifecycle, logctx
 from handlers.telegram import cards
 from handlers.telegram.files import restore_markup
 from models.domain import Channel, utcnow
@@ -51,6 +51,7 @@ from models.media import MediaStore
 from models.tables import Citizen, Opd, Outbox, Report
 
 if TYPE_CHECKING:
+    from bot.ops import Metrics
     from bot.whatsapp import WhatsAppClient
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,13 @@ class OutboxWorker(WakeableLoop):
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.on_blocked: Any = None  # (channel, chat id) -> None: a citizen blocked the bot
+        self.metrics: Metrics | None = None
+
+    def _count(self, row: Outbox, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.deliveries.labels(row.channel, result).inc()
+            if result == "retry_after":
+                self.metrics.rate_limited.labels(row.channel).inc()
 
     @property
     def channels(self) -> list[str]:
@@ -210,6 +218,7 @@ class OutboxWorker(WakeableLoop):
                     Outbox.report_id == row.report_id, Outbox.chat_id == row.chat_id,
                     col(Outbox.kind).in_(EDITS), Outbox.status == "pending"))
             report = await session.get(Report, row.report_id) if row.report_id else None
+            logctx.ticket.set(report.code if report is not None else None)
             citizen = None
             rendered: tuple[str, InlineKeyboardMarkup | None] | None = None
             photo: bytes | None = None
@@ -235,6 +244,7 @@ class OutboxWorker(WakeableLoop):
                 row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after)
                 row.last_error = f"429 retry after {exc.retry_after}"
                 self.pacer.pause(row.chat_id, exc.retry_after)
+                self._count(row, "retry_after")
             except TelegramMigrateToChat as exc:
                 await self._migrated(session, row, exc.migrate_to_chat_id)
             except (TelegramForbiddenError, TelegramNotFound) as exc:
@@ -290,6 +300,7 @@ class OutboxWorker(WakeableLoop):
                 row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after or 30)
                 row.last_error = exc.message[:500]
                 self.pacer.pause(row.chat_id, exc.retry_after or 30)
+                self._count(row, "retry_after")
             elif exc.kind == "template" and not row.payload.get("force_template"):
                 row.payload = {**row.payload, "force_template": True}
                 row.last_error = exc.message[:500]
@@ -411,6 +422,7 @@ class OutboxWorker(WakeableLoop):
     # -- outcomes ---------------------------------------------------------------------------
 
     def _done(self, row: Outbox, messages: list[Message]) -> None:
+        self._count(row, "sent")
         row.status, row.sent_at = "sent", utcnow()
         row.sent_message_id = messages[0].message_id if messages else None
         row.last_error = None
@@ -428,6 +440,7 @@ class OutboxWorker(WakeableLoop):
                 lifecycle.link_message(session, chat, msg.message_id, report.id or 0, kind)
 
     async def _retry(self, session: Any, row: Outbox, error: str) -> None:
+        self._count(row, "retry")
         row.attempts += 1
         row.last_error = error[:500]
         if row.attempts >= self.max_attempts:
@@ -439,6 +452,7 @@ class OutboxWorker(WakeableLoop):
                  delay)
 
     async def _park(self, session: Any, row: Outbox, error: str) -> None:
+        self._count(row, "parked")
         row.status, row.last_error = "parked", error[:500]
         log.error("outbox %s to %s parked: %s", row.id, row.chat_id, error)
         if not row.payload.get("no_alert"):
@@ -448,6 +462,7 @@ class OutboxWorker(WakeableLoop):
         self.wake()
 
     async def _unreachable(self, session: Any, row: Outbox, error: str) -> None:
+        self._count(row, "unreachable")
         """The bot was blocked or removed: record it, tell the admins once, keep the rows."""
         row.status, row.last_error = "undeliverable", error[:500]
         first = False

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=20, ge=1, alias="RATE_LIMIT_BURST")
     rate_limit_per_second: float = Field(default=2.0, gt=0, alias="RATE_LIMIT_PER_SECOND")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    log_format: str = Field(default="text", pattern=r"^(text|json)$", alias="LOG_FORMAT")
 
     outbox_max_attempts: int = Field(default=8, ge=1, alias="OUTBOX_MAX_ATTEMPTS")
     outbox_backoff_base: float = Field(default=2.0, gt=0, alias="OUTBOX_BACKOFF_BASE")
@@ -113,6 +114,13 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError("must be a WhatsApp template language code such as id or en") from exc
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
 
     @field_validator("admin_chat_id", mode="before")
     @classmethod

@@ -230,7 +230,8 @@ def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
 
 
 def webhook_app(settings: Settings, sessionmaker: async_sessionmaker[Any],
-                inbound: WhatsAppInbound, wake_outbox: Any = None) -> web.Application:
+                inbound: WhatsAppInbound, wake_outbox: Any = None,
+                app: web.Application | None = None) -> web.Application:
     """GET verification and signed POST deliveries at WHATSAPP_WEBHOOK_PATH."""
     assert settings.whatsapp_app_secret and settings.whatsapp_verify_token
     secret = settings.whatsapp_app_secret.get_secret_value()
@@ -260,7 +261,7 @@ def webhook_app(settings: Settings, sessionmaker: async_sessionmaker[Any],
             wake_outbox()
         return web.Response(text="ok")
 
-    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app = app if app is not None else web.Application(client_max_size=4 * 1024 * 1024)
     app.router.add_get(settings.whatsapp_webhook_path, challenge)
     app.router.add_post(settings.whatsapp_webhook_path, receive)
     return app

@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.i18n import Tr, Translator
 from handlers.lifecycle import start_clocks
+from handlers.logctx import about_ticket
 from handlers.replies import Choice, Reply
 from handlers.status import help_reply, idle_text_reply, menu_reply, my_reports_reply, status_reply
 from models import inbox, repo
@@ -902,6 +903,7 @@ class Intake:
         )
         self._reports += 1
         self._reports_checked += 1
+        about_ticket(report.code)
         forwarded = None
         if self.on_submitted is not None and await self.on_submitted(session, report):
             opd = await self.catalog.opd(session, report.opd_id)

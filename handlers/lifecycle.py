@@ -18,6 +18,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.i18n import Translator
+from handlers.logctx import about_ticket
 from handlers.replies import split_text
 from handlers.status import light
 from models import repo
@@ -442,6 +443,7 @@ async def press(session: AsyncSession, deps: Deps, actor: Actor, report_id: int,
     """A card button press; validates everything, then changes state or asks for more."""
     t = deps.translator.bind(deps.default_language)
     report = await session.get(Report, report_id)
+    about_ticket(report.code if report is not None else None)
     link = (await session.exec(select(MessageLink).where(
         MessageLink.chat_id == chat_id, MessageLink.message_id == message_id))).first()
     # The button must sit on a message about this report, or at least in the report's own

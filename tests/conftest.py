@@ -273,6 +273,8 @@ def make_settings(db_url: str, fake: FakeBotAPI, media_dir: Path, geocoder_port:
         "OUTBOX_BACKOFF_BASE": 0.05,
         "OUTBOX_MAX_ATTEMPTS": 4,
         "GEOCODER_MIN_DELAY": 0.0,
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": 0,  # /healthz, /metrics (and the WhatsApp webhook) on a free port
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
