@@ -24,9 +24,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class DatabaseUnreachable(Exception):
+    """The database server could not be reached (refused, unknown host, timeout)."""
+
+
+async def _connectable(settings: Settings) -> None:
+    """Fail early, with one line naming DATABASE_URL, when the database cannot be reached."""
+    from models.db import make_engine
+
+    if not settings.database_url.startswith("postgresql"):
+        return
+    engine = make_engine(settings.database_url)
+    try:
+        async with asyncio.timeout(15):
+            async with engine.connect():
+                pass
+    except (OSError, TimeoutError) as exc:  # refused, unresolvable host, unreachable
+        raise DatabaseUnreachable(str(exc) or type(exc).__name__) from None
+    finally:
+        await engine.dispose()
+
+
 async def _migrate(settings: Settings) -> None:
     from models.db import make_engine, migrate
 
+    await _connectable(settings)
     engine = make_engine(settings.database_url)
     try:
         await migrate(engine)
@@ -38,6 +60,7 @@ async def _seed(settings: Settings, path: Path) -> tuple[int, int]:
     from models.db import make_engine, make_sessionmaker, migrate
     from models.seed import load_seed
 
+    await _connectable(settings)
     engine = make_engine(settings.database_url)
     try:
         await migrate(engine)
@@ -45,6 +68,19 @@ async def _seed(settings: Settings, path: Path) -> tuple[int, int]:
             return await load_seed(session, path)
     finally:
         await engine.dispose()
+
+
+def _writable(folder: Path) -> None:
+    """MEDIA_DIR must be a folder the bot can write, or start-up stops with one line."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".aduan-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise SettingsError(
+            f"MEDIA_DIR {folder} is not a writable folder ({exc.strerror or exc}): set MEDIA_DIR "
+            "to a folder the bot may write.") from None
 
 
 def _fewer_malloc_arenas() -> None:
@@ -61,6 +97,8 @@ def _fewer_malloc_arenas() -> None:
 async def _run(settings: Settings) -> None:
     from bot.app import build_app, run_polling
 
+    _writable(settings.media_dir)
+    await _connectable(settings)
     app = await build_app(settings)
     # What start-up built (aiogram's ~160 MB of types and schemas, the app) lives as long as
     # the process: out of the collector's way, so its full collections stay short.
@@ -114,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OperationalError, DBAPIError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"aduan: cannot use DATABASE_URL ({first}): check DATABASE_URL.", file=sys.stderr)
+        return 2
+    except DatabaseUnreachable as exc:
+        print(f"aduan: cannot reach the database of DATABASE_URL ({exc}): check DATABASE_URL "
+              "(host, port, and that the server is running).", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"aduan: {exc}", file=sys.stderr)

@@ -22,6 +22,8 @@ async def load_seed(session: AsyncSession, path: Path) -> tuple[int, int]:
     try:
         text = path.read_text(encoding="utf-8")  # noqa: ASYNC240 - one-shot CLI command
         doc: dict[str, Any] = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise SeedError(f"{path}: not UTF-8 text; save the seed file as UTF-8") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SeedError(f"{path}: {exc}") from exc
     opds = doc.get("opd", [])

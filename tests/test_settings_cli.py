@@ -91,6 +91,11 @@ def test_env_file_in_working_directory_is_read(clean_env: Path) -> None:
         ("TICKET_PREFIX", "adu"),
         ("DEFAULT_LANGUAGE", "fr"),
         ("GEOCODER", "google"),
+        ("LOG_LEVEL", "LOUD"),
+        ("LOG_FORMAT", "xml"),
+        ("DIGEST_TIME", "7am"),
+        ("VERIFY_DEADLINE", "soon"),
+        ("LIGHT_YELLOW_SHARE", "2"),
     ],
 )
 def test_bad_setting_is_one_line_naming_the_variable(
@@ -238,3 +243,41 @@ def test_unreachable_database_is_one_line(
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "DATABASE_URL" in err
 
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+asyncpg://postgres@127.0.0.1:1/aduan",  # nothing listens: refused
+    "postgresql+asyncpg://postgres@no-such-host.invalid:5432/aduan",  # unresolvable
+])
+def test_unreachable_postgres_is_one_line_naming_the_setting(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    url: str,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert main(["migrate"]) != 0
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "DATABASE_URL" in err and "Traceback" not in err
+
+
+def test_unwritable_media_dir_is_one_line(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = clean_env / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("MEDIA_DIR", str(blocker / "media"))
+    monkeypatch.setenv("BOT_TOKEN", "123456:TEST-TOKEN")
+    assert main(["run"]) != 0
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "MEDIA_DIR" in err and "Traceback" not in err
+
+
+def test_seed_that_is_not_utf8_is_one_line(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = clean_env / "latin1.toml"
+    path.write_bytes("[[opd]]\ncode = 'PUPR'\nname_id = 'Dinas Pekerjaan Umum \u00e9'\n"
+                     .encode("latin-1"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{clean_env / 'aduan.db'}")
+    assert main(["seed", str(path)]) != 0
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "UTF-8" in err and "Traceback" not in err
