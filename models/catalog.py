@@ -18,7 +18,8 @@ from models.tables import Category, Opd
 
 
 class Catalog:
-    """Categories (by id, and the active ones in menu order) and OPDs by id, cached."""
+    """Categories (by id, and the active ones of active OPDs in menu order) and OPDs by id,
+    cached."""
 
     def __init__(self, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
@@ -39,9 +40,15 @@ class Catalog:
                                                              col(Category.id)))).all()
         opds = (await session.exec(select(Opd))).all()
         # Detached copies: shared by every session, never written through.
-        self._categories = {c.id: _detached(Category, c) for c in cats if c.id is not None}
-        self._active = [self._categories[c.id] for c in cats if c.active and c.id is not None]
         self._opds = {o.id: _detached(Opd, o) for o in opds if o.id is not None}
+        self._categories = {c.id: _detached(Category, c) for c in cats if c.id is not None}
+        for category in self._categories.values():
+            # A deactivated OPD's categories are offered to no one (an old menu button
+            # included); the copy says so, the table keeps the category's own flag.
+            opd = self._opds.get(category.opd_id)
+            category.active = category.active and (opd is None or opd.active)
+        self._active = [self._categories[c.id] for c in cats
+                        if c.id is not None and self._categories[c.id].active]
         self._loaded_at = self.clock()
 
     async def active_categories(self, session: AsyncSession) -> Sequence[Category]:
