@@ -175,13 +175,13 @@ def make_grant(role: str) -> Callable[..., Awaitable[None]]:
             return
         created = await uc.grant_role(session, user_id, role, name, message.from_user.id)
         deps.roles.invalidate()
+        if created:
+            log.info("user %s granted %s to %s", message.from_user.id, role, user_id)
+        if role == ADMIN:  # before the answer: when the granter reads it, the menu is there
+            await set_admin_menu(bot, translator, user_id, deps.default_language)
         role_name = t(f"admin-role-{role}")
         key = "admin-role-granted" if created else "admin-role-had"
         await message.reply(t(key, user=str(user_id), name=name or "-", role=role_name))
-        if created:
-            log.info("user %s granted %s to %s", message.from_user.id, role, user_id)
-        if role == ADMIN:
-            await set_admin_menu(bot, translator, user_id, deps.default_language)
 
     cmd_grant.__name__ = f"cmd_grant_{role}"
     return cmd_grant
@@ -206,13 +206,13 @@ def make_revoke(role: str) -> Callable[..., Awaitable[None]]:
             return
         removed = await uc.revoke_role(session, user_id, role)
         deps.roles.invalidate()
-        role_name = t(f"admin-role-{role}")
-        key = "admin-role-revoked" if removed else "admin-role-missing"
-        await message.reply(t(key, user=str(user_id), role=role_name))
         if removed:
             log.info("user %s revoked %s from %s", message.from_user.id, role, user_id)
         if removed and role == ADMIN:
             await clear_admin_menu(bot, user_id)
+        role_name = t(f"admin-role-{role}")
+        key = "admin-role-revoked" if removed else "admin-role-missing"
+        await message.reply(t(key, user=str(user_id), role=role_name))
 
     cmd_revoke.__name__ = f"cmd_revoke_{role}"
     return cmd_revoke
