@@ -201,6 +201,7 @@ async def add_pic(session: AsyncSession, opd_code: str, user_id: int | None,
         await session.commit()
     except IntegrityError:  # the same person added at the same moment: one row stays
         await session.rollback()
+        await session.refresh(opd)  # expired by the rollback; the caller reads it
     return opd
 
 
@@ -290,6 +291,7 @@ async def add_category(session: AsyncSession, spec: CategorySpec) -> tuple[Categ
             await session.rollback()
             if attempt:
                 raise
+            await session.refresh(opd)  # expired by the rollback
     raise AssertionError("unreachable")
 
 

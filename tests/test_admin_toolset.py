@@ -397,14 +397,25 @@ async def test_concurrent_grants_and_edits_stay_consistent(harness: Harness) -> 
         rows = (await s.exec(select(Opd).where(Opd.code == "BARU"))).all()
     assert len(rows) == 1 and rows[0].name_id.startswith("Dinas Baru ")
 
-    # 20 deadline edits and 20 PIC grants at once: each row whole, one PIC row per person.
+    # ... and the same new category for it: one category.
     answers = await asyncio.gather(*(
-        say(h, a, f"/tenggat jalan {i + 1}d {i + 21}d") for i, a in enumerate(SUPERS)),
-        *(say(h, a, "/pic_tambah BARU 555002") for a in SUPERS))
-    assert all("penyelesaian" in a or "ditambahkan" in a for a in answers), answers
+        say(h, a, f"/kategori_tambah jembatan BARU {i + 1} Jembatan {i} | Bridge {i}")
+        for i, a in enumerate(SUPERS)))
+    assert all("Kategori jembatan → BARU disimpan" in a for a in answers), answers
+    async with h.sessionmaker() as s:
+        cats = (await s.exec(select(Category).where(Category.code == "jembatan"))).all()
+    assert len(cats) == 1 and cats[0].opd_id == rows[0].id
+
+    # 20 deadline edits at once: the row is one admin's edit, whole.
+    answers = await asyncio.gather(*(
+        say(h, a, f"/tenggat jalan {i + 1}d {i + 21}d") for i, a in enumerate(SUPERS)))
+    assert all("penyelesaian" in a for a in answers), answers
     cat = await category(h, "jalan")
     followup = int(cat.followup_deadline[:-1])
     assert cat.resolve_deadline == f"{followup + 20}d"
+    # 20 admins register the same PIC at once: one row.
+    answers = await asyncio.gather(*(say(h, a, "/pic_tambah BARU 555002") for a in SUPERS))
+    assert all("ditambahkan" in a for a in answers), answers
     async with h.sessionmaker() as s:
         pics = (await s.exec(select(Pic).where(Pic.user_id == 555002))).all()
     assert len(pics) == 1
