@@ -445,3 +445,30 @@ def test_admin_menu_is_complete_and_translated() -> None:
             assert c.description_key in keys and c.example_key in keys, (lang, c.name)
             assert 1 <= len(translator(lang, c.description_key)) <= 256
             assert translator(lang, c.example_key).startswith(f"/{c.name}")
+
+
+async def test_a_revocation_during_a_role_read_is_not_cached() -> None:
+    from models.roles import Roles
+
+    class SlowSession:
+        """Answers the role query only when let through, after saying it was asked."""
+
+        def __init__(self, rows: list[StaffRole]) -> None:
+            self.rows, self.asked, self.go = rows, asyncio.Event(), asyncio.Event()
+
+        async def exec(self, _query: Any) -> Any:
+            snapshot = list(self.rows)  # what the database had when the read began
+            self.asked.set()
+            await self.go.wait()
+            return SimpleNamespace(all=lambda: snapshot)
+
+    rows = [StaffRole(user_id=5, role="admin")]
+    session: Any = SlowSession(rows)
+    roles = Roles(frozenset())
+    reading = asyncio.create_task(roles.is_admin(session, 5))
+    await session.asked.wait()
+    rows.clear()  # the revocation commits while that read is under way ...
+    roles.invalidate()  # ... and invalidates the cache after its commit
+    session.go.set()
+    assert await reading  # that read began before the revocation
+    assert not await roles.is_admin(session, 5)  # but its result was not kept
