@@ -472,3 +472,16 @@ async def test_a_revocation_during_a_role_read_is_not_cached() -> None:
     session.go.set()
     assert await reading  # that read began before the revocation
     assert not await roles.is_admin(session, 5)  # but its result was not kept
+
+
+async def test_grant_holds_when_telegram_refuses_the_menu(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    h, user = harness, new_user()
+    caplog.set_level(logging.WARNING, logger="handlers.telegram.admin")
+    # The user never opened a chat with the bot: Telegram refuses a menu for that chat.
+    h.fake.fail_next("setMyCommands", status=400, description="Bad Request: chat not found",
+                     chat_id=None)
+    assert "sekarang admin" in await say(h, ADMIN_ID, f"/admin_tambah {user}")
+    assert await roles(h) == [(user, "admin")]
+    assert any(f"admin menu for {user} not set" in r.getMessage() for r in caplog.records)
+    assert "PUPR" in await say(h, user, "/opd")
