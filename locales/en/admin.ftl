@@ -42,7 +42,7 @@ admin-hidden-mark = (hidden: agency inactive)
 admin-cat-none = No categories yet.
 admin-cat-list-head = Categories (deadlines: d = working days, h = hours):
 admin-cat-edited = Category { $code } ({ $name }) → { $opd } saved: follow-up { $days }, resolve { $resolve }, photo { $photo }, location { $location }.
-admin-usage-kategori_ubah = Usage: /kategori_ubah code field=value … — fields: name (Indonesian name | English name), opd, photo (yes/no), location (yes/no), followup, resolve (e.g. 5d or 48h).
+admin-usage-kategori_ubah = Usage: /kategori_ubah code field=value … — fields: name (Indonesian name | English name), opd, photo (yes/no), location (yes/no), followup, resolve (e.g. 5d or 48h; the follow-up may not be longer than the resolution).
     Example: /kategori_ubah road opd=PUPR photo=yes followup=3d name=Jalan rusak | Damaged road
 admin-deadline-set = Deadlines of category { $code }: first follow-up { $days }, resolution { $resolve }.
 admin-usage-tenggat = Usage: /tenggat code follow_up [resolution] — working days (5d) or hours (48h); the follow-up may not be longer than the resolution.

@@ -42,7 +42,7 @@ admin-hidden-mark = (tersembunyi: OPD nonaktif)
 admin-cat-none = Belum ada kategori.
 admin-cat-list-head = Kategori (tenggat: d = hari kerja, h = jam):
 admin-cat-edited = Kategori { $code } ({ $name }) → { $opd } disimpan: tindak lanjut { $days }, selesai { $resolve }, foto { $photo }, lokasi { $location }.
-admin-usage-kategori_ubah = Format: /kategori_ubah kode bidang=nilai … — bidang: nama (Nama Indonesia | English name), opd, foto (ya/tidak), lokasi (ya/tidak), followup, resolve (mis. 5d atau 48j).
+admin-usage-kategori_ubah = Format: /kategori_ubah kode bidang=nilai … — bidang: nama (Nama Indonesia | English name), opd, foto (ya/tidak), lokasi (ya/tidak), followup, resolve (mis. 5d atau 48j; tindak lanjut tidak boleh lebih lama dari penyelesaian).
     Contoh: /kategori_ubah jalan opd=PUPR foto=ya followup=3d nama=Jalan rusak | Damaged road
 admin-deadline-set = Tenggat kategori { $code }: tindak lanjut pertama { $days }, penyelesaian { $resolve }.
 admin-usage-tenggat = Format: /tenggat kode tindak_lanjut [penyelesaian] — hari kerja (5d) atau jam (48j); tindak lanjut tidak boleh lebih lama dari penyelesaian.
