@@ -29,7 +29,9 @@ from handlers.i18n import Translator
 from handlers.intake import Intake, IntakeConfig
 from handlers.lifecycle import Deps, dispatch
 from handlers.telegram import setup_routers
+from handlers.telegram.admin import register_admin_menus
 from handlers.telegram.files import dump_markup, queued_link
+from handlers.telegram.menu import CITIZEN_COMMANDS
 from handlers.telegram.middlewares import DbSession, Throttle
 from handlers.whatsapp import WhatsAppConversation
 from models import repo
@@ -45,7 +47,7 @@ if TYPE_CHECKING:  # pywa is imported only when WhatsApp is on (it costs ~10 MB 
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "lapor", "status", "laporanku", "batal", "bahasa", "help")
+COMMANDS = CITIZEN_COMMANDS
 
 
 @dataclass
@@ -323,13 +325,17 @@ def make_scheduler(settings: Settings, sessionmaker: async_sessionmaker[Any], de
 
 
 async def register_commands(app: App) -> None:
-    """The bot's command menu in Indonesian and English (and the default language)."""
+    """The bot's command menu in Indonesian and English (and the default language); the
+    admins' menu in their own chats."""
     scope = BotCommandScopeAllPrivateChats()
     for lang in ("id", "en", None):
         code = lang or app.settings.default_language
         commands = [BotCommand(command=c, description=app.translator(code, f"cmd-{c}"))
                     for c in COMMANDS]
         await app.bot.set_my_commands(commands, scope=scope, language_code=lang)
+    # Each admin's own chat: the citizen's commands and the admin ones (a grant sets it too).
+    async with app.sessionmaker() as session:
+        await register_admin_menus(app.bot, app.translator, app.dispatcher["deps"], session)
 
 
 async def run_polling(app: App) -> None:

@@ -1,24 +1,43 @@
-"""Admin use cases over the catalogue: OPDs, their groups, and categories."""
+"""Admin use cases: roles, OPDs and their groups, categories and deadlines, PICs."""
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import lifecycle
 from handlers.i18n import Tr
 from models import repo
-from models.tables import Category, Opd, Pic
+from models.domain import Deadline, utcnow
+from models.roles import ADMIN, OPERATOR
+from models.tables import Category, Opd, Pic, StaffRole
+
+log = logging.getLogger(__name__)
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_]{2,32}$")
 YES = {"ya", "y", "yes", "true", "1", "wajib"}
 NO = {"tidak", "t", "no", "n", "false", "0"}
+ROLES = (ADMIN, OPERATOR)
 
 
 class UsageError(Exception):
     """Bad arguments; the message is the translation key of the usage line."""
+
+
+class UnknownCode(Exception):
+    """An OPD or category code that does not exist: `kind` is 'opd' or 'category'."""
+
+    def __init__(self, kind: str, code: str) -> None:
+        super().__init__(code)
+        self.kind, self.code = kind, code
 
 
 def split_names(text: str) -> tuple[str, str]:
@@ -30,17 +49,115 @@ def split_names(text: str) -> tuple[str, str]:
     return name_id[:200], (name_en or name_id)[:200]
 
 
-async def add_opd(session: AsyncSession, args: str) -> Opd:
-    """'/opd_add CODE Name | English' -> the created or renamed OPD (committed)."""
+# ---- roles ---------------------------------------------------------------------------------
+
+
+async def grant_role(session: AsyncSession, user_id: int, role: str, name: str | None,
+                     granted_by: int) -> bool:
+    """Store a role (committed); False when the user already had it (also when another
+    grant of the same role won the race: the unique constraint decides)."""
+    assert role in ROLES
+    found = await session.exec(select(StaffRole).where(
+        StaffRole.user_id == user_id, StaffRole.role == role))
+    if found.first() is not None:
+        return False
+    session.add(StaffRole(user_id=user_id, role=role, name=(name or None) and name[:200],
+                          granted_by=granted_by, created_at=utcnow()))
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        log.info("role %s for %s was granted concurrently", role, user_id)
+        return False
+    return True
+
+
+async def revoke_role(session: AsyncSession, user_id: int, role: str) -> bool:
+    """Remove a role (committed); False when the user did not have it."""
+    result: Any = await session.execute(delete(StaffRole).where(
+        col(StaffRole.user_id) == user_id, col(StaffRole.role) == role))
+    await session.commit()
+    return bool(result.rowcount)
+
+
+async def list_roles(session: AsyncSession) -> Sequence[StaffRole]:
+    """Every granted role, by role then user."""
+    result = await session.exec(select(StaffRole).order_by(col(StaffRole.role),
+                                                           col(StaffRole.user_id)))
+    return result.all()
+
+
+async def has_role(session: AsyncSession, user_id: int, role: str) -> bool:
+    found = await session.exec(select(StaffRole).where(
+        StaffRole.user_id == user_id, StaffRole.role == role))
+    return found.first() is not None
+
+
+def parse_user_id(arg: str) -> tuple[int, str] | None:
+    """'12345 Budi Santoso' -> (12345, 'Budi Santoso'); None without a numeric id first."""
+    first, _, rest = arg.strip().partition(" ")
+    if not first.isdigit() or not 0 < int(first) < 2**52:
+        return None
+    return int(first), rest.strip()
+
+
+# ---- OPDs ----------------------------------------------------------------------------------
+
+
+def parse_opd(args: str) -> tuple[str, str, str]:
+    """'CODE Name | English' -> (CODE, name_id, name_en); UsageError otherwise."""
     code, _, rest = args.strip().partition(" ")
     if not CODE_RE.match(code) or not rest.strip():
-        raise UsageError("admin-opd-usage")
+        raise UsageError
+    name_id, name_en = split_names(rest)
+    return code.upper(), name_id, name_en
+
+
+async def add_opd(session: AsyncSession, args: str) -> Opd:
+    """'/opd_add CODE Name | English' -> the created or renamed OPD (committed)."""
     try:
-        name_id, name_en = split_names(rest)
+        code, name_id, name_en = parse_opd(args)
     except UsageError:
         raise UsageError("admin-opd-usage") from None
-    opd = await repo.opd_by_code(session, code) or Opd(code=code.upper(), name_id="", name_en="")
+    for attempt in range(2):
+        opd = await repo.opd_by_code(session, code) or Opd(code=code, name_id="", name_en="")
+        opd.name_id, opd.name_en = name_id, name_en
+        session.add(opd)
+        try:
+            await session.commit()
+            return opd
+        except IntegrityError:
+            # The same code added at the same moment by someone else: rename theirs.
+            await session.rollback()
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def edit_opd(session: AsyncSession, args: str) -> Opd:
+    """'/opd_ubah CODE Name | English' -> the renamed OPD (committed); UnknownCode if none."""
+    try:
+        code, name_id, name_en = parse_opd(args)
+    except UsageError:
+        raise UsageError("admin-usage-opd_ubah") from None
+    opd = await repo.opd_by_code(session, code)
+    if opd is None:
+        raise UnknownCode("opd", code)
     opd.name_id, opd.name_en = name_id, name_en
+    session.add(opd)
+    await session.commit()
+    return opd
+
+
+async def set_opd_active(session: AsyncSession, args: str, active: bool) -> Opd:
+    """Deactivate or reactivate an OPD (committed); its open reports stay where they are."""
+    code = args.strip()
+    if not CODE_RE.match(code):
+        raise UsageError("admin-usage-opd_aktif" if active else "admin-usage-opd_nonaktif")
+    opd = await repo.opd_by_code(session, code)
+    if opd is None:
+        raise UnknownCode("opd", code.upper())
+    opd.active = active
     session.add(opd)
     await session.commit()
     return opd
@@ -65,6 +182,9 @@ async def bind_opd(session: AsyncSession, deps: lifecycle.Deps, code: str, chat_
     return opd
 
 
+# ---- PICs ----------------------------------------------------------------------------------
+
+
 async def add_pic(session: AsyncSession, opd_code: str, user_id: int | None,
                   username: str | None, name: str | None) -> Opd | None:
     """Register a PIC by user id, or by @username until that user is first seen."""
@@ -77,12 +197,17 @@ async def add_pic(session: AsyncSession, opd_code: str, user_id: int | None,
     pic.username = (username or pic.username or "").lower().lstrip("@") or None
     pic.name = name or pic.name
     session.add(pic)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:  # the same person added at the same moment: one row stays
+        await session.rollback()
+        await session.refresh(opd)  # expired by the rollback; the caller reads it
     return opd
 
 
 async def remove_pic(session: AsyncSession, opd_code: str, user_id: int | None,
                      username: str | None) -> tuple[Opd | None, bool]:
+    """Remove a PIC (committed): (the OPD or None if unknown, whether someone was removed)."""
     opd = await repo.opd_by_code(session, opd_code)
     if opd is None or opd.id is None:
         return None, False
@@ -102,6 +227,9 @@ def parse_person(arg: str) -> tuple[int | None, str | None]:
     if arg.startswith("@") and len(arg) > 1:
         return None, arg[1:].lower()
     return None, None
+
+
+# ---- categories ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -147,34 +275,224 @@ async def add_category(session: AsyncSession, spec: CategorySpec) -> tuple[Categ
     opd = await repo.opd_by_code(session, spec.opd_code)
     if opd is None or opd.id is None:
         return None
-    category = await repo.category_by_code(session, spec.code) or Category(
-        code=spec.code, opd_id=opd.id, name_id="", name_en=""
-    )
-    category.opd_id = opd.id
-    category.name_id, category.name_en = spec.name_id, spec.name_en
-    category.requires_photo, category.requires_location = spec.photo, spec.location
-    category.followup_deadline, category.active = f"{spec.days}d", True
+    for attempt in range(2):
+        category = await repo.category_by_code(session, spec.code) or Category(
+            code=spec.code, opd_id=opd.id, name_id="", name_en=""
+        )
+        category.opd_id = opd.id
+        category.name_id, category.name_en = spec.name_id, spec.name_en
+        category.requires_photo, category.requires_location = spec.photo, spec.location
+        category.followup_deadline, category.active = f"{spec.days}d", True
+        session.add(category)
+        try:
+            await session.commit()
+            return category, opd
+        except IntegrityError:  # added at the same moment by someone else: update theirs
+            await session.rollback()
+            if attempt:
+                raise
+            await session.refresh(opd)  # expired by the rollback
+    raise AssertionError("unreachable")
+
+
+CATEGORY_FIELDS = {
+    "nama": "name", "name": "name", "opd": "opd", "foto": "photo", "photo": "photo",
+    "lokasi": "location", "location": "location", "followup": "followup",
+    "tindaklanjut": "followup", "resolve": "resolve", "selesai": "resolve",
+}
+
+
+@dataclass
+class CategoryEdit:
+    """Validated changes to one category; None fields stay as they are."""
+
+    code: str
+    names: tuple[str, str] | None = None
+    opd_code: str | None = None
+    photo: bool | None = None
+    location: bool | None = None
+    followup: Deadline | None = None
+    resolve: Deadline | None = None
+    changed: list[str] = field(default_factory=list)
+
+
+def _flag(value: str, usage: str) -> bool:
+    value = value.strip().lower()
+    if value not in YES | NO:
+        raise UsageError(usage)
+    return value in YES
+
+
+def _deadline(value: str, usage: str) -> Deadline:
+    try:
+        return Deadline.parse(value)
+    except ValueError:
+        raise UsageError(usage) from None
+
+
+def check_deadlines(followup: Deadline, resolve: Deadline, usage: str) -> None:
+    """The first follow-up cannot be due after the resolution (compared in the same unit)."""
+    if followup.unit == resolve.unit and followup.amount > resolve.amount:
+        raise UsageError(usage)
+
+
+def parse_category_edit(args: str) -> CategoryEdit:
+    """'CODE nama=Jalan rusak | Road opd=PUPR foto=ya followup=3d' -> CategoryEdit."""
+    usage = "admin-usage-kategori_ubah"
+    words = args.split()
+    if len(words) < 2 or not CODE_RE.match(words[0]):
+        raise UsageError(usage)
+    raw: dict[str, str] = {}
+    current: str | None = None
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        if sep and key.lower() in CATEGORY_FIELDS:
+            current = CATEGORY_FIELDS[key.lower()]
+            if current in raw:
+                raise UsageError(usage)
+            raw[current] = value
+        elif current == "name":  # a name runs on until the next field
+            raw["name"] += " " + word
+        else:
+            raise UsageError(usage)
+    edit = CategoryEdit(code=words[0].lower(), changed=list(raw))
+    if "name" in raw:
+        try:
+            edit.names = split_names(raw["name"])
+        except UsageError:
+            raise UsageError(usage) from None
+    if "opd" in raw:
+        if not CODE_RE.match(raw["opd"]):
+            raise UsageError(usage)
+        edit.opd_code = raw["opd"].upper()
+    if "photo" in raw:
+        edit.photo = _flag(raw["photo"], usage)
+    if "location" in raw:
+        edit.location = _flag(raw["location"], usage)
+    if "followup" in raw:
+        edit.followup = _deadline(raw["followup"], usage)
+    if "resolve" in raw:
+        edit.resolve = _deadline(raw["resolve"], usage)
+    return edit
+
+
+async def edit_category(session: AsyncSession, edit: CategoryEdit) -> Category:
+    """Apply a validated edit (committed) or nothing: UnknownCode / UsageError first."""
+    category = await repo.category_by_code(session, edit.code)
+    if category is None:
+        raise UnknownCode("category", edit.code)
+    opd_id = category.opd_id
+    if edit.opd_code is not None:
+        opd = await repo.opd_by_code(session, edit.opd_code)
+        if opd is None or opd.id is None:
+            raise UnknownCode("opd", edit.opd_code)
+        opd_id = opd.id
+    followup = edit.followup or Deadline.parse(category.followup_deadline)
+    resolve = edit.resolve or Deadline.parse(category.resolve_deadline)
+    check_deadlines(followup, resolve, "admin-usage-kategori_ubah")
+    category.opd_id = opd_id
+    if edit.names is not None:
+        category.name_id, category.name_en = edit.names
+    if edit.photo is not None:
+        category.requires_photo = edit.photo
+    if edit.location is not None:
+        category.requires_location = edit.location
+    category.followup_deadline, category.resolve_deadline = str(followup), str(resolve)
     session.add(category)
     await session.commit()
-    return category, opd
+    return category
+
+
+async def set_deadlines(session: AsyncSession, args: str) -> Category:
+    """'/tenggat CODE 5d [14d]' -> the category with its new deadlines (committed)."""
+    usage = "admin-usage-tenggat"
+    words = args.split()
+    if not 2 <= len(words) <= 3 or not CODE_RE.match(words[0]):
+        raise UsageError(usage)
+    followup = _deadline(words[1], usage)
+    resolve = _deadline(words[2], usage) if len(words) == 3 else None
+    category = await repo.category_by_code(session, words[0])
+    if category is None:
+        raise UnknownCode("category", words[0].lower())
+    resolve = resolve or Deadline.parse(category.resolve_deadline)
+    check_deadlines(followup, resolve, usage)
+    category.followup_deadline, category.resolve_deadline = str(followup), str(resolve)
+    session.add(category)
+    await session.commit()
+    return category
+
+
+async def set_category_active(session: AsyncSession, args: str, active: bool) -> Category:
+    """Deactivate or reactivate a category (committed); its reports stay."""
+    code = args.strip()
+    if not CODE_RE.match(code):
+        raise UsageError("admin-usage-kategori_aktif" if active
+                         else "admin-usage-kategori_nonaktif")
+    category = await repo.category_by_code(session, code)
+    if category is None:
+        raise UnknownCode("category", code.lower())
+    category.active = active
+    session.add(category)
+    await session.commit()
+    return category
+
+
+# ---- lists ---------------------------------------------------------------------------------
+
+
+def _category_line(t: Tr, c: Category, opd: Opd | None) -> str:
+    yes, no = t("admin-yes"), t("admin-no")
+    line = t("admin-cat-line", code=c.code, name=c.name(t.lang), days=c.followup_deadline,
+             resolve=c.resolve_deadline, photo=yes if c.requires_photo else no,
+             location=yes if c.requires_location else no)
+    if not c.active:
+        line += " " + t("admin-inactive-mark")
+    elif opd is not None and not opd.active:
+        line += " " + t("admin-hidden-mark")
+    return line
+
+
+def _opd_line(t: Tr, opd: Opd) -> str:
+    if opd.chat_id is None:
+        bound = t("admin-group-unbound")
+    elif opd.thread_id:
+        bound = t("admin-group-bound-topic", chat=str(opd.chat_id), thread=str(opd.thread_id))
+    else:
+        bound = t("admin-group-bound-chat", chat=str(opd.chat_id))
+    state = t("admin-active") if opd.active else t("admin-inactive")
+    return f"{opd.code} — {opd.name(t.lang)} · {state} · {bound}"
 
 
 async def catalogue_text(session: AsyncSession, t: Tr) -> str:
-    """Every OPD with its group binding and categories, for `/opds`."""
+    """Every OPD with its state, group binding and categories, for `/opd`."""
     opds = await repo.list_opds(session)
     if not opds:
         return t("admin-list-empty")
-    categories = await repo.active_categories(session)
-    yes, no = t("admin-yes"), t("admin-no")
+    categories = (await session.exec(select(Category).order_by(
+        col(Category.sort), col(Category.id)))).all()
     lines: list[str] = []
     for opd in opds:
-        bound = t("admin-group-bound") if opd.chat_id else t("admin-group-unbound")
-        lines.append(f"{opd.code} — {opd.name(t.lang)} ({bound})")
-        for c in categories:
-            if c.opd_id == opd.id:
-                lines.append("   " + t(
-                    "admin-list-category", code=c.code, name=c.name(t.lang),
-                    days=c.followup_deadline, photo=yes if c.requires_photo else no,
-                    location=yes if c.requires_location else no,
-                ))
+        lines.append(_opd_line(t, opd))
+        lines += ["   " + _category_line(t, c, opd) for c in categories if c.opd_id == opd.id]
+    return "\n".join(lines)
+
+
+async def categories_text(session: AsyncSession, t: Tr, args: str) -> str:
+    """Every category (or one OPD's) with its OPD, deadlines and state, for `/kategori`."""
+    code = args.strip()
+    opds = {o.id: o for o in await repo.list_opds(session)}
+    query = select(Category).order_by(col(Category.opd_id), col(Category.sort),
+                                      col(Category.id))
+    if code:
+        opd = await repo.opd_by_code(session, code)
+        if opd is None:
+            raise UnknownCode("opd", code.upper())
+        query = query.where(Category.opd_id == opd.id)
+    categories = (await session.exec(query)).all()
+    if not categories:
+        return t("admin-cat-none")
+    lines = [t("admin-cat-list-head")]
+    for c in categories:
+        opd = opds.get(c.opd_id)
+        lines.append(f"{opd.code if opd else '?'} " + _category_line(t, c, opd))
     return "\n".join(lines)

@@ -28,9 +28,14 @@ def menu_reply(t: Tr, text: str, *, remove_keyboard: bool = False, alert: str | 
 
 
 def help_reply(t: Tr, is_admin: bool = False) -> Reply:
+    """The citizen's help; for an admin, followed by every admin command with an example."""
     text = t("help")
     if is_admin:
-        text += "\n\n" + t("help-admin")
+        # Imported here: the one list of admin commands lives beside the Telegram adapter,
+        # whose package imports this module.
+        from handlers.telegram.menu import admin_help
+
+        text += "\n\n" + admin_help(t)
     return menu_reply(t, text)
 
 

@@ -192,8 +192,12 @@ async def category_by_code(session: AsyncSession, code: str) -> Category | None:
     return result.first()
 
 
-async def list_opds(session: AsyncSession) -> Sequence[Opd]:
-    result = await session.exec(select(Opd).order_by(col(Opd.code)))
+async def list_opds(session: AsyncSession, active_only: bool = False) -> Sequence[Opd]:
+    """Every OPD by code; `active_only` leaves out the deactivated ones."""
+    query = select(Opd).order_by(col(Opd.code))
+    if active_only:
+        query = query.where(Opd.active == True)  # noqa: E712
+    result = await session.exec(query)
     return result.all()
 
 

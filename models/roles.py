@@ -25,18 +25,27 @@ class Roles:
         self.clock = clock
         self._loaded_at: float | None = None
         self._roles: dict[int, frozenset[str]] = {}
+        self._generation = 0  # bumped by invalidate(): a load begun before it is not kept
 
     def invalidate(self) -> None:
         self._loaded_at = None
+        self._generation += 1
 
     async def _ensure(self, session: AsyncSession) -> None:
         if self._loaded_at is not None and self.clock() - self._loaded_at < self.ttl:
             return
+        generation = self._generation
         roles: dict[int, set[str]] = {}
         for row in (await session.exec(select(StaffRole))).all():
             roles.setdefault(row.user_id, set()).add(row.role)
-        self._roles = {user: frozenset(r) for user, r in roles.items()}
-        self._loaded_at = self.clock()
+        # A grant or revocation committed while this read was under way: serve it to this call
+        # unless a newer read is in place, but do not keep it (else a revoked admin could
+        # linger for `ttl`); the next call reads again.
+        fresh = generation == self._generation
+        if fresh or self._loaded_at is None:
+            self._roles = {user: frozenset(r) for user, r in roles.items()}
+        if fresh:
+            self._loaded_at = self.clock()
 
     def is_super(self, user_id: int) -> bool:
         return user_id in self.super_admins

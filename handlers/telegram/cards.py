@@ -105,7 +105,8 @@ async def reassign_markup(session: AsyncSession, deps: Deps, report: Report
                           ) -> InlineKeyboardMarkup:
     t = deps.translator.bind(deps.default_language)
     rows = [[_button(opd.name(t.lang)[:60], report, "ra", str(opd.id))]
-            for opd in await repo.list_opds(session) if opd.id != report.opd_id]
+            for opd in await repo.list_opds(session, active_only=True)
+            if opd.id != report.opd_id]
     rows.append([_button(t("card-btn-back"), report, "back")])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

@@ -160,16 +160,18 @@ myid = Your user id: { $user }
 myid-topic = Your user id: { $user }
     This chat's id: { $chat } (topic { $thread })
 admin-only = This command is for admins only.
-admin-opd-usage = Usage: /opd_add CODE Indonesian name | English name
+admin-opd-usage = Usage: /opd_tambah CODE Indonesian name | English name
+    Example: /opd_tambah PUPR Dinas PUPR | Public Works Office
 admin-opd-added = Agency { $code } saved: { $name }
-admin-opd-unknown = Agency { $code } does not exist. See /opds.
-admin-bind-usage = Usage: /opd_bind CODE — run it inside that agency's group (or topic).
+admin-opd-unknown = Agency { $code } does not exist. See /opd.
+admin-bind-usage = Usage: /opd_ikat CODE — run it inside that agency's group (or topic). Example: /opd_ikat PUPR
 admin-bind-private = Run /opd_bind inside the agency's group, not in a private chat.
 admin-bind-ok = This group is now bound to agency { $code } ({ $name }).
 admin-bind-ok-topic = This topic is now bound to agency { $code } ({ $name }).
-admin-cat-usage = Usage: /cat_add code OPD days [photo=yes|no] [location=yes|no] Indonesian name | English name. Example: /cat_add road PUPR 5 photo=yes location=yes Jalan rusak | Damaged road
+admin-cat-usage = Usage: /kategori_tambah code OPD days [photo=yes|no] [location=yes|no] Indonesian name | English name
+    Example: /kategori_tambah road PUPR 5 photo=yes location=yes Jalan rusak | Damaged road
 admin-cat-added = Category { $code } → { $opd } saved (follow-up within { $days }, photo: { $photo }, location: { $location }).
-admin-list-empty = No agencies yet. Add one with /opd_add.
+admin-list-empty = No agencies yet. Add one with /opd_tambah.
 admin-list-category = • { $code }: { $name } — follow-up within { $days }, photo { $photo }, location { $location }
 admin-yes = yes
 admin-no = no
@@ -268,7 +270,8 @@ event-pic_reply = Reply from the agency
 event-citizen_reply = Reply from the reporter
 event-info-given = The reporter gave information
 
-admin-pic-usage = Usage: /pic_add OPD_CODE (as a reply to the person's message), or /pic_add OPD_CODE user_id|@username. Also /pic_list OPD_CODE and /pic_del OPD_CODE user_id|@username.
+admin-pic-usage = Usage: /pic_tambah OPD_CODE (as a reply to the person's message), or /pic_tambah OPD_CODE user_id|@username. Also /pic OPD_CODE and /pic_hapus OPD_CODE user_id|@username.
+    Example: /pic_tambah PUPR 123456789
 admin-pic-added = PIC { $who } added to { $opd }.
 admin-pic-removed = PIC { $who } removed from { $opd }.
 admin-pic-missing = { $who } is not a PIC of { $opd }.

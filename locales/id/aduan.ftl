@@ -160,16 +160,18 @@ myid = ID pengguna Anda: { $user }
 myid-topic = ID pengguna Anda: { $user }
     ID chat ini: { $chat } (topik { $thread })
 admin-only = Perintah ini hanya untuk admin.
-admin-opd-usage = Format: /opd_add KODE Nama Indonesia | English name
+admin-opd-usage = Format: /opd_tambah KODE Nama Indonesia | English name
+    Contoh: /opd_tambah PUPR Dinas PUPR | Public Works Office
 admin-opd-added = OPD { $code } disimpan: { $name }
-admin-opd-unknown = OPD { $code } tidak ada. Lihat /opds.
-admin-bind-usage = Format: /opd_bind KODE — jalankan di dalam grup (atau topik) OPD tersebut.
+admin-opd-unknown = OPD { $code } tidak ada. Lihat /opd.
+admin-bind-usage = Format: /opd_ikat KODE — jalankan di dalam grup (atau topik) OPD tersebut. Contoh: /opd_ikat PUPR
 admin-bind-private = Jalankan /opd_bind di dalam grup OPD, bukan di chat pribadi.
 admin-bind-ok = Grup ini sekarang terhubung ke OPD { $code } ({ $name }).
 admin-bind-ok-topic = Topik ini sekarang terhubung ke OPD { $code } ({ $name }).
-admin-cat-usage = Format: /cat_add kode OPD hari [foto=ya|tidak] [lokasi=ya|tidak] Nama Indonesia | English name. Contoh: /cat_add jalan PUPR 5 foto=ya lokasi=ya Jalan rusak | Damaged road
+admin-cat-usage = Format: /kategori_tambah kode OPD hari [foto=ya|tidak] [lokasi=ya|tidak] Nama Indonesia | English name
+    Contoh: /kategori_tambah jalan PUPR 5 foto=ya lokasi=ya Jalan rusak | Damaged road
 admin-cat-added = Kategori { $code } → { $opd } disimpan (tindak lanjut dalam { $days }, foto: { $photo }, lokasi: { $location }).
-admin-list-empty = Belum ada OPD. Tambahkan dengan /opd_add.
+admin-list-empty = Belum ada OPD. Tambahkan dengan /opd_tambah.
 admin-list-category = • { $code }: { $name } — tindak lanjut dalam { $days }, foto { $photo }, lokasi { $location }
 admin-yes = ya
 admin-no = tidak
@@ -268,7 +270,8 @@ event-pic_reply = Balasan dinas
 event-citizen_reply = Balasan pelapor
 event-info-given = Pelapor memberi informasi
 
-admin-pic-usage = Format: /pic_add KODE_OPD (sebagai balasan ke pesan orangnya), atau /pic_add KODE_OPD id_pengguna|@username. Juga /pic_list KODE_OPD dan /pic_del KODE_OPD id_pengguna|@username.
+admin-pic-usage = Format: /pic_tambah KODE_OPD (sebagai balasan ke pesan orangnya), atau /pic_tambah KODE_OPD id_pengguna|@username. Juga /pic KODE_OPD dan /pic_hapus KODE_OPD id_pengguna|@username.
+    Contoh: /pic_tambah PUPR 123456789
 admin-pic-added = PIC { $who } ditambahkan ke { $opd }.
 admin-pic-removed = PIC { $who } dihapus dari { $opd }.
 admin-pic-missing = { $who } bukan PIC { $opd }.
