@@ -638,7 +638,7 @@ async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
     if (bad := _check(t, report, "reassign")) is not None:
         return bad
     target = await session.get(Opd, opd_id)
-    if target is None or target.id == report.opd_id:
+    if target is None or target.id == report.opd_id or not target.active:
         return Outcome(False, t("pic-invalid-button"))
     old = await session.get(Opd, report.opd_id)
     if (lost := await _won(session, t, report)) is not None:

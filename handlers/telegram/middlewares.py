@@ -93,6 +93,10 @@ class DbSession(BaseMiddleware):
         async with self.sessionmaker() as session:
             data["session"] = session
             current_session.set(session)
+            deps = data.get("deps")
+            if deps is not None and deps.roles is not None:
+                # Granted admins count wherever handlers ask for `admin_ids` (help, menus).
+                data["admin_ids"] = await deps.roles.admins(session)
             user: User | None = data.get("event_from_user")
             chat: Chat | None = data.get("event_chat")
             if user is not None and not user.is_bot and (chat is None or chat.type == "private"):
