@@ -11,13 +11,22 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bot.settings import Settings, SettingsError, load_settings, require_token
+from bot.settings import (
+    Settings,
+    SettingsError,
+    load_settings,
+    require_token,
+    require_webhook,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aduan", description="Aduan complaint bot")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="migrate the database, then run the bot (long polling)")
+    run = sub.add_parser("run", help="migrate the database, then run the bot (long polling, "
+                         "or a webhook with --webhook / TELEGRAM_MODE=webhook)")
+    run.add_argument("--webhook", action="store_true",
+                     help="receive Telegram updates by webhook (WEBHOOK_URL, WEBHOOK_SECRET)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     seed = sub.add_parser("seed", help="load OPDs and categories from a TOML file")
     seed.add_argument("file", type=Path)
@@ -95,7 +104,7 @@ def _fewer_malloc_arenas() -> None:
 
 
 async def _run(settings: Settings) -> None:
-    from bot.app import build_app, run_polling
+    from bot.app import build_app, run_polling, run_webhook
 
     _writable(settings.media_dir)
     await _connectable(settings)
@@ -108,7 +117,10 @@ async def _run(settings: Settings) -> None:
     # collect the young generation less often than every 700 allocations.
     gc.set_threshold(20_000, 20, 20)
     try:
-        await run_polling(app)
+        if settings.telegram_mode == "webhook":
+            await run_webhook(app)
+        else:
+            await run_polling(app)
     finally:
         await app.close()
 
@@ -116,7 +128,8 @@ async def _run(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings()
+        overrides = {"TELEGRAM_MODE": "webhook"} if getattr(args, "webhook", False) else {}
+        settings = load_settings(**overrides)
         from bot.ops import setup_logging
 
         setup_logging(settings.log_level, settings.log_format)
@@ -134,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Loaded {opds} OPDs and {cats} categories from {args.file}.")
         else:
             require_token(settings)
+            if settings.telegram_mode == "webhook":
+                require_webhook(settings)
             _fewer_malloc_arenas()
             from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 

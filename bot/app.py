@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.geocoding import GeocodeQueue, NoGeocoder, ReverseGeocoder
-from bot.inbox import InboxProcessor, TelegramPoller
+from bot.inbox import InboxProcessor, TelegramPoller, TelegramWebhook
 from bot.ops import Metrics, ops_routes
 from bot.outbox import OutboxWorker, Pacer
 from bot.scheduler import Job, Scheduler, last_weekly, week_key
-from bot.settings import Settings
+from bot.settings import Settings, require_webhook
 from bot.telegram import DirectReplies, keep_response_classes, make_bot
 from handlers import lifecycle, oversight
 from handlers.i18n import Translator
@@ -73,6 +73,7 @@ class App:
     scheduler: Scheduler | None = None
     deps: Deps | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    webhook: TelegramWebhook | None = None  # webhook mode (TELEGRAM_MODE=webhook)
 
     def loops(self) -> dict[str, bool]:
         """Whether each background loop this process started is still running."""
@@ -272,6 +273,11 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     worker.metrics = app.metrics
     app.web = web.Application(client_max_size=4 * 1024 * 1024)
     ops_routes(app.web, sessionmaker, app.metrics, app.loops)
+    if settings.telegram_mode == "webhook":
+        _, secret = require_webhook(settings)
+        processor = InboxProcessor(dispatcher, bot, sessionmaker, app.metrics)
+        app.webhook = TelegramWebhook(bot, sessionmaker, processor, secret)
+        app.web.router.add_post(settings.webhook_path, app.webhook.handle)
     app.scheduler = make_scheduler(settings, sessionmaker, deps, worker)
     if whatsapp is not None:
         from bot.whatsapp import WhatsAppInbound, webhook_app
@@ -336,6 +342,38 @@ async def register_commands(app: App) -> None:
     # Each admin's own chat: the citizen's commands and the admin ones (a grant sets it too).
     async with app.sessionmaker() as session:
         await register_admin_menus(app.bot, app.translator, app.dispatcher["deps"], session)
+
+
+async def start_webhook(app: App) -> None:
+    """Register the webhook with Telegram (its secret and the update types the handlers use)
+    and process what was recorded but not processed before the last stop."""
+    assert app.webhook is not None
+    url, secret = require_webhook(app.settings)
+    await app.bot.set_webhook(url, secret_token=secret,
+                              allowed_updates=app.dispatcher.resolve_used_update_types(),
+                              drop_pending_updates=False)
+    await app.webhook.processor.recover()
+
+
+async def run_webhook(app: App) -> None:
+    """Webhook mode until stopped (SIGINT/SIGTERM): the web server receives the updates.
+    The webhook stays registered when the bot stops, so Telegram keeps updates meanwhile."""
+    await register_commands(app)
+    me = await app.bot.get_me()
+    await app.start_background()
+    await start_webhook(app)
+    log.info("Aduan is running as @%s (webhook at %s)", me.username, app.settings.webhook_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        assert app.webhook is not None
+        await app.stop_background()  # no new updates are accepted
+        await app.webhook.processor.drain()
 
 
 async def run_polling(app: App) -> None:

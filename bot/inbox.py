@@ -10,6 +10,7 @@ has one effect. Chats are processed concurrently, each chat's updates one at a t
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.types import Update
+from aiogram.types.update import UpdateTypeLookupError
+from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from handlers import logctx
@@ -31,8 +34,13 @@ CHANNEL = "telegram"
 
 
 def chat_key(update: Update) -> str:
-    """The chat an update belongs to (its ordering key): group, private chat, or user."""
-    event = update.event
+    """The chat an update belongs to (its ordering key): group, private chat, or user; '-'
+    for an update of a type this aiogram does not know (recorded and passed over, never a
+    batch that cannot be recorded)."""
+    try:
+        event = update.event
+    except UpdateTypeLookupError:
+        return "-"
     chat = getattr(event, "chat", None)
     if chat is None:
         message = getattr(event, "message", None)
@@ -118,6 +126,61 @@ class InboxProcessor:
         return len(rows)
 
 
+async def record_updates(sessionmaker: async_sessionmaker[Any], updates: list[Update],
+                         metrics: Metrics | None = None) -> dict[str, int]:
+    """One short transaction recording a batch; returns update id -> inbox id of the updates
+    recorded now (re-deliveries left out)."""
+    if not updates:
+        return {}
+    items = [(str(u.update_id), chat_key(u),
+              u.model_dump(mode="json", exclude_unset=True)) for u in updates]
+    async with sessionmaker() as session:
+        stored = await inbox.record(session, CHANNEL, items)
+        await session.commit()
+    if metrics is not None:
+        metrics.received.labels(CHANNEL).inc(len(stored))
+    return stored
+
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class TelegramWebhook:
+    """Webhook mode: Telegram POSTs each update; it is checked, recorded and answered 200 at
+    once, then processed exactly as in polling mode. A wrong or missing secret is 401 and
+    records nothing; a database that cannot record is 503, so Telegram delivers it again."""
+
+    def __init__(self, bot: Bot, sessionmaker: async_sessionmaker[Any],
+                 processor: InboxProcessor, secret: str) -> None:
+        self.bot = bot
+        self.sessionmaker = sessionmaker
+        self.processor = processor
+        self.secret = secret.encode()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, self.secret):
+            log.warning("webhook call with a missing or wrong secret from %s", request.remote)
+            return web.Response(status=401, text="unauthorized")
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": self.bot})
+        except Exception:  # not an update: Telegram never sends one, so nothing to retry
+            log.warning("webhook body is not a Telegram update")
+            return web.Response(status=400, text="not an update")
+        try:
+            stored = await record_updates(self.sessionmaker, [update], self.processor.metrics)
+        except Exception:
+            log.exception("could not record update %s; Telegram will deliver it again",
+                          update.update_id)
+            return web.Response(status=503, text="try again")
+        inbox_id = stored.get(str(update.update_id))
+        if inbox_id is None:
+            log.info("update %s delivered again: already recorded", update.update_id)
+        else:
+            self.processor.submit(chat_key(update), inbox_id, update)
+        return web.Response(text="ok")
+
+
 class TelegramPoller:
     """getUpdates -> inbox -> processor, until stopped."""
 
@@ -178,17 +241,7 @@ class TelegramPoller:
         await self.processor.drain()
 
     async def record(self, updates: list[Update]) -> dict[str, int]:
-        """One short transaction recording a batch; returns update id -> inbox id."""
-        if not updates:
-            return {}
-        items = [(str(u.update_id), chat_key(u),
-                  u.model_dump(mode="json", exclude_unset=True)) for u in updates]
-        async with self.sessionmaker() as session:
-            stored = await inbox.record(session, CHANNEL, items)
-            await session.commit()
-        if self.processor.metrics is not None:
-            self.processor.metrics.received.labels(CHANNEL).inc(len(stored))
-        return stored
+        return await record_updates(self.sessionmaker, updates, self.processor.metrics)
 
     async def _wait(self, seconds: float) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +22,11 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr | None = Field(default=None, alias="BOT_TOKEN")
     telegram_api_url: str = Field(default=PUBLIC_BOT_API, alias="TELEGRAM_API_URL")
+    telegram_mode: str = Field(default="polling", pattern=r"^(polling|webhook)$",
+                               alias="TELEGRAM_MODE")
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://", alias="WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
+    webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/", alias="WEBHOOK_PATH")
     database_url: str = Field(default="sqlite+aiosqlite:///./aduan.db", alias="DATABASE_URL")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(
         default=frozenset(), alias="ADMIN_IDS"
@@ -114,6 +120,19 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError("must be a WhatsApp template language code such as id or en") from exc
         return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() and not re.fullmatch(
+                r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1-256 characters: letters, digits, _ and -")
+        return value
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _blank_url(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level")
     @classmethod
@@ -211,6 +230,20 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(
             f"Invalid setting {env}: {msg}. Set {env} in the environment or .env."
         ) from None
+
+
+def require_webhook(settings: Settings) -> tuple[str, str]:
+    """(WEBHOOK_URL, WEBHOOK_SECRET) for webhook mode, or SettingsError naming the missing one."""
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    if not settings.webhook_url:
+        raise SettingsError("Webhook mode needs WEBHOOK_URL: set WEBHOOK_URL to the public "
+                            "HTTPS address Telegram should call (e.g. https://aduan.example."
+                            "go.id/telegram/webhook).")
+    if not secret:
+        raise SettingsError("Webhook mode needs WEBHOOK_SECRET: set WEBHOOK_SECRET to a random "
+                            "string of letters, digits, _ and - (e.g. from `openssl rand -hex "
+                            "32`).")
+    return settings.webhook_url, secret
 
 
 def require_token(settings: Settings) -> str:

@@ -281,3 +281,17 @@ def test_seed_that_is_not_utf8_is_one_line(
     assert main(["seed", str(path)]) != 0
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "UTF-8" in err and "Traceback" not in err
+
+
+def test_webhook_mode_without_its_settings_is_one_line(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BOT_TOKEN", "123456:TEST-TOKEN")
+    assert main(["run", "--webhook"]) != 0
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "WEBHOOK_URL" in err
+    monkeypatch.setenv("WEBHOOK_URL", "https://aduan.example.go.id/telegram/webhook")
+    assert main(["run", "--webhook"]) != 0
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "WEBHOOK_SECRET" in err
+    assert not (clean_env / "aduan.db").exists()
