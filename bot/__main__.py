@@ -18,6 +18,7 @@ from bot.settings import (
     require_token,
     require_webhook,
 )
+from models.db import AlreadyRunning
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,6 +109,9 @@ async def _run(settings: Settings) -> None:
 
     _writable(settings.media_dir)
     await _connectable(settings)
+    from models.db import hold_sqlite
+
+    lock = hold_sqlite(settings.database_url)  # noqa: F841 - held while the bot runs
     app = await build_app(settings)
     # What start-up built (aiogram's ~160 MB of types and schemas, the app) lives as long as
     # the process: out of the collector's way, so its full collections stay short.
@@ -167,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OperationalError, DBAPIError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"aduan: cannot use DATABASE_URL ({first}): check DATABASE_URL.", file=sys.stderr)
+        return 2
+    except AlreadyRunning as exc:
+        print(f"aduan: another aduan process is already running on the SQLite database {exc}: "
+              "SQLite serves one process; stop the other one, or set DATABASE_URL to "
+              "PostgreSQL to run several.", file=sys.stderr)
         return 2
     except DatabaseUnreachable as exc:
         print(f"aduan: cannot reach the database of DATABASE_URL ({exc}): check DATABASE_URL "

@@ -122,3 +122,31 @@ async def migrate(engine: AsyncEngine) -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+class AlreadyRunning(Exception):
+    """Another process already serves this SQLite database."""
+
+
+def hold_sqlite(url: str) -> Any:
+    """For a SQLite URL, an exclusive lock on `<database>.lock` held until the returned file is
+    closed (or the process ends); AlreadyRunning when another process holds it. SQLite is the
+    embedded default for one process: the per-chat order, the write queue and flood control
+    live in that process. PostgreSQL URLs need no lock (None)."""
+    import fcntl
+
+    from sqlalchemy import make_url
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or \
+            parsed.database == ":memory:":
+        return None
+    path = Path(parsed.database).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(f"{path}.lock", "a+")  # noqa: SIM115 - held for the process's lifetime
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AlreadyRunning(str(path)) from None
+    return handle

@@ -295,3 +295,22 @@ def test_webhook_mode_without_its_settings_is_one_line(
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "WEBHOOK_SECRET" in err
     assert not (clean_env / "aduan.db").exists()
+
+
+def test_second_process_on_sqlite_is_refused_with_one_line(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from models.db import hold_sqlite
+
+    url = f"sqlite+aiosqlite:///{clean_env / 'aduan.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("BOT_TOKEN", "123456:TEST-TOKEN")
+    first = hold_sqlite(url)  # the process already running
+    try:
+        assert main(["run"]) != 0
+        err = capsys.readouterr().err
+        assert err.strip().count("\n") == 0 and "SQLite" in err and "DATABASE_URL" in err
+    finally:
+        first.close()
+    assert hold_sqlite(url) is not None  # free again once the first process is gone
+    assert hold_sqlite("postgresql+asyncpg://u@h/db") is None
