@@ -24,7 +24,7 @@ from handlers.i18n import Tr  # noqa: E402
 if TYPE_CHECKING:
     from handlers.reports import CardRow
 
-NAME_WIDTH = 22  # characters per line of an OPD's name
+NAME_WIDTH = 20  # characters per line of an OPD's name
 NAME_LINES = 2
 MAX_OPDS = 25  # a taller picture stops being readable on a phone: the worst are kept
 THIS_COLOR, LAST_COLOR, RED_COLOR = "#1f6fb2", "#a9c4de", "#d62728"
@@ -41,10 +41,13 @@ class ChartLabels:
     period: str = ""
 
     @classmethod
-    def of(cls, t: Tr, period: str = "") -> ChartLabels:
-        """Labels in the translator's language."""
-        return cls(t("chart-title"), t("chart-on-time"), t("chart-backlog"),
-                   t("chart-this-week"), t("chart-last-week"), t("chart-no-data"), period)
+    def of(cls, t: Tr, period: str = "", weekly: bool = True) -> ChartLabels:
+        """Labels in the translator's language; `weekly`: 'this week' against 'last week',
+        else 'this period' against 'the period before'."""
+        this, last = (("chart-this-week", "chart-last-week") if weekly
+                      else ("chart-this-period", "chart-last-period"))
+        return cls(t("chart-title"), t("chart-on-time"), t("chart-backlog"), t(this), t(last),
+                   t("chart-no-data"), period)
 
 
 def wrap_name(name: str, width: int = NAME_WIDTH, lines: int = NAME_LINES) -> str:
@@ -58,7 +61,8 @@ def wrap_name(name: str, width: int = NAME_WIDTH, lines: int = NAME_LINES) -> st
 
 def _label(row: CardRow, lang: str) -> str:
     name = row.name(lang)
-    return wrap_name(name if name in ("", row.code) else f"{row.code} – {name}")
+    text = row.code if name in ("", row.code) else f"{row.code} – {name}"
+    return f"{row.rank}. {wrap_name(text)}" if row.rank else wrap_name(text)
 
 
 def report_card_chart(this_week: Sequence[CardRow], last_week: Sequence[CardRow],
@@ -68,13 +72,13 @@ def report_card_chart(this_week: Sequence[CardRow], last_week: Sequence[CardRow]
     rows = list(this_week)[:MAX_OPDS]
     before = {r.opd_id: r for r in last_week}
     n = max(len(rows), 1)
-    height = 1.6 + 0.62 * n
-    fig = Figure(figsize=(8.0, height), dpi=130)  # no pyplot: no global state to leak
+    height = 1.8 + 0.7 * n
+    fig = Figure(figsize=(7.0, height), dpi=150)  # no pyplot: no global state to leak
     grid = fig.add_gridspec(1, 2, width_ratios=(3.2, 1.3), wspace=0.08)
     ax = fig.add_subplot(grid[0, 0])
     axr = fig.add_subplot(grid[0, 1], sharey=ax)
     fig.suptitle(f"{labels.title}\n{labels.period}" if labels.period else labels.title,
-                 fontsize=13, fontweight="bold", y=1.0)
+                 fontsize=14, fontweight="bold", y=1.0)
     if not rows:
         ax.text(0.5, 0.5, labels.no_data, ha="center", va="center", fontsize=12,
                 transform=ax.transAxes)
@@ -95,14 +99,16 @@ def report_card_chart(this_week: Sequence[CardRow], last_week: Sequence[CardRow]
         _value(ax, y + h / 2, v, bold=False)
     ax.set_xlim(0, 118)  # room for the value after a full bar
     ax.set_xticks([0, 25, 50, 75, 100])
-    ax.set_xlabel(labels.on_time, fontsize=11)
+    ax.tick_params(axis="x", labelsize=11)
+    axr.tick_params(axis="x", labelsize=11)
+    ax.set_xlabel(labels.on_time, fontsize=12)
     ax.set_yticks(ys)
-    ax.set_yticklabels([_label(r, lang) for r in rows], fontsize=10.5)
+    ax.set_yticklabels([_label(r, lang) for r in rows], fontsize=12)
     ax.invert_yaxis()  # rank 1 on top
     ax.grid(axis="x", color="#dddddd", linewidth=0.8)
     ax.set_axisbelow(True)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False,
-              fontsize=10.5)
+              fontsize=12)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
 
@@ -111,8 +117,8 @@ def report_card_chart(this_week: Sequence[CardRow], last_week: Sequence[CardRow]
     top = max(max(reds), 1)
     axr.set_xlim(0, top * 1.35)
     for y, v in zip(ys, reds, strict=True):
-        axr.text(v + top * 0.03, y, str(v), va="center", fontsize=10.5, fontweight="bold")
-    axr.set_xlabel(labels.backlog, fontsize=11)
+        axr.text(v + top * 0.03, y, str(v), va="center", fontsize=12, fontweight="bold")
+    axr.set_xlabel(labels.backlog, fontsize=12)
     axr.tick_params(axis="y", left=False, labelleft=False)
     axr.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
     for side in ("top", "right"):
@@ -123,7 +129,7 @@ def report_card_chart(this_week: Sequence[CardRow], last_week: Sequence[CardRow]
 def _value(ax: object, y: float, value: float | None, bold: bool) -> None:
     text = "–" if value is None else f"{value:.0f}%"
     ax.text((value or 0) + 1.5, y, text, va="center",  # type: ignore[attr-defined]
-            fontsize=9.5 if not bold else 10, fontweight="bold" if bold else "normal",
+            fontsize=10.5 if not bold else 11.5, fontweight="bold" if bold else "normal",
             color="#222222" if bold else "#555555")
 
 

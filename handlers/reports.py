@@ -270,15 +270,18 @@ async def report_card(session: AsyncSession, deps: Deps, start: datetime, end: d
 
 
 def duration(t: Tr, secs: float | None) -> str:
-    """Seconds as '2h 4j' / '2d 4h' (days and hours), '35m' under an hour, '-' for none."""
+    """Seconds as '2h 4j' / '2d 4h' (days and hours), '5j 30m' under a day, '35m' under an
+    hour, '-' for none."""
     if secs is None:
         return "-"
     minutes = int(round(secs / 60))
     if minutes < 60:
         return t("dur-m", m=minutes)
-    hours = int(round(secs / 3600))
-    days, hours = divmod(hours, 24)
-    return t("dur-dh", d=days, h=hours) if days else t("dur-h", h=hours)
+    if minutes < 24 * 60:
+        hours, minutes = divmod(minutes, 60)
+        return t("dur-hm", h=hours, m=minutes) if minutes else t("dur-h", h=hours)
+    days, hours = divmod(int(round(secs / 3600)), 24)
+    return t("dur-dh", d=days, h=hours) if hours else t("dur-d", d=days)
 
 
 def _pct(value: float | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
@@ -65,19 +66,21 @@ async def cmd_search(message: Message, command: CommandObject, session: AsyncSes
     for item in view.album:
         path = media_store.path(item.path)
         if await asyncio.to_thread(path.is_file):
-            files.append(InputMediaVideo(media=FSInputFile(path)) if item.kind == "video"
-                         else InputMediaPhoto(media=FSInputFile(path)))
+            files.append((item.kind, path))
+    code = view.report.code
     for i in range(0, len(files), ALBUM_MAX):
         group = files[i:i + ALBUM_MAX]
         if len(group) == 1:
-            single = group[0]
-            if isinstance(single, InputMediaVideo):
-                await message.answer_video(single.media, caption=view.report.code)
+            kind, path = group[0]
+            if kind == "video":
+                await message.answer_video(FSInputFile(path), caption=code)
             else:
-                await message.answer_photo(single.media, caption=view.report.code)
-        else:
-            group[0].caption = view.report.code
-            await message.answer_media_group(group)  # type: ignore[arg-type]
+                await message.answer_photo(FSInputFile(path), caption=code)
+            continue
+        await message.answer_media_group([
+            (InputMediaVideo if kind == "video" else InputMediaPhoto)(
+                media=FSInputFile(path), caption=code if n == 0 else None)
+            for n, (kind, path) in enumerate(group)])
 
 
 async def cmd_reassign(message: Message, command: CommandObject, session: AsyncSession, t: Tr,
@@ -150,7 +153,8 @@ async def cmd_report_card(message: Message, command: CommandObject, session: Asy
     for page in reports.report_card_pages(rows, t, period):
         await message.answer(page, parse_mode="HTML")
     if rows:
-        png = report_card_chart(rows, before, ChartLabels.of(t, period.label()), t.lang)
+        labels = ChartLabels.of(t, period.label(), weekly=span == timedelta(days=7))
+        png = report_card_chart(rows, before, labels, t.lang)
         await message.answer_photo(BufferedInputFile(png, "rapor.png"),
                                    caption=t("rapor-title", period=period.label()))
 

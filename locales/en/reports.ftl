@@ -2,6 +2,8 @@
 
 dur-m = { $m }m
 dur-h = { $h }h
+dur-hm = { $h }h { $m }m
+dur-d = { $d }d
 dur-dh = { $d }d { $h }h
 rapor-title = 📊 OPD report card { $period }
 rapor-empty = No reports in this period.
@@ -10,8 +12,8 @@ rapor-col-score = Score
 rapor-col-in = In
 rapor-col-ontime = OnTm
 rapor-col-red = Red
-rapor-table-detail = FU { $followup } · Res { $resolve } · Reop { $reopen } · ★ { $rating }
-rapor-formula = Score 0–100 = (40×T + 20×B + 20×U + 20×P) ÷ the weights present. T = follow-ups on time; B = 1 − open reds ÷ reports received (at least 0); U = 1 − reports re-opened ÷ resolved; P = (average rating − 1) ÷ 4. Parts without data are left out. OnTm = followed up on time, FU = median time to first follow-up, Res = median time to resolve, Red = red reports open now.
+rapor-table-detail = FU { $followup } · Res { $resolve } · ↺{ $reopen } · ★{ $rating }
+rapor-formula = Score 0–100 = (40×T + 20×B + 20×U + 20×P) ÷ the weights present. T = follow-ups on time; B = 1 − open reds ÷ reports received (at least 0); U = 1 − reports re-opened ÷ resolved; P = (average rating − 1) ÷ 4. Parts without data are left out. OnTm = followed up on time, FU = median time to first follow-up, Res = median time to resolve, ↺ = re-opened, Red = red reports open now.
 rapor-more = … and { $count } more OPDs (see /report_card).
 rapor-usage = Usage: /report_card [period]
     Period: empty (last 7 days), week, month, 30d, 2026-11, or 2026-11-01..2026-11-23.
@@ -57,9 +59,11 @@ export-caption = { $count } reports { $period }
 export-personal = ⚠️ Contains personal data (UU PDP): keep it safe, do not forward it.
 export-cut = Only the first { $count } of { $total } reports were exported; choose a shorter period.
 export-empty = No reports in the period { $period }.
-chart-title = Follow-ups on time per OPD
+chart-title = OPD report card
 chart-on-time = Followed up on time (%)
 chart-backlog = Open red reports
 chart-this-week = This week
 chart-last-week = Last week
+chart-this-period = This period
+chart-last-period = Period before
 chart-no-data = No reports yet

@@ -2,6 +2,8 @@
 
 dur-m = { $m }m
 dur-h = { $h }j
+dur-hm = { $h }j { $m }m
+dur-d = { $d }h
 dur-dh = { $d }h { $h }j
 rapor-title = 📊 Rapor OPD { $period }
 rapor-empty = Belum ada laporan pada periode ini.
@@ -10,8 +12,8 @@ rapor-col-score = Skor
 rapor-col-in = Masuk
 rapor-col-ontime = Tepat
 rapor-col-red = Merah
-rapor-table-detail = TL { $followup } · Sls { $resolve } · Ulang { $reopen } · ★ { $rating }
-rapor-formula = Skor 0–100 = (40×T + 20×B + 20×U + 20×P) ÷ bobot yang ada. T = tindak lanjut tepat waktu; B = 1 − merah terbuka ÷ laporan masuk (min. 0); U = 1 − laporan dibuka ulang ÷ yang diselesaikan; P = (rata-rata rating − 1) ÷ 4. Bagian tanpa data tidak dihitung. Tepat = tindak lanjut tepat waktu, TL = median waktu tindak lanjut pertama, Sls = median waktu penyelesaian, Merah = laporan merah yang masih terbuka sekarang.
+rapor-table-detail = TL { $followup } · Sls { $resolve } · ↺{ $reopen } · ★{ $rating }
+rapor-formula = Skor 0–100 = (40×T + 20×B + 20×U + 20×P) ÷ bobot yang ada. T = tindak lanjut tepat waktu; B = 1 − merah terbuka ÷ laporan masuk (min. 0); U = 1 − laporan dibuka ulang ÷ yang diselesaikan; P = (rata-rata rating − 1) ÷ 4. Bagian tanpa data tidak dihitung. Tepat = tindak lanjut tepat waktu, TL = median waktu tindak lanjut pertama, Sls = median waktu penyelesaian, ↺ = dibuka ulang, Merah = laporan merah yang masih terbuka sekarang.
 rapor-more = … dan { $count } OPD lainnya (lihat /rapor).
 rapor-usage = Pemakaian: /rapor [periode]
     Periode: kosong (7 hari terakhir), minggu, bulan, 30d, 2026-11, atau 2026-11-01..2026-11-23.
@@ -57,9 +59,11 @@ export-caption = { $count } laporan { $period }
 export-personal = ⚠️ Berisi data pribadi (UU PDP): simpan dengan aman, jangan diteruskan.
 export-cut = Hanya { $count } dari { $total } laporan pertama yang diekspor; pilih periode yang lebih pendek.
 export-empty = Tidak ada laporan pada periode { $period }.
-chart-title = Tindak lanjut tepat waktu per OPD
+chart-title = Rapor OPD
 chart-on-time = Tindak lanjut tepat waktu (%)
 chart-backlog = Laporan merah terbuka
 chart-this-week = Minggu ini
 chart-last-week = Minggu lalu
+chart-this-period = Periode ini
+chart-last-period = Periode sebelumnya
 chart-no-data = Belum ada laporan
