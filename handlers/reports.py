@@ -440,18 +440,20 @@ async def overdue(session: AsyncSession, deps: Deps, per_opd: int = OVERDUE_LIST
         setattr(groups[opd_id], light, int(count))
     if not groups:
         return []
+    # Ranked from the (light, opd_id, created_at, status) index alone; the few rows listed
+    # are then read from the table.
     red_first = case((R.light == "red", 0), else_=1)
-    inner = (select(R.opd_id, R.code, R.light, R.created_at,
-                    case((R.first_action_at.is_(None), R.followup_due_at),
-                         else_=R.resolve_due_at).label("due"),
+    inner = (select(R.id.label("id"),
                     func.row_number().over(partition_by=R.opd_id,
                                            order_by=(red_first, R.created_at, R.id)).label("rn"))
              .where(late).subquery())
+    due = case((R.first_action_at.is_(None), R.followup_due_at), else_=R.resolve_due_at)
     listed = await conn.execute(
-        select(inner.c.opd_id, inner.c.code, inner.c.light, inner.c.created_at, inner.c.due)
-        .where(inner.c.rn <= per_opd).order_by(inner.c.opd_id, inner.c.rn))
-    for opd_id, code, light, created, due in listed:
-        groups[opd_id].items.append(OverdueItem(code, light, _aware(created), _aware(due)))
+        select(R.opd_id, R.code, R.light, R.created_at, due)
+        .join_from(inner, Report.__table__, R.id == inner.c.id)
+        .where(inner.c.rn <= per_opd).order_by(R.opd_id, inner.c.rn))
+    for opd_id, code, light, created, due_at in listed:
+        groups[opd_id].items.append(OverdueItem(code, light, _aware(created), _aware(due_at)))
     return sorted(groups.values(), key=lambda g: (-g.red, -g.yellow, g.code))
 
 
