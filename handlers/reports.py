@@ -46,7 +46,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.i18n import Tr
@@ -440,19 +440,25 @@ async def overdue(session: AsyncSession, deps: Deps, per_opd: int = OVERDUE_LIST
         setattr(groups[opd_id], light, int(count))
     if not groups:
         return []
-    # Ranked from the (light, opd_id, created_at, status) index alone; the few rows listed
-    # are then read from the table.
-    red_first = case((R.light == "red", 0), else_=1)
-    inner = (select(R.id.label("id"),
-                    func.row_number().over(partition_by=R.opd_id,
-                                           order_by=(red_first, R.created_at, R.id)).label("rn"))
-             .where(late).subquery())
+    # The oldest of each (OPD, light), reds first: one LIMITed index seek each on (light,
+    # opd_id, created_at, status), in one statement. (A window over all late reports lets
+    # SQLite's planner walk the whole table in OPD order instead.)
     due = case((R.first_action_at.is_(None), R.followup_due_at), else_=R.resolve_due_at)
-    listed = await conn.execute(
-        select(R.opd_id, R.code, R.light, R.created_at, due)
-        .join_from(inner, Report.__table__, R.id == inner.c.id)
-        .where(inner.c.rn <= per_opd).order_by(R.opd_id, inner.c.rn))
-    for opd_id, code, light, created, due_at in listed:
+    parts = []
+    for g in groups.values():
+        reds = min(g.red, per_opd)
+        for light, n in (("red", reds), ("yellow", min(g.yellow, per_opd - reds))):
+            if n > 0:
+                sub = (select(R.opd_id, R.code, R.light, R.created_at, due.label("due"))
+                       .where(R.light == light, R.opd_id == g.opd_id, R.status.in_(OPEN))
+                       .order_by(R.created_at).limit(n).subquery())
+                parts.append(select(*sub.c))
+    found = []
+    for i in range(0, len(parts), 200):  # SQLite allows 500 parts to a compound select
+        found += list(await conn.execute(union_all(*parts[i:i + 200])))
+    red_first = {"red": 0, "yellow": 1}
+    for opd_id, code, light, created, due_at in sorted(
+            found, key=lambda r: (r[0], red_first[r[2]], _aware(r[3]))):
         groups[opd_id].items.append(OverdueItem(code, light, _aware(created), _aware(due_at)))
     return sorted(groups.values(), key=lambda g: (-g.red, -g.yellow, g.code))
 
@@ -703,19 +709,18 @@ def digest_text(rows: Sequence[CardRow], t: Tr, period: Period) -> str:
 
 async def weekly_digest(session: AsyncSession, deps: Deps, week_end: datetime
                         ) -> tuple[str, bytes]:
-    """The week before `week_end` (aware): its report card as one HTML message (send with
-    parse_mode HTML) in the default language, and the chart PNG (this week against the week
-    before, red backlog beside)."""
+    """The 7 local days before `week_end`'s date (Monday to Sunday when called on a Monday):
+    its report card as one HTML message (send with parse_mode HTML, under 4096 characters) in
+    the default language, and the chart PNG (that week against the week before, the open red
+    backlog beside)."""
     from handlers.charts import ChartLabels, report_card_chart
 
     t = deps.translator.bind(deps.default_language)
-    week_end = week_end.astimezone(UTC)
-    this = await report_card(session, deps, week_end - timedelta(days=7), week_end)
-    before = await report_card(session, deps, week_end - timedelta(days=14),
-                               week_end - timedelta(days=7))
-    period = Period(week_end - timedelta(days=7), week_end,
-                    (week_end - timedelta(days=7)).astimezone(deps.tz).date(),
-                    (week_end - timedelta(seconds=1)).astimezone(deps.tz).date())
+    day = week_end.astimezone(deps.tz).date()
+    period = _span(day - timedelta(days=7), day - timedelta(days=1), deps.tz)
+    this = await report_card(session, deps, period.start, period.end)
+    before = await report_card(session, deps, _midnight(day - timedelta(days=14), deps.tz),
+                               period.start)
     text = digest_text(this, t, period)
-    png = report_card_chart(this, before, ChartLabels.of(t, period.label()))
+    png = report_card_chart(this, before, ChartLabels.of(t, period.label()), t.lang)
     return text, png

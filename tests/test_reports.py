@@ -331,7 +331,8 @@ async def test_chart_and_weekly_digest(env: Any) -> None:
     sm, deps, _ = env
     async with sm() as s:
         text, png = await reports.weekly_digest(s, deps, NOW)
-    assert "Rapor OPD 16-11-2026 – 23-11-2026" in text and "<pre>" in text
+    # Monday: the week Monday 16 to Sunday 22 November, local time.
+    assert "Rapor OPD 16-11-2026 – 22-11-2026" in text and "<pre>" in text
     assert "BBB" in text and "Skor 0–100" in text and len(text) <= 4096
     width, height = _png_size(png)
     assert 700 <= width <= 1400 and 300 <= height <= 1200, (width, height)
@@ -357,10 +358,14 @@ def test_digest_text_fits_one_message() -> None:
 
 
 async def admin_says(h: Harness, text: str, *, user: int = ADMIN_ID, count: int = 1,
-                     method: str | None = "sendMessage") -> list[Any]:
+                     method: str | None = "sendMessage", chat: int | None = None,
+                     **kwargs: Any) -> list[Any]:
     mark = h.fake.mark()
-    h.fake.push_update(h.fake.make_message(user, user, text, first_name="Admin"))
-    return await h.fake.wait_for(method, lambda c: c.chat_id == user, count=count, since=mark)
+    chat = chat or user
+    if chat != user:
+        kwargs.update(chat_type="supergroup", title="Admin")
+    h.fake.push_update(h.fake.make_message(chat, user, text, first_name="Admin", **kwargs))
+    return await h.fake.wait_for(method, lambda c: c.chat_id == chat, count=count, since=mark)
 
 
 async def seeded(h: Harness) -> dict[str, int]:
@@ -389,6 +394,20 @@ async def test_rapor_and_statistik_commands(harness: Harness) -> None:
     assert "Masuk: 31 · terbuka: 20" in stats.text  # with the old red of 20 days ago
     [usage] = await admin_says(h, "/statistik 2026-13")
     assert usage.text.startswith("Pemakaian: /statistik")
+
+
+async def test_english_admin_in_a_group(harness: Harness) -> None:
+    h = harness
+    await seeded(h)
+    group = -1001000000777
+    [usage] = await admin_says(h, "/stats nonsense", chat=group, language_code="en")
+    assert usage.text.startswith("Usage: /stats")
+    [usage] = await admin_says(h, "/reassign ADU-2222", chat=group, language_code="en")
+    assert usage.text.startswith("Usage: /reassign")
+    [table, photo] = await admin_says(h, "/report_card week", chat=group, language_code="en",
+                                      count=2, method=None)
+    assert "OPD report card" in table.text and "Score" in table.text
+    assert "Score 0–100 = (40×T" in table.text and photo.method == "sendPhoto"
 
 
 async def test_terlambat_cari_alihkan(harness: Harness) -> None:
