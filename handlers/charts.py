@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 NAME_WIDTH = 20  # characters per line of an OPD's name
 NAME_LINES = 2
+HEADER_IN = 1.25  # title (two lines) and legend
 MAX_OPDS = 25  # a taller picture stops being readable on a phone: the worst are kept
 THIS_COLOR, LAST_COLOR, RED_COLOR = "#1f6fb2", "#a9c4de", "#d62728"
 
@@ -72,13 +73,16 @@ def report_card_chart(this_week: Sequence[CardRow], last_week: Sequence[CardRow]
     rows = list(this_week)[:MAX_OPDS]
     before = {r.opd_id: r for r in last_week}
     n = max(len(rows), 1)
-    height = 1.8 + 0.7 * n
+    height = HEADER_IN + 0.9 + 0.7 * n
     fig = Figure(figsize=(7.0, height), dpi=150)  # no pyplot: no global state to leak
     grid = fig.add_gridspec(1, 2, width_ratios=(3.2, 1.3), wspace=0.08)
     ax = fig.add_subplot(grid[0, 0])
     axr = fig.add_subplot(grid[0, 1], sharey=ax)
+    # A fixed header (in inches) for the title and, under it, the legend: they never overlap,
+    # however few OPDs there are.
+    fig.subplots_adjust(top=1 - HEADER_IN / height, bottom=0.9 / height)
     fig.suptitle(f"{labels.title}\n{labels.period}" if labels.period else labels.title,
-                 fontsize=14, fontweight="bold", y=1.0)
+                 fontsize=14, fontweight="bold", y=1 - 0.1 / height, va="top")
     if not rows:
         ax.text(0.5, 0.5, labels.no_data, ha="center", va="center", fontsize=12,
                 transform=ax.transAxes)
