@@ -323,8 +323,8 @@ async def run_tick(sm: Any, deps: Deps, opts: Options, phase: Phase) -> None:
 
 async def run_one(db: str, opts: Options) -> Phase:
     phase = Phase(label=f"oversight/{db}")
-    tmp = Path(tempfile.mkdtemp(prefix="aduan-bench-"))
-    if db == "sqlite":
+    tmp = Path(tempfile.mkdtemp(prefix="aduan-bench-")) if db == "sqlite" else None
+    if tmp is not None:
         db_path = tmp / "bench.db"
         url = f"sqlite+aiosqlite:///{db_path}"
         cleanup: Callable[[], Awaitable[None]] | None = None
@@ -372,7 +372,7 @@ async def run_one(db: str, opts: Options) -> Phase:
         await engine.dispose()
         if cleanup is not None and not opts.keep:
             await cleanup()
-        if db == "sqlite" and not opts.keep:
+        if tmp is not None and not opts.keep:
             await asyncio.to_thread(shutil.rmtree, tmp, True)
         elif opts.keep and not opts.quiet:
             print(f"  kept: {url}")
