@@ -35,6 +35,7 @@ Ranked by score, then received, then OPD code.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -586,34 +587,43 @@ async def export_rows(session: AsyncSession, deps: Deps, start: datetime, end: d
     tz = deps.tz
     conn = await session.connection()
     total = int((await conn.execute(select(func.count()).where(_in(start, end)))).scalar_one())
-    reports = list((await session.exec(
-        select(Report).where(_in(start, end)).order_by(R.created_at, R.id).limit(limit)
-    )).scalars())
+    # Core rows, not ORM objects: a month of a large regency is tens of thousands of rows.
+    wanted = [R.id, R.code, R.created_at, R.status, R.light, R.opd_id, R.category_id, R.channel,
+              R.description, R.address, R.latitude, R.longitude, R.anonymous,
+              R.followup_due_at, R.first_action_at, R.followup_on_time, R.resolve_due_at,
+              R.resolved_at, R.reopen_count, R.rating, R.citizen_id]
+    if personal:
+        wanted += [R.reporter_name, R.reporter_phone]
+    reports = list(await conn.execute(
+        select(*wanted).where(_in(start, end)).order_by(R.created_at, R.id).limit(limit)))
     ids = [r.id for r in reports]
     opds = await _opds(session)
     cats = {c.id: c for c in (await session.exec(select(Category))).scalars()}
-    citizens: dict[int, Citizen] = {}
-    events: dict[int, list[ReportEvent]] = {}
+    citizens: dict[int, Any] = {}
+    events: dict[int, list[Any]] = {}
     media: dict[int, int] = {}
+    a = Attachment.__table__.c
+    c = Citizen.__table__.c
     for i in range(0, len(ids), 1000):
         part = ids[i:i + 1000]
-        for ev in (await session.exec(select(ReportEvent).where(E.report_id.in_(part))
-                                      .order_by(E.report_id, E.at, E.id))).scalars():
+        for ev in await conn.execute(
+                select(E.report_id, E.at, E.kind, E.from_status, E.to_status, E.actor_kind,
+                       E.actor_id, E.actor_name, E.note)
+                .where(E.report_id.in_(part)).order_by(E.report_id, E.at, E.id)):
             events.setdefault(ev.report_id, []).append(ev)
-        a = Attachment.__table__.c
         for rid, n in await conn.execute(select(a.report_id, func.count())
                                          .where(a.report_id.in_(part)).group_by(a.report_id)):
             media[rid] = int(n)
         if personal:
             cids = {r.citizen_id for r in reports[i:i + 1000]}
-            for c in (await session.exec(select(Citizen).where(
-                    Citizen.id.in_(cids)))).scalars():  # type: ignore[union-attr]
-                citizens[c.id or 0] = c
+            for who_ in await conn.execute(select(c.id, c.external_id, c.username)
+                                           .where(c.id.in_(cids))):
+                citizens[who_.id] = who_
 
     def when(at: datetime | None) -> str:
         return "" if at is None else at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
-    def who(ev: ReportEvent) -> tuple[str, str]:
+    def who(ev: Any) -> tuple[str, str]:
         if ev.actor_kind == "citizen" and not personal:
             return "", ""
         return ev.actor_name or "", ev.actor_id or ""
@@ -621,7 +631,7 @@ async def export_rows(session: AsyncSession, deps: Deps, start: datetime, end: d
     rows, event_rows = [], []
     for r in reports:
         opd, cat = opds.get(r.opd_id), cats.get(r.category_id)
-        evs = events.get(r.id or 0, [])
+        evs = events.get(r.id, [])
         line = []
         for ev in evs:
             name, _ = who(ev)
@@ -643,15 +653,15 @@ async def export_rows(session: AsyncSession, deps: Deps, start: datetime, end: d
             when(r.followup_due_at), when(r.first_action_at),
             "" if r.followup_on_time is None else ("yes" if r.followup_on_time else "no"),
             when(r.resolve_due_at), when(r.resolved_at), r.reopen_count,
-            r.rating if r.rating is not None else "", media.get(r.id or 0, 0), "\n".join(line),
+            r.rating if r.rating is not None else "", media.get(r.id, 0), "\n".join(line),
         ]
         if personal:
-            c = citizens.get(r.citizen_id)
+            person = citizens.get(r.citizen_id)
             hidden = r.anonymous
             row += ["" if hidden else (r.reporter_name or ""),
                     "" if hidden else (r.reporter_phone or ""),
-                    "" if hidden or c is None else c.external_id,
-                    "" if hidden or c is None else (c.username or "")]
+                    "" if hidden or person is None else person.external_id,
+                    "" if hidden or person is None else (person.username or "")]
         rows.append(row)
     return Export(COLUMNS + (PERSONAL if personal else []), rows, EVENT_COLUMNS, event_rows,
                   total)
@@ -722,5 +732,6 @@ async def weekly_digest(session: AsyncSession, deps: Deps, week_end: datetime
     before = await report_card(session, deps, _midnight(day - timedelta(days=14), deps.tz),
                                period.start)
     text = digest_text(this, t, period)
-    png = report_card_chart(this, before, ChartLabels.of(t, period.label()), t.lang)
+    png = await asyncio.to_thread(report_card_chart, this, before,
+                                  ChartLabels.of(t, period.label()), t.lang)
     return text, png
