@@ -108,8 +108,9 @@ def _span(first: date, last: date, tz: ZoneInfo, now: datetime | None = None) ->
 
 def parse_period(text: str | None, tz: ZoneInfo, now: datetime, default_days: int = 7
                  ) -> Period:
-    """'' (the last 7 days), 'minggu'/'week' (this week from Monday), 'bulan'/'month' (this
-    month), '30d'/'30 hari' (the last 30 days), '2026-11' (a month), '2026-11-01..2026-11-23'
+    """'' (the last 7 days), 'minggu'/'week' (this week from Monday), 'minggu-lalu'/
+    'last-week' (Monday to Sunday before), 'bulan'/'month' (this month), 'bulan-lalu'/
+    'last-month', '30d'/'30 hari' (the last 30 days), '2026-11' (a month), '2026-11-01..2026-11-23'
     (inclusive dates, local time in tz) -> Period; PeriodError otherwise."""
     raw = (text or "").strip().lower()
     today = now.astimezone(tz).date()
@@ -119,6 +120,12 @@ def parse_period(text: str | None, tz: ZoneInfo, now: datetime, default_days: in
         return _span(today - timedelta(days=today.weekday()), today, tz, now)
     if raw in ("bulan", "month"):
         return _span(today.replace(day=1), today, tz, now)
+    if raw in ("minggu-lalu", "minggu lalu", "last-week", "last week"):
+        monday = today - timedelta(days=today.weekday())
+        return _span(monday - timedelta(days=7), monday - timedelta(days=1), tz)
+    if raw in ("bulan-lalu", "bulan lalu", "last-month", "last month"):
+        last = today.replace(day=1) - timedelta(days=1)
+        return _span(last.replace(day=1), last, tz)
     if (m := _DAYS_RE.match(raw)) is not None:
         days = int(m.group(1))
         if not 1 <= days <= 366:

@@ -223,6 +223,12 @@ def test_parse_period() -> None:
     assert reports.parse_period("week", TZ, now) == p
     p = reports.parse_period("bulan", TZ, now)
     assert p.start == datetime(2026, 10, 31, 17, tzinfo=UTC) and p.end == now
+    p = reports.parse_period("minggu-lalu", TZ, now)
+    assert (p.first.isoformat(), p.last.isoformat()) == ("2026-11-16", "2026-11-22")
+    assert p.end == datetime(2026, 11, 22, 17, tzinfo=UTC)
+    assert reports.parse_period("last week", TZ, now) == p
+    p = reports.parse_period("bulan-lalu", TZ, now)
+    assert (p.first.isoformat(), p.last.isoformat()) == ("2026-10-01", "2026-10-31")
     p = reports.parse_period("30d", TZ, now)
     assert p.start == now - timedelta(days=30)
     p = reports.parse_period("2026-10", TZ, now)

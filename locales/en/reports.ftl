@@ -16,9 +16,9 @@ rapor-table-detail = FU { $followup } · Res { $resolve } · ↺{ $reopen } · �
 rapor-formula = Score 0–100 = (40×T + 20×B + 20×U + 20×P) ÷ the weights present. T = follow-ups on time; B = 1 − open reds ÷ reports received (at least 0); U = 1 − reports re-opened ÷ resolved; P = (average rating − 1) ÷ 4. Parts without data are left out. OnTm = followed up on time, FU = median time to first follow-up, Res = median time to resolve, ↺ = re-opened, Red = red reports open now.
 rapor-more = … and { $count } more OPDs (see /report_card).
 rapor-usage = Usage: /report_card [period]
-    Period: empty (last 7 days), week, month, 30d, 2026-11, or 2026-11-01..2026-11-23.
+    Period: empty (last 7 days), week, last-week, month, last-month, 30d, 2026-11, or 2026-11-01..2026-11-23.
 stats-usage = Usage: /stats [period]
-    Period: empty (last 7 days), week, month, 30d, 2026-11, or 2026-11-01..2026-11-23.
+    Period: empty (last 7 days), week, last-week, month, last-month, 30d, 2026-11, or 2026-11-01..2026-11-23.
 stats-title = 📈 Report statistics { $period }
 stats-summary = Received: { $total } · open: { $open } · resolved: { $resolved } · closed: { $closed } · rejected: { $rejected }
 stats-by-status = By status:
@@ -54,7 +54,7 @@ reassign-same-opd = Report { $code } is already with { $opd }.
 reassign-done = Report { $code } reassigned to { $opd }.
 reassign-failed = Report { $code } cannot be reassigned: { $reason }
 export-usage = Usage: /export [period] [personal]
-    Period: empty (last 7 days), week, month, 30d, 2026-11, or 2026-11-01..2026-11-23. Add "personal" to include reporters' personal data (name, phone, account id); anonymous reports stay without identity.
+    Period: empty (last 7 days), week, last-week, month, last-month, 30d, 2026-11, or 2026-11-01..2026-11-23. Add "personal" to include reporters' personal data (name, phone, account id); anonymous reports stay without identity.
 export-caption = { $count } reports { $period }
 export-personal = ⚠️ Contains personal data (UU PDP): keep it safe, do not forward it.
 export-cut = Only the first { $count } of { $total } reports were exported; choose a shorter period.

@@ -16,9 +16,9 @@ rapor-table-detail = TL { $followup } · Sls { $resolve } · ↺{ $reopen } · �
 rapor-formula = Skor 0–100 = (40×T + 20×B + 20×U + 20×P) ÷ bobot yang ada. T = tindak lanjut tepat waktu; B = 1 − merah terbuka ÷ laporan masuk (min. 0); U = 1 − laporan dibuka ulang ÷ yang diselesaikan; P = (rata-rata rating − 1) ÷ 4. Bagian tanpa data tidak dihitung. Tepat = tindak lanjut tepat waktu, TL = median waktu tindak lanjut pertama, Sls = median waktu penyelesaian, ↺ = dibuka ulang, Merah = laporan merah yang masih terbuka sekarang.
 rapor-more = … dan { $count } OPD lainnya (lihat /rapor).
 rapor-usage = Pemakaian: /rapor [periode]
-    Periode: kosong (7 hari terakhir), minggu, bulan, 30d, 2026-11, atau 2026-11-01..2026-11-23.
+    Periode: kosong (7 hari terakhir), minggu, minggu-lalu, bulan, bulan-lalu, 30d, 2026-11, atau 2026-11-01..2026-11-23.
 stats-usage = Pemakaian: /statistik [periode]
-    Periode: kosong (7 hari terakhir), minggu, bulan, 30d, 2026-11, atau 2026-11-01..2026-11-23.
+    Periode: kosong (7 hari terakhir), minggu, minggu-lalu, bulan, bulan-lalu, 30d, 2026-11, atau 2026-11-01..2026-11-23.
 stats-title = 📈 Statistik laporan { $period }
 stats-summary = Masuk: { $total } · terbuka: { $open } · selesai: { $resolved } · ditutup: { $closed } · ditolak: { $rejected }
 stats-by-status = Menurut status:
@@ -54,7 +54,7 @@ reassign-same-opd = Laporan { $code } sudah berada di { $opd }.
 reassign-done = Laporan { $code } dialihkan ke { $opd }.
 reassign-failed = Laporan { $code } tidak dapat dialihkan: { $reason }
 export-usage = Pemakaian: /ekspor [periode] [pribadi]
-    Periode: kosong (7 hari terakhir), minggu, bulan, 30d, 2026-11, atau 2026-11-01..2026-11-23. Tambahkan "pribadi" untuk menyertakan data pribadi pelapor (nama, telepon, ID akun); laporan anonim tetap tanpa identitas.
+    Periode: kosong (7 hari terakhir), minggu, minggu-lalu, bulan, bulan-lalu, 30d, 2026-11, atau 2026-11-01..2026-11-23. Tambahkan "pribadi" untuk menyertakan data pribadi pelapor (nama, telepon, ID akun); laporan anonim tetap tanpa identitas.
 export-caption = { $count } laporan { $period }
 export-personal = ⚠️ Berisi data pribadi (UU PDP): simpan dengan aman, jangan diteruskan.
 export-cut = Hanya { $count } dari { $total } laporan pertama yang diekspor; pilih periode yang lebih pendek.
