@@ -86,7 +86,11 @@ class Draft(SQLModel, table=True):
 
 class Report(SQLModel, table=True):
     __tablename__ = "report"
-    __table_args__ = (Index("ix_report_opd_created", "opd_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_report_opd_created", "opd_id", "created_at"),
+        # Open reds and yellows per OPD, counted and listed from the index alone (reports).
+        Index("ix_report_light_opd", "light", "opd_id", "created_at", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=16, unique=True, index=True)
