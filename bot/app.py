@@ -37,7 +37,7 @@ from handlers.whatsapp import WhatsAppConversation
 from models import repo
 from models.catalog import Catalog
 from models.citizens import CitizenCache
-from models.db import make_engine, make_sessionmaker, migrate
+from models.db import make_engine, make_reader, make_sessionmaker, migrate
 from models.domain import Clock, SystemClock, utcnow
 from models.media import MediaStore
 from models.tables import Report
@@ -74,6 +74,7 @@ class App:
     deps: Deps | None = None
     metrics: Metrics = field(default_factory=Metrics)
     webhook: TelegramWebhook | None = None  # webhook mode (TELEGRAM_MODE=webhook)
+    reader_engine: AsyncEngine | None = None  # SQLite's engine for long reads
 
     def loops(self) -> dict[str, bool]:
         """Whether each background loop this process started is still running."""
@@ -147,6 +148,8 @@ class App:
         await self.geocoder.close()
         await self.bot.session.close()
         await self.engine.dispose()
+        if self.reader_engine is not None:
+            await self.reader_engine.dispose()
 
 
 async def build_app(settings: Settings, clock: Clock | None = None) -> App:
@@ -154,6 +157,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     engine = make_engine(settings.database_url)
     await migrate(engine)
     sessionmaker = make_sessionmaker(engine)
+    reader_engine = make_reader(settings.database_url)
     translator = Translator(default=settings.default_language)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     geocoder: ReverseGeocoder | NoGeocoder
@@ -172,7 +176,8 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
                 ticket_prefix=settings.ticket_prefix, catalog=catalog,
                 calendar=settings.calendar(), yellow_share=settings.light_yellow_share,
                 auto_close_days=settings.auto_close_days, admin_chat_id=settings.admin_chat_id,
-                clock=clock or SystemClock())
+                clock=clock or SystemClock(),
+                reader=make_sessionmaker(reader_engine) if reader_engine else sessionmaker)
     keep_response_classes()
 
     async def on_submitted(session: AsyncSession, report: Report) -> bool:
@@ -269,7 +274,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
                                                  worker.wake))
     dispatcher.include_router(setup_routers())
     app = App(settings, engine, sessionmaker, translator, geocoder, intake, bot, dispatcher,
-              worker, whatsapp, geocoding=geocoding, deps=deps)
+              worker, whatsapp, geocoding=geocoding, deps=deps, reader_engine=reader_engine)
     worker.metrics = app.metrics
     app.web = web.Application(client_max_size=4 * 1024 * 1024)
     ops_routes(app.web, sessionmaker, app.metrics, app.loops)

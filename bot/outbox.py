@@ -144,6 +144,7 @@ class OutboxWorker(WakeableLoop):
         self.backoff_base = backoff_base
         self.on_blocked: Any = None  # (channel, chat id) -> None: a citizen blocked the bot
         self.metrics: Metrics | None = None
+        self._digest_cache: tuple[str, str, bytes] | None = None
 
     def _count(self, row: Outbox, result: str) -> None:
         if self.metrics is not None:
@@ -321,11 +322,19 @@ class OutboxWorker(WakeableLoop):
 
     async def _digest(self, session: Any, payload: dict[str, Any]
                       ) -> tuple[tuple[str, None] | None, bytes | None]:
-        """The weekly digest's text (HTML) or chart, computed when it is sent."""
+        """The weekly digest's text (HTML) or chart, computed when it is sent, on the read
+        engine (seconds of reading over a large database hold no write lock)."""
         from handlers.reports import weekly_digest
 
-        text, png = await weekly_digest(session, self.deps,
-                                        datetime.fromisoformat(payload["week_end"]))
+        await session.commit()
+        key = payload["week_end"]
+        if self._digest_cache is None or self._digest_cache[0] != key:
+            reader = self.deps.reader or self.sessionmaker
+            async with reader() as read:
+                made = await weekly_digest(read, self.deps, datetime.fromisoformat(key))
+                await read.rollback()
+            self._digest_cache = (key, *made)  # the chart row follows the text row
+        _, text, png = self._digest_cache
         if payload.get("part") == "chart":
             return None, png
         return (text, None), None

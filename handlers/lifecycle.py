@@ -101,6 +101,7 @@ class Deps:
     auto_close_days: int = 10
     admin_chat_id: int | None = None  # escalations and the digest; else each super-admin
     roles: Roles | None = None  # None: the super-admins of admin_ids only
+    reader: Any = None  # sessionmaker for long reads (reports) that never take the write lock
 
     def __post_init__(self) -> None:
         if self.calendar is None:

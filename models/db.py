@@ -102,6 +102,31 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
 
 
+def make_reader(url: str) -> AsyncEngine | None:
+    """For SQLite, an engine for long reads (reports, exports, the digest): its transactions
+    begin DEFERRED and skip the write queue, so under WAL they read a snapshot while citizens'
+    turns keep writing. It must never write. None for PostgreSQL, whose reads never block
+    writers: use the main engine."""
+    if not url.startswith("sqlite"):
+        return None
+    engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+                                 pool_size=2, max_overflow=2, pool_timeout=120)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA query_only=ON")  # a write through this engine fails loudly
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 

@@ -409,3 +409,58 @@ async def test_housekeeping_purges_old_inbox_and_outbox_rows(harness: Harness) -
     assert not {"sent", "superseded"} & kept
     assert "old-2" in inbox and "old-0" not in inbox and "old-1" not in inbox
     assert any(k.isdigit() or not k.startswith("old") for k in inbox)  # today's /start stays
+
+
+ADMIN_GROUP = -1009999000001
+
+
+@pytest.mark.settings(ADMIN_CHAT_ID=ADMIN_GROUP)
+async def test_done_when_a_week_goes_by(harness: Harness) -> None:
+    """The issue's "done when", as a new user would try it with the clock moved forward: a
+    report turns yellow then red on its card, the group is reminded once, the admin group gets
+    the escalation, Monday's digest arrives with its chart, and /rapor ranks the OPDs."""
+    h, citizen = harness, new_user()
+    await setup_groups(h)
+    code = await file_report(h, citizen)
+    card_id = (await card_of(h, PUPR_GROUP, code)).result["message_id"]
+    report = await report_by(h, code)
+
+    await _advance_to(h, report.yellow_at)
+    await h.tick()
+    await card_showing(h, PUPR_GROUP, card_id, "🟡")
+    await _advance_to(h, report.red_at)
+    mark = h.fake.mark()
+    await h.tick()
+    await card_showing(h, PUPR_GROUP, card_id, "🔴")
+    await h.fake.wait_for("sendMessage", lambda c: c.chat_id == ADMIN_GROUP
+                          and "Eskalasi" in (c.text or "") and code in (c.text or ""),
+                          since=mark)
+    for _ in range(2):
+        h.clock.advance(timedelta(hours=6))
+        await h.tick()
+    group = [c.text or "" for c in h.fake.calls if c.chat_id == PUPR_GROUP
+             and c.method == "sendMessage"]
+    assert sum("mendekati batas" in t for t in group) == 1
+    assert sum("melewati batas" in t for t in group) == 1
+
+    # The next Monday, 07:00 in Jakarta: the week's report card and its chart, once.
+    now = h.clock.now().astimezone(WIB)
+    monday = (now + timedelta(days=7 - now.weekday())).replace(hour=7, minute=0, second=30)
+    h.clock.advance(monday - h.clock.now())
+    mark = h.fake.mark()
+    assert "weekly_digest" in await h.tick()
+    [digest] = await h.fake.wait_for("sendMessage", lambda c: c.chat_id == ADMIN_GROUP
+                                     and "Rapor OPD" in (c.text or ""), since=mark, timeout=30)
+    assert digest.params.get("parse_mode") == "HTML" and "PUPR" in digest.text
+    [chart] = await h.fake.wait_for("sendPhoto", lambda c: c.chat_id == ADMIN_GROUP,
+                                    since=mark, timeout=30)
+    await h.restart()
+    h.clock.advance(timedelta(hours=1))
+    assert "weekly_digest" not in await h.tick()
+
+    # /rapor ranks the OPDs by the documented score.
+    mark = h.fake.mark()
+    await h.say(ADMIN_ID, "/rapor bulan", replies=1)
+    [table] = await h.fake.wait_for("sendMessage", lambda c: c.chat_id == ADMIN_ID
+                                    and "Rapor OPD" in (c.text or ""), since=mark, timeout=30)
+    assert "PUPR" in table.text and "40×T" in table.text

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from aiogram import F, Router
@@ -49,6 +51,19 @@ async def _send_text(message: Message, text: str, html: bool = False) -> None:
         await message.answer(piece, parse_mode="HTML" if html else None)
 
 
+@asynccontextmanager
+async def reading(session: AsyncSession, deps: Deps) -> AsyncIterator[AsyncSession]:
+    """A session for a long read that must not hold up citizens' writes: the update's own
+    transaction is ended first, and on SQLite the read runs on the read-only engine (a WAL
+    snapshot, no write lock)."""
+    await session.commit()
+    if deps.reader is None:
+        yield session
+        return
+    async with deps.reader() as read:  # closing detaches what was read, still loaded
+        yield read
+
+
 async def cmd_search(message: Message, command: CommandObject, session: AsyncSession, t: Tr,
                      deps: Deps, media_store: MediaStore) -> None:
     """/cari CODE: the report with its whole timeline, then its photos and videos as albums."""
@@ -57,7 +72,8 @@ async def cmd_search(message: Message, command: CommandObject, session: AsyncSes
     if code is None:
         await message.reply(t("search-usage"))
         return
-    view = await reports.timeline(session, code)
+    async with reading(session, deps) as rs:
+        view = await reports.timeline(rs, code)
     if view is None:
         await message.reply(t("search-not-found", code=code))
         return
@@ -116,7 +132,8 @@ async def cmd_reassign(message: Message, command: CommandObject, session: AsyncS
 async def cmd_overdue(message: Message, command: CommandObject, session: AsyncSession, t: Tr,
                       deps: Deps) -> None:
     """/terlambat: open red and yellow reports per OPD."""
-    groups = await reports.overdue(session, deps)
+    async with reading(session, deps) as rs:
+        groups = await reports.overdue(rs, deps)
     await _send_text(message, reports.overdue_text(groups, t, deps.tz))
 
 
@@ -134,7 +151,8 @@ async def cmd_stats(message: Message, command: CommandObject, session: AsyncSess
     if period is None:
         await message.reply(t("stats-usage"))
         return
-    stats = await reports.statistics(session, deps, period.start, period.end)
+    async with reading(session, deps) as rs:
+        stats = await reports.statistics(rs, deps, period.start, period.end)
     await _send_text(message, reports.statistics_text(stats, t, period))
 
 
@@ -146,10 +164,10 @@ async def cmd_report_card(message: Message, command: CommandObject, session: Asy
     if period is None:
         await message.reply(t("rapor-usage"))
         return
-    rows = await reports.report_card(session, deps, period.start, period.end)
     span = period.end - period.start
-    before = await reports.report_card(session, deps, period.start - span, period.start)
-    await session.commit()  # nothing written: end the read before the network
+    async with reading(session, deps) as rs:
+        rows = await reports.report_card(rs, deps, period.start, period.end)
+        before = await reports.report_card(rs, deps, period.start - span, period.start)
     for page in reports.report_card_pages(rows, t, period):
         await message.answer(page, parse_mode="HTML")
     if rows:
@@ -170,8 +188,8 @@ async def cmd_export(message: Message, command: CommandObject, session: AsyncSes
     except reports.PeriodError:
         await message.reply(t("export-usage"))
         return
-    export = await reports.export_rows(session, deps, period.start, period.end, personal)
-    await session.commit()
+    async with reading(session, deps) as rs:
+        export = await reports.export_rows(rs, deps, period.start, period.end, personal)
     if not export.rows:
         await message.reply(t("export-empty", period=period.label()))
         return
