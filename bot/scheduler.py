@@ -16,6 +16,8 @@ still pre-release. The loop here is ~100 lines on the lease table the jobs need 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -69,6 +71,18 @@ class Scheduler(WakeableLoop):
     async def step(self) -> float | None:
         await self.run_due()
         return self.poll
+
+    async def run(self) -> None:
+        """Run due jobs every `poll` seconds (the outbox's 5-second idle cap is not needed:
+        nothing else wakes the scheduler) until stopped."""
+        while not self._stopped:
+            self._wake.clear()
+            try:
+                await self.run_due()
+            except Exception:  # the loop must outlive any single failure
+                log.exception("scheduler pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
 
     async def run_due(self, now: datetime | None = None) -> list[str]:
         """Run every job that is due and whose lease this process gets; their names."""
