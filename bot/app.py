@@ -18,7 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.geocoding import GeocodeQueue, NoGeocoder, ReverseGeocoder
-from bot.inbox import InboxProcessor, TelegramPoller, TelegramWebhook
+from bot.inbox import (
+    InboxProcessor,
+    SharedInboxProcessor,
+    TelegramPoller,
+    TelegramWebhook,
+)
 from bot.ops import Metrics, ops_routes
 from bot.outbox import OutboxWorker, Pacer
 from bot.scheduler import Job, Scheduler, last_weekly, week_key
@@ -107,6 +112,10 @@ class App:
             self.tasks.append(asyncio.create_task(self.worker.run(), name="outbox"))
         if scheduler and self.scheduler is not None:
             self.tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
+        if self.webhook is not None and isinstance(self.webhook.processor,
+                                                   SharedInboxProcessor):
+            self.tasks.append(asyncio.create_task(self.webhook.processor.run_sweeper(),
+                                                  name="inbox-sweeper"))
         if self.geocoding is not None:
             self.tasks.append(asyncio.create_task(self.geocoding.run(), name="geocoding"))
         if self.inbound is not None:
@@ -126,6 +135,9 @@ class App:
 
     async def stop_background(self) -> None:
         self.worker.stop()
+        if self.webhook is not None and isinstance(self.webhook.processor,
+                                                   SharedInboxProcessor):
+            self.webhook.processor.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.geocoding is not None:
@@ -280,7 +292,10 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     ops_routes(app.web, sessionmaker, app.metrics, app.loops)
     if settings.telegram_mode == "webhook":
         _, secret = require_webhook(settings)
-        processor = InboxProcessor(dispatcher, bot, sessionmaker, app.metrics)
+        # On PostgreSQL several webhook workers may share the database: chats are leased.
+        processor = (SharedInboxProcessor(dispatcher, bot, sessionmaker, app.metrics)
+                     if settings.database_url.startswith("postgresql")
+                     else InboxProcessor(dispatcher, bot, sessionmaker, app.metrics))
         app.webhook = TelegramWebhook(bot, sessionmaker, processor, secret)
         app.web.router.add_post(settings.webhook_path, app.webhook.handle)
     app.scheduler = make_scheduler(settings, sessionmaker, deps, worker)

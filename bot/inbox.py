@@ -10,9 +10,14 @@ has one effect. Chats are processed concurrently, each chat's updates one at a t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
+import os
+import socket
 import time
+import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher
@@ -24,6 +29,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from handlers import logctx
 from models import inbox
+from models.domain import utcnow
 
 if TYPE_CHECKING:
     from bot.ops import Metrics
@@ -124,6 +130,122 @@ class InboxProcessor:
                 continue
             self.submit(row.chat_key, row.id or 0, update)
         return len(rows)
+
+
+class SharedInboxProcessor(InboxProcessor):
+    """Several workers on one PostgreSQL (webhook mode behind a load balancer): a chat's
+    updates are processed in order whichever worker recorded them. A worker takes the chat's
+    lease (one atomic upsert), processes the chat's oldest new rows one by one, renewing the
+    lease while it works, and gives it up; a worker that finds the lease taken leaves its row
+    to the holder, who takes it next. A sweeper picks up chats left waiting (a worker that
+    died, or a row recorded just as the holder let go)."""
+
+    LEASE = timedelta(seconds=120)
+    SWEEP_EVERY = 5.0
+    SWEEP_AGE = timedelta(seconds=2)
+
+    def __init__(self, dispatcher: Dispatcher, bot: Bot, sessionmaker: async_sessionmaker[Any],
+                 metrics: Metrics | None = None, holder: str | None = None) -> None:
+        super().__init__(dispatcher, bot, sessionmaker, metrics)
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._draining: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._stopped = asyncio.Event()
+
+    def submit(self, key: str, inbox_id: int, update: Update) -> None:
+        self.kick(key)
+
+    def kick(self, key: str) -> None:
+        """Make sure this worker looks at the chat's waiting updates."""
+        if key in self._draining:
+            self._again.add(key)
+            return
+        task = asyncio.create_task(self._drain(key))
+        self._draining[key] = task
+        task.add_done_callback(lambda _t: self._draining.pop(key, None))
+
+    async def _claim(self, key: str) -> bool:
+        now = utcnow()
+        async with self.sessionmaker() as session:
+            ok = await inbox.claim_chat(session, CHANNEL, key, self.holder, now + self.LEASE, now)
+            await session.commit()
+        return ok
+
+    async def _drain(self, key: str) -> None:
+        while True:
+            self._again.discard(key)
+            if not await self._claim(key):
+                return  # another worker holds the chat: it takes our row after its own
+            last: int | None = None
+            try:
+                while True:
+                    async with self.sessionmaker() as session:
+                        row = await inbox.oldest_new(session, CHANNEL, key)
+                        await session.commit()
+                    if row is None or row.id == last:
+                        break  # done, or a row that could not even be closed: the sweeper retries
+                    last = row.id
+                    try:
+                        update = Update.model_validate(row.payload, context={"bot": self.bot})
+                    except Exception:
+                        log.exception("inbox row %s is not a valid update", row.id)
+                        async with self.sessionmaker() as session:
+                            await inbox.finish(session, row.id or 0, "failed")
+                            await session.commit()
+                        continue
+                    beat = asyncio.create_task(self._heartbeat(key))
+                    try:
+                        await self.process(row.id or 0, update)
+                    finally:
+                        beat.cancel()
+            finally:
+                async with self.sessionmaker() as session:
+                    await inbox.release_chat(session, CHANNEL, key, self.holder, utcnow())
+                    await session.commit()
+            if last is not None and row is not None and row.id == last:
+                return
+            # A row recorded (here or elsewhere) while we let go would wait for the sweeper:
+            # look once more.
+            if key not in self._again:
+                async with self.sessionmaker() as session:
+                    more = await inbox.oldest_new(session, CHANNEL, key)
+                    await session.commit()
+                if more is None:
+                    return
+
+    async def _heartbeat(self, key: str) -> None:
+        """Renew the chat's lease while one update takes long (a slow download)."""
+        while True:
+            await asyncio.sleep(self.LEASE.total_seconds() / 4)
+            await self._claim(key)
+
+    async def sweep(self) -> int:
+        """Kick every chat with updates waiting longer than SWEEP_AGE; how many."""
+        async with self.sessionmaker() as session:
+            keys = await inbox.waiting_chats(session, CHANNEL, utcnow() - self.SWEEP_AGE)
+            await session.commit()
+        for key in keys:
+            self.kick(key)
+        return len(keys)
+
+    async def run_sweeper(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("inbox sweep failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self.SWEEP_EVERY)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def recover(self) -> int:
+        return await self.sweep()
+
+    async def drain(self) -> None:
+        while self._draining:
+            await asyncio.wait(list(self._draining.values()))
 
 
 async def record_updates(sessionmaker: async_sessionmaker[Any], updates: list[Update],

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, event, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -116,3 +119,59 @@ async def pending(session: AsyncSession, channel: str, limit: int = 1000) -> Seq
         select(Inbox).where(Inbox.channel == channel, Inbox.status == "new")
         .order_by(col(Inbox.id)).limit(limit))
     return result.all()
+
+
+# ---- per-chat leases: several workers, one chat's updates in order ---------------------------
+
+
+def _lease_name(channel: str, chat_key: str) -> str:
+    return f"chat:{channel}:{chat_key}"[:64]
+
+
+async def claim_chat(session: AsyncSession, channel: str, chat_key: str, holder: str,
+                     until: datetime, now: datetime) -> bool:
+    """Take (or renew) the lease on a chat's updates: one statement, atomic on SQLite and
+    PostgreSQL. True when this holder has it now; not committed."""
+    from models.tables import JobLease
+
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(JobLease).values(name=_lease_name(channel, chat_key), holder=holder,
+                                   lease_until=until)
+    lease = JobLease.__table__.c  # type: ignore[attr-defined]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[lease.name],
+        set_={"holder": stmt.excluded.holder, "lease_until": stmt.excluded.lease_until},
+        where=(lease.lease_until.is_(None)) | (lease.lease_until < now)
+        | (lease.holder == holder))
+    rows = (await session.execute(stmt.returning(lease.name))).all()
+    return bool(rows)
+
+
+async def release_chat(session: AsyncSession, channel: str, chat_key: str, holder: str,
+                       now: datetime) -> None:
+    """Give the chat's lease up (if this holder still has it); not committed."""
+    from models.tables import JobLease
+
+    await session.execute(
+        update(JobLease).where(col(JobLease.name) == _lease_name(channel, chat_key),
+                               col(JobLease.holder) == holder)
+        .values(lease_until=None, last_run_at=now).execution_options(synchronize_session=False))
+
+
+async def oldest_new(session: AsyncSession, channel: str, chat_key: str) -> Inbox | None:
+    """The chat's oldest update not processed yet, whichever worker recorded it."""
+    result = await session.exec(
+        select(Inbox).where(Inbox.channel == channel, Inbox.chat_key == chat_key,
+                            Inbox.status == "new").order_by(col(Inbox.id)).limit(1))
+    return result.first()
+
+
+async def waiting_chats(session: AsyncSession, channel: str, older_than: datetime,
+                        limit: int = 500) -> list[str]:
+    """Chats with updates recorded before `older_than` and still not processed."""
+    result = await session.exec(
+        select(Inbox.chat_key).where(Inbox.channel == channel, Inbox.status == "new",
+                                     col(Inbox.received_at) < older_than)
+        .group_by(col(Inbox.chat_key)).limit(limit))
+    return list(result.all())

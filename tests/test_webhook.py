@@ -124,3 +124,52 @@ async def test_many_citizens_at_once_each_in_order(hooked: App, fake_tg: FakeBot
                  if c.method == "sendMessage" and c.chat_id == user]
         assert len(texts) == 3
         assert "Halo" in texts[0] and "belum pernah membuat laporan" in texts[2]
+
+
+async def test_two_workers_share_postgres_and_keep_each_chat_in_order(
+        db_url: str, fake_tg: FakeBotAPI, geocoder: FakeGeocoder, tmp_path: Path) -> None:
+    """Two webhook workers on one PostgreSQL behind a 'load balancer' that alternates: 40
+    citizens send three commands each, every one answered once, each chat in its order."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several workers need PostgreSQL (SQLite serves one process)")
+    from bot.inbox import SharedInboxProcessor
+    from models.seed import load_seed
+
+    settings = make_settings(db_url, fake_tg, tmp_path / "media", geocoder.port,
+                             TELEGRAM_MODE="webhook", WEBHOOK_URL=URL, WEBHOOK_SECRET=SECRET)
+    workers = [await build_app(settings), await build_app(settings)]
+    async with workers[0].sessionmaker() as session:
+        await load_seed(session, SEED)
+    try:
+        for app in workers:
+            assert app.webhook is not None
+            assert isinstance(app.webhook.processor, SharedInboxProcessor)
+            await app.start_background(scheduler=False)
+            await start_webhook(app)
+        users = load.distinct_citizens(40)
+        turn = itertools.count()
+
+        async def citizen(user: int) -> None:
+            for text in ("/start", "/help", "/laporanku"):
+                app = workers[next(turn) % 2]
+                assert await post(app, fake_tg.make_message(user, user, text)) == 200
+
+        await asyncio.gather(*(citizen(u) for u in users))
+        await fake_tg.wait_for("sendMessage", lambda c: c.chat_id in set(users), count=120,
+                               timeout=60)
+        for app in workers:
+            assert app.webhook is not None
+            await app.webhook.processor.drain()
+        for user in users:
+            texts = [c.text or "" for c in fake_tg.calls
+                     if c.method == "sendMessage" and c.chat_id == user]
+            assert len(texts) == 3, texts
+            assert "Halo" in texts[0] and "belum pernah membuat laporan" in texts[2]
+        assert await inbox_rows(workers[0]) == 120
+        async with workers[0].sessionmaker() as s:
+            left = (await s.exec(select(func.count()).select_from(Inbox).where(
+                Inbox.status == "new"))).one()
+        assert left == 0
+    finally:
+        for app in workers:
+            await app.close()
