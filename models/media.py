@@ -1,4 +1,5 @@
-"""Stored attachments: validated, EXIF GPS stripped from photos, content-addressed in MEDIA_DIR."""
+"""Stored attachments: validated, photos stripped of all metadata, content-addressed in
+MEDIA_DIR."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import hashlib
 import io
 import os
 import uuid
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API will not serve bigger files
 GPS_IFD = 0x8825
+MAX_PIXELS = 50_000_000  # a photo from any phone is smaller; a decompression bomb is not
 EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "MPO": ".jpg"}
 
 
@@ -76,25 +79,37 @@ class MediaStore:
 
 
 def _clean_image(data: bytes) -> tuple[bytes, str, str]:
-    """Verify an image and drop its GPS metadata; returns (bytes, mime, extension)."""
+    """Verify an image and keep its pixels only: re-encoded without EXIF (GPS, camera,
+    owner), XMP, IPTC, comments or text chunks, turned upright first so it still looks the
+    same. Images of more than MAX_PIXELS (decompression bombs) are refused. Returns (bytes,
+    mime, extension)."""
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            probe.verify()
-        img = Image.open(io.BytesIO(data))
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                if probe.width * probe.height > MAX_PIXELS:
+                    raise MediaRejected("media-image-huge", megapixels=MAX_PIXELS // 1_000_000)
+                probe.verify()
+            img = Image.open(io.BytesIO(data))
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaRejected("media-image-huge", megapixels=MAX_PIXELS // 1_000_000) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise MediaRejected("media-not-image") from exc
     fmt = img.format or "JPEG"
-    exif = img.getexif()
-    had_gps = GPS_IFD in exif
-    if not had_gps and fmt in ("JPEG", "PNG", "WEBP"):
-        return data, Image.MIME.get(fmt, "image/jpeg"), EXT.get(fmt, ".jpg")
-    exif.pop(GPS_IFD, None)
-    out = io.BytesIO()
+    icc = img.info.get("icc_profile")  # colours, not identity: kept
+    upright = ImageOps.exif_transpose(img)
+    img = upright if upright is not None else img
+    img.info = {}  # Pillow would carry comments, XMP and EXIF over from here
     save_fmt = "JPEG" if fmt in ("JPEG", "MPO") else fmt if fmt in ("PNG", "WEBP") else "PNG"
+    extra: dict[str, Any] = {"icc_profile": icc} if icc else {}
+    out = io.BytesIO()
     if save_fmt == "JPEG":
-        img = img.convert("RGB") if img.mode not in ("RGB", "L") else img
-        img.save(out, "JPEG", quality=92, exif=exif.tobytes())
+        if img.mode not in ("RGB", "L"):
+            img = img.convert("RGB")
+        img.save(out, "JPEG", quality=90, optimize=True, **extra)
+    elif save_fmt == "WEBP":
+        img.save(out, "WEBP", quality=90, **extra)
     else:
-        img.save(out, save_fmt, exif=exif.tobytes())
+        img.save(out, "PNG", optimize=False, **extra)
     return out.getvalue(), Image.MIME[save_fmt], EXT[save_fmt]

@@ -587,30 +587,84 @@ def test_store_rejects_empty_and_non_images(tmp_path: Path) -> None:
     assert not any(tmp_path.rglob("*.jpg"))
 
 
-def test_store_strips_gps_and_keeps_other_exif(tmp_path: Path) -> None:
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def _with_segments(jpeg: bytes, *segments: bytes) -> bytes:
+    """A JPEG with extra APPn/COM segments right after its start marker."""
+    return jpeg[:2] + b"".join(segments) + jpeg[2:]
+
+
+XMP = (b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF "
+       b"xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'><rdf:Description "
+       b"xmlns:exif='http://ns.adobe.com/exif/1.0/' exif:GPSLatitude='0,25.0S' "
+       b"exif:GPSLongitude='101,50.0E'/></rdf:RDF></x:xmpmeta>")
+IPTC = (b"Photoshop 3.0\x008BIM\x04\x04\x00\x00\x00\x00\x00\x11"
+        b"\x1c\x02\x50\x00\x0cBudi Santoso\x00")
+
+
+def test_store_strips_every_kind_of_photo_metadata(tmp_path: Path) -> None:
+    """EXIF (GPS and camera), an XMP packet with a GPS position, IPTC and a comment: all gone
+    from what is stored (and so from what the OPD group is sent); the picture stays."""
     store = MediaStore(tmp_path)
-    original = jpeg_bytes("red", gps=True)
+    original = _with_segments(jpeg_bytes("red", gps=True), _segment(0xE1, XMP),
+                              _segment(0xED, IPTC), _segment(0xFE, b"shot by Budi 0812"))
     with Image.open(io.BytesIO(original)) as img:
         assert GPS_IFD in img.getexif()  # the fixture really carries a location
+    for needle in (b"GPSLatitude", b"Budi Santoso", b"shot by Budi", b"TestCam"):
+        assert needle in original
     stored = store.store(original, "photo", "image/jpeg", "tg-file-id")
     data = store.path(stored.path).read_bytes()
-    assert data != original
+    for needle in (b"GPSLatitude", b"xap/1.0", b"Photoshop 3.0", b"Budi", b"TestCam", b"Exif"):
+        assert needle not in data, needle
     with Image.open(io.BytesIO(data)) as img:
-        exif = img.getexif()
-        assert img.format == "JPEG" and img.size == (64, 48)
-    assert GPS_IFD not in exif and exif.get(0x010F) == "TestCam"
+        assert img.format == "JPEG" and img.size == (64, 48) and not img.getexif()
+        assert img.getpixel((10, 10))[0] > 200  # still red
     assert stored.mime == "image/jpeg" and stored.source_ref == "tg-file-id"
+
+
+def test_store_strips_png_text_and_keeps_orientation(tmp_path: Path) -> None:
+    from PIL import PngImagePlugin
+
+    store = MediaStore(tmp_path)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "Budi Santoso")
+    info.add_text("GPS", "-0.4167, 101.8333")
+    out = io.BytesIO()
+    Image.new("RGB", (40, 20), "blue").save(out, "PNG", pnginfo=info)
+    data = store.path(store.store(out.getvalue(), "photo", "image/png").path).read_bytes()
+    assert b"Budi" not in data and b"101.8333" not in data
+    # A phone photo held sideways (EXIF orientation 6) is stored upright, with no EXIF.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways = io.BytesIO()
+    Image.new("RGB", (40, 20), "green").save(sideways, "JPEG", exif=exif.tobytes())
+    upright = store.path(store.store(sideways.getvalue(), "photo", "image/jpeg").path)
+    with Image.open(upright) as img:
+        assert img.size == (20, 40) and not img.getexif()
+
+
+def test_store_refuses_decompression_bombs(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    out = io.BytesIO()
+    Image.new("L", (10_000, 6_000)).save(out, "PNG")  # 60 MP of black: a small file
+    assert len(out.getvalue()) < 1_000_000
+    with pytest.raises(MediaRejected) as info:
+        store.store(out.getvalue(), "photo", "image/png")
+    assert info.value.key == "media-image-huge"
+    assert not any(tmp_path.rglob("*.png"))
 
 
 def test_store_is_content_addressed(tmp_path: Path) -> None:
     store = MediaStore(tmp_path)
     plain = jpeg_bytes("blue")
-    digest = hashlib.sha256(plain).hexdigest()
     first = store.store(plain, "photo", "image/jpeg", "a")
-    assert first.sha256 == digest and first.size == len(plain)
+    kept_plain = store.path(first.path).read_bytes()  # re-encoded, pixels only
+    digest = hashlib.sha256(kept_plain).hexdigest()
+    assert first.sha256 == digest and first.size == len(kept_plain)
     assert first.path == f"{digest[:2]}/{digest}.jpg"
-    assert store.path(first.path).read_bytes() == plain  # no GPS: kept byte for byte
-    again = store.store(plain, "photo", "image/jpeg", "b")
+    again = store.store(plain, "photo", "image/jpeg", "b")  # the same photo: the same file
     assert again.path == first.path
     assert len([p for p in tmp_path.rglob("*") if p.is_file()]) == 1
     # A stripped photo is addressed by the bytes actually kept.
