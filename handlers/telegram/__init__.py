@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers.telegram.admin import make_admin_routers
+from handlers.telegram.admin_tools import make_tools_router
 from handlers.telegram.citizen import make_citizen_router
 from handlers.telegram.errors import make_errors_router
 from handlers.telegram.staff import make_staff_router
@@ -14,6 +15,6 @@ def setup_routers() -> Router:
     """Errors, admin (filtered), the admin refusal, OPD groups, then the citizen chat."""
     root = Router(name="aduan")
     admin, denied = make_admin_routers()
-    root.include_routers(make_errors_router(), admin, denied, make_staff_router(),
-                         make_citizen_router())
+    root.include_routers(make_errors_router(), admin, denied, make_tools_router(),
+                         make_staff_router(), make_citizen_router())
     return root
