@@ -40,17 +40,19 @@ async def find(session: AsyncSession, deps: lifecycle.Deps, args: str) -> Target
     """`ADU-7K3Q` | `123456789` | `+62812…` | `tg:…` | `wa:…` -> the matching citizens;
     UsageError('ban-usage') when the argument is none of these."""
     arg = args.strip()
-    if not arg or " " in arg:
+    if not arg:
         raise UsageError("ban-usage")
     low = arg.lower()
     prefix = deps.ticket_prefix.lower()
     if low.startswith((prefix, "#")):
-        code = normalize_ticket(arg, deps.ticket_prefix)
+        code = normalize_ticket(arg, deps.ticket_prefix) if " " not in arg.strip() else None
         if code is None:
             raise UsageError("ban-usage")
         report = await repo.report_by_code(session, code)
         citizen = await session.get(Citizen, report.citizen_id) if report else None
         return Target(code, [citizen] if citizen else [])
+    arg = re.sub(r"[\s().-]", "", arg)  # a number as people write it: +62 812-3456-7890
+    low = arg.lower()
     channels: tuple[str, ...] = (TG, WA)
     if low.startswith(("tg:", "wa:")):
         channels = (TG,) if low.startswith("tg:") else (WA,)
