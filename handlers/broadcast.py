@@ -17,7 +17,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import and_, not_, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -60,11 +60,13 @@ def counts(bc: Broadcast) -> Counts:
     return Counts(bc.id or 0, bc.status, bc.total, bc.delivered, bc.blocked, bc.failed)
 
 
-def _eligible(created_before: Any, channels: list[str]) -> list[Any]:
+def _eligible(created_before: Any, channels: list[str], admin_id: int) -> list[Any]:
     """Who receives a broadcast: citizens known when it started, on a channel we can reach,
-    neither banned nor having blocked the bot."""
+    neither banned nor having blocked the bot; not the admin who sent it."""
     return [col(Citizen.channel).in_(channels), col(Citizen.banned_at).is_(None),
-            col(Citizen.blocked_since).is_(None), col(Citizen.created_at) <= created_before]
+            col(Citizen.blocked_since).is_(None), col(Citizen.created_at) <= created_before,
+            not_(and_(col(Citizen.channel) == Channel.TELEGRAM.value,
+                      col(Citizen.external_id) == str(admin_id)))]
 
 
 async def running(session: AsyncSession) -> Broadcast | None:
@@ -81,7 +83,7 @@ async def start(session: AsyncSession, admin_id: int, chat_id: int, text: str,
         return current, False
     now = utcnow()
     total = await session.scalar(select(func.count()).select_from(Citizen)
-                                 .where(*_eligible(now, channels)))
+                                 .where(*_eligible(now, channels, admin_id)))
     bc = Broadcast(text=text, created_by=admin_id, chat_id=chat_id, total=int(total or 0),
                    created_at=now)
     session.add(bc)
@@ -119,7 +121,8 @@ async def advance(session: AsyncSession, deps: lifecycle.Deps, bc_id: int,
         await session.commit()
         return bc, 0
     citizens = (await session.exec(
-        select(Citizen).where(col(Citizen.id) > bc.cursor, *_eligible(bc.created_at, channels))
+        select(Citizen).where(col(Citizen.id) > bc.cursor,
+                              *_eligible(bc.created_at, channels, bc.created_by))
         .order_by(col(Citizen.id)).limit(window - waiting))).all()
     if not citizens:
         if waiting:
