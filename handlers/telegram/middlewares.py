@@ -48,8 +48,11 @@ class Throttle(BaseMiddleware):
         now = time.monotonic()
         tokens, last, warned = self.buckets.get(key, (float(self.burst), now, False))
         tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        # Told once per flood: a token trickling back mid-flood does not earn a second
+        # notice; a bucket refilled to the full burst does.
+        warned = warned and tokens < self.burst
         if tokens >= 1:
-            self.buckets[key] = (tokens - 1, now, False)
+            self.buckets[key] = (tokens - 1, now, warned)
             if len(self.buckets) > 10_000:  # forget idle users now and then
                 self._prune(now)
             return True, False
