@@ -17,7 +17,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, not_, update
+from sqlalchemy import and_, insert, not_, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,7 +28,7 @@ from models.tables import Broadcast, BroadcastRecipient, Citizen, Outbox
 
 TEXT_MAX = 4000
 WINDOW = 60  # recipients queued but not settled yet, per broadcast
-KEY = "bcast"  # outbox payload key: the broadcast a row belongs to ("rcpt": its recipient)
+KEY = "bcast"  # outbox payload key: the broadcast a row belongs to ("cit": its citizen)
 
 
 class Gate:
@@ -123,34 +123,44 @@ async def advance(session: AsyncSession, deps: lifecycle.Deps, bc_id: int,
     if waiting > window // 2:
         await session.commit()
         return bc, 0
-    citizens = (await session.exec(
-        select(Citizen).where(col(Citizen.id) > bc.cursor,
-                              *_eligible(bc.created_at, channels, bc.created_by))
+    rows = (await session.execute(
+        select(Citizen.id, Citizen.channel, Citizen.external_id, Citizen.language)
+        .where(col(Citizen.id) > bc.cursor, *_eligible(bc.created_at, channels, bc.created_by))
         .order_by(col(Citizen.id)).limit(window - waiting))).all()
-    if not citizens:
+    if not rows:
         if waiting:
             await session.commit()
             return bc, 0
         await _finish(session, deps, bc, "done", "bc-done")
         return bc, 0
-    recipients = [BroadcastRecipient(broadcast_id=bc_id, citizen_id=c.id or 0)
-                  for c in citizens]
-    session.add_all(recipients)
-    await session.flush()
-    for citizen, rcpt in zip(citizens, recipients, strict=True):
-        text = deps.translator(citizen.language, "bc-message", text=bc.text)
-        lifecycle.enqueue(session, citizen.external_id, "text",
-                          {"text": text, KEY: bc_id, "rcpt": rcpt.id, "no_alert": True},
-                          channel=citizen.channel)
-    # The cursor moves with the recipients; a cancel that won the row stops this batch.
+    cursor, text = bc.cursor, bc.text
+    await session.commit()  # the reads end here; the texts are made outside a transaction
+    by_lang: dict[str, str] = {}
+    now = utcnow()
+    outbox = []
+    for cid, channel, external_id, lang in rows:
+        if lang not in by_lang:
+            by_lang[lang] = deps.translator(lang, "bc-message", text=text)
+        outbox.append({"channel": channel, "chat_id": external_id, "kind": "text",
+                       "payload": {"text": by_lang[lang], KEY: bc_id, "cit": cid,
+                                   "no_alert": True},
+                       "status": "pending", "attempts": 0, "next_attempt_at": now,
+                       "created_at": now})
+    # One short write: the cursor (only from where this batch was read, and only while the
+    # broadcast runs: a cancel or another process that won stops it), the recipients and
+    # their outbox rows, with Core statements.
     moved = await session.execute(
-        update(Broadcast).where(col(Broadcast.id) == bc_id, col(Broadcast.status) == "running")
-        .values(cursor=citizens[-1].id).execution_options(synchronize_session=False))
+        update(Broadcast).where(col(Broadcast.id) == bc_id, col(Broadcast.status) == "running",
+                                col(Broadcast.cursor) == cursor)
+        .values(cursor=rows[-1][0]).execution_options(synchronize_session=False))
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         await session.rollback()
         return await session.get(Broadcast, bc_id, populate_existing=True), 0
+    await session.execute(insert(BroadcastRecipient), [
+        {"broadcast_id": bc_id, "citizen_id": cid, "status": "queued"} for cid, *_ in rows])
+    await session.execute(insert(Outbox), outbox)
     await session.commit()
-    return bc, len(citizens)
+    return bc, len(rows)
 
 
 async def _finish(session: AsyncSession, deps: lifecycle.Deps, bc: Broadcast, status: str,
@@ -204,13 +214,14 @@ async def settle(session: AsyncSession, row: Outbox) -> None:
     the broadcast's counters follow, in the same write (not committed). A row still to be
     retried changes nothing. A blocked chat's row is dropped, not kept for their return."""
     outcome = OUTCOMES.get(row.status)
-    bc_id, rcpt = row.payload.get(KEY), row.payload.get("rcpt")
-    if outcome is None or not isinstance(bc_id, int) or not isinstance(rcpt, int):
+    bc_id, citizen_id = row.payload.get(KEY), row.payload.get("cit")
+    if outcome is None or not isinstance(bc_id, int) or not isinstance(citizen_id, int):
         return
     if row.status == "undeliverable":
         row.status = "dropped"
     result = await session.execute(
-        update(BroadcastRecipient).where(col(BroadcastRecipient.id) == rcpt,
+        update(BroadcastRecipient).where(col(BroadcastRecipient.broadcast_id) == bc_id,
+                                         col(BroadcastRecipient.citizen_id) == citizen_id,
                                          col(BroadcastRecipient.status) == "queued")
         .values(status=outcome).execution_options(synchronize_session=False))
     if result.rowcount == 1:  # type: ignore[attr-defined]
