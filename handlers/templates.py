@@ -79,11 +79,14 @@ async def of_opd(session: AsyncSession, opd_id: int) -> list[ResponseTemplate]:
 
 
 async def add(session: AsyncSession, opd: Opd, title: str, text: str, user_id: int) -> int:
-    """Store a template (committed); returns its number in the OPD's list."""
+    """Store a template (committed); returns its number in the OPD's list, or 0 when the
+    list is full."""
+    number = len(await of_opd(session, opd.id or 0)) + 1
+    if number > LIST_MAX:
+        await session.commit()
+        return 0
     session.add(ResponseTemplate(opd_id=opd.id or 0, title=title, text=text,
                                  created_by=user_id))
-    await session.flush()
-    number = len(await of_opd(session, opd.id or 0))
     await session.commit()
     return number
 

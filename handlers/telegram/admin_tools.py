@@ -145,6 +145,9 @@ async def cmd_templates(message: Message, command: CommandObject, bot: Bot,
         return
     if parsed.action == "add":
         number = await templates.add(session, opd, parsed.title, parsed.text, actor.user_id)
+        if not number:
+            await message.reply(t("tpl-full", opd=opd.code, max=templates.LIST_MAX))
+            return
         await message.reply(t("tpl-added", n=number, title=parsed.title, opd=opd.code))
         return
     if parsed.action == "delete":

@@ -15,6 +15,7 @@ tpl-list-hint = Templates are offered as buttons when the bot asks for a questio
 tpl-none = { $opd } has no templates yet. Add one with /templates add Title | text
 tpl-added = Template { $n } "{ $title }" saved for { $opd }.
 tpl-deleted = Template "{ $title }" deleted from { $opd }.
+tpl-full = { $opd } already has { $max } templates, the limit. Delete one first with /templates del N.
 tpl-missing = { $opd } has no template number { $n }.
 tpl-no-opd = This group is not bound to any OPD. Name the OPD code, e.g. /templates PUPR
 tpl-opd-unknown = OPD { $code } not found.

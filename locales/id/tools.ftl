@@ -15,6 +15,7 @@ tpl-list-hint = Templat ditawarkan sebagai tombol saat bot meminta pertanyaan at
 tpl-none = { $opd } belum punya templat. Tambahkan dengan /templat tambah Judul | teks
 tpl-added = Templat { $n } "{ $title }" disimpan untuk { $opd }.
 tpl-deleted = Templat "{ $title }" dihapus dari { $opd }.
+tpl-full = { $opd } sudah punya { $max } templat, batasnya. Hapus dulu yang tidak terpakai dengan /templat hapus N.
 tpl-missing = { $opd } tidak punya templat nomor { $n }.
 tpl-no-opd = Grup ini belum terhubung ke OPD mana pun. Sebutkan kode OPD-nya, mis. /templat PUPR
 tpl-opd-unknown = OPD { $code } tidak ditemukan.
