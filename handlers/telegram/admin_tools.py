@@ -24,7 +24,7 @@ from handlers import broadcast as bcast
 from handlers.admin import UsageError
 from handlers.i18n import Tr
 from handlers.telegram.admin import IsAdmin
-from handlers.telegram.files import queued_link
+from handlers.telegram.files import QueuedForLater, queued_link
 from models.citizens import CitizenCache
 from models.tables import Report
 
@@ -90,6 +90,11 @@ async def offer_templates(session: AsyncSession, deps: lifecycle.Deps, bot: Bot,
             reply_parameters=ReplyParameters(message_id=reply_to,
                                              allow_sending_without_reply=True),
             reply_markup=template_markup(report.id or 0, code, offers))
+    except QueuedForLater:
+        return  # the outbox sends it later, and links it then
+    except TelegramAPIError as exc:  # an extra: the prompt itself stands
+        log.warning("templates not offered for %s: %s", report.code, exc)
+        return
     finally:
         queued_link.reset(token)
     lifecycle.link_message(session, chat_id, sent.message_id, report.id or 0, link)
