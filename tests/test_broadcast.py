@@ -149,9 +149,11 @@ async def test_broadcast_paced_counted_on_both_channels(
     assert len(english) == 6
     templates = [c for c in wa_sends(graph) if c.type == "template"]
     assert len(templates) == 20 and len(wa_sends(graph)) == 40
-    # Paced: within the bulk share of the overall limit, both channels together.
-    assert_paced([c.at for c in tg_sends(h)] + [c.at for c in wa_sends(graph)],
-                 int(GLOBAL * BULK_SHARE))
+    # Paced, both channels together: never over the overall limit in any second (the bulk
+    # share leaves the rest as margin for loopback jitter), and no faster than the share.
+    times = sorted([c.at for c in tg_sends(h)] + [c.at for c in wa_sends(graph)])
+    assert_paced(times, GLOBAL)
+    assert times[-1] - times[0] >= len(times) / (GLOBAL * BULK_SHARE) - 1.0
     # The progress message was edited as it went, and finally shows no cancel button.
     edits = [c for c in h.fake.calls if c.method == "editMessageText" and c.ok
              and c.params.get("message_id") == progress.result["message_id"]]
