@@ -218,7 +218,8 @@ class WhatsAppConversation:
         if warn:
             known = await repo.get_citizen(session, WA, wa_id)
             t = self.translator.bind(known.language if known else self.deps.default_language)
-            enqueue_replies(session, wa_id, render([Reply(t("throttled"))], t))
+            if known is None or known.banned_at is None:  # a banned one gets no answers
+                enqueue_replies(session, wa_id, render([Reply(t("throttled"))], t))
         await session.commit()
         return False
 
