@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.broadcast import BroadcastRunner
 from bot.geocoding import GeocodeQueue, NoGeocoder, ReverseGeocoder
 from bot.inbox import (
     InboxProcessor,
@@ -29,6 +30,7 @@ from bot.outbox import OutboxWorker, Pacer
 from bot.scheduler import Job, Scheduler, last_weekly, week_key
 from bot.settings import Settings, require_webhook
 from bot.telegram import DirectReplies, keep_response_classes, make_bot
+from handlers import broadcast as broadcast_core
 from handlers import lifecycle, oversight
 from handlers.i18n import Translator
 from handlers.intake import Intake, IntakeConfig
@@ -87,6 +89,7 @@ class App:
         if self.polling is not None:
             alive["polling"] = not self.polling.done()
         return alive
+    broadcasts: BroadcastRunner | None = None
 
     def make_poller(self, timeout: int = 25) -> TelegramPoller:
         """Long polling through the inbox (bot/inbox.py)."""
@@ -110,6 +113,8 @@ class App:
         processor and webhook server."""
         if worker:
             self.tasks.append(asyncio.create_task(self.worker.run(), name="outbox"))
+            if self.broadcasts is not None:  # resumes a broadcast a restart interrupted
+                self.tasks.append(asyncio.create_task(self.broadcasts.run(), name="broadcast"))
         if scheduler and self.scheduler is not None:
             self.tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
         if self.webhook is not None and isinstance(self.webhook.processor,
@@ -140,6 +145,8 @@ class App:
             self.webhook.processor.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
+        if self.broadcasts is not None:
+            self.broadcasts.stop()
         if self.geocoding is not None:
             self.geocoding.stop()
         if self.inbound is not None:
@@ -271,22 +278,27 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         return True
 
     bot.session.middleware(DirectReplies(pacer, queue_direct))
+    # Broadcasts: queued by the runner, sent by the worker, both under one gate.
+    gate = broadcast_core.Gate()
+    worker.broadcast_gate = gate
+    broadcasts = BroadcastRunner(worker.bot, sessionmaker, deps, gate, worker.channels,
+                                 worker.wake)
     dispatcher = Dispatcher(
         disable_fsm=True,  # conversation state lives in the database (drafts)
         intake=intake, translator=translator, settings=settings, deps=deps,
         admin_ids=settings.admin_ids, sessionmaker=sessionmaker, media_store=media,
-        citizens=citizens, catalog=catalog,
+        citizens=citizens, catalog=catalog, broadcasts=broadcasts,
     )
-    # Flood control drops without queueing, then the per-update DB session. Ordering per
-    # chat is the inbox processor's (bot/inbox.py).
-    dispatcher.update.outer_middleware(
-        Throttle(translator, settings.rate_limit_burst, settings.rate_limit_per_second)
-    )
+    # Flood control drops without queueing (Telegram here, WhatsApp in its conversation),
+    # then the per-update DB session. Ordering per chat is the inbox processor's.
+    throttle = Throttle(translator, settings.rate_limit_burst, settings.rate_limit_per_second)
+    dispatcher.update.outer_middleware(throttle)
     dispatcher.update.outer_middleware(DbSession(sessionmaker, translator, citizens,
                                                  worker.wake))
     dispatcher.include_router(setup_routers())
     app = App(settings, engine, sessionmaker, translator, geocoder, intake, bot, dispatcher,
-              worker, whatsapp, geocoding=geocoding, deps=deps, reader_engine=reader_engine)
+              worker, whatsapp, geocoding=geocoding, deps=deps, reader_engine=reader_engine,
+              broadcasts=broadcasts)
     worker.metrics = app.metrics
     app.web = web.Application(client_max_size=4 * 1024 * 1024)
     ops_routes(app.web, sessionmaker, app.metrics, app.loops)
@@ -302,7 +314,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     if whatsapp is not None:
         from bot.whatsapp import WhatsAppInbound, webhook_app
 
-        conversation = WhatsAppConversation(intake, deps)
+        conversation = WhatsAppConversation(intake, deps, throttle)
         app.inbound = WhatsAppInbound(sessionmaker, conversation, whatsapp, worker.wake)
         webhook_app(settings, sessionmaker, app.inbound, worker.wake, app=app.web)
     return app

@@ -15,8 +15,8 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers import bans, lifecycle
 from handlers import intake as core
-from handlers import lifecycle
 from handlers.i18n import Translator
 from handlers.replies import Choice, Reply, split_text
 from models import inbox, repo
@@ -145,9 +145,11 @@ def enqueue_replies(session: AsyncSession, wa_id: str, payloads: list[dict[str, 
 class WhatsAppConversation:
     """Processes stored webhook messages through the shared intake and lifecycle."""
 
-    def __init__(self, intake: core.Intake, deps: lifecycle.Deps) -> None:
+    def __init__(self, intake: core.Intake, deps: lifecycle.Deps, throttle: Any = None) -> None:
         self.intake = intake
         self.deps = deps
+        # Telegram's flood control (handlers/telegram/middlewares.py Throttle), shared.
+        self.throttle = throttle
 
     @property
     def translator(self) -> Translator:
@@ -158,10 +160,17 @@ class WhatsAppConversation:
         message = row.payload.get("message", {})
         name = row.payload.get("name")
         wa_id = row.chat_key
+        if self.throttle is not None and not await self._admitted(session, row, wa_id):
+            return
         citizen, created = await repo.upsert_citizen(
             session, WA, wa_id, language=self.deps.default_language, display_name=name)
         citizen.last_inbound_at = utcnow()
         session.add(citizen)
+        if citizen.banned_at is not None:  # told once, then ignored
+            inbox.attach(session, inbox.Claim(row.id or 0))
+            await bans.turned_away(session, self.translator, citizen)
+            await session.commit()
+            return
         # Committed at once, as on Telegram: the slow parts of a turn (media download,
         # geocoding) must not hold the database's write lock.
         await session.commit()
@@ -198,6 +207,21 @@ class WhatsAppConversation:
             await session.commit()
             return
         await self.intake.handle(session, turn, event, fetch, before_commit=finish)
+
+    async def _admitted(self, session: AsyncSession, row: Inbox, wa_id: str) -> bool:
+        """Flood control, as on Telegram: a dropped message is marked done unprocessed; the
+        first of a flood gets one polite notice."""
+        admitted, warn = self.throttle.admit(f"{WA}:{wa_id}")
+        if admitted:
+            return True
+        inbox.attach(session, inbox.Claim(row.id or 0))
+        if warn:
+            known = await repo.get_citizen(session, WA, wa_id)
+            t = self.translator.bind(known.language if known else self.deps.default_language)
+            if known is None or known.banned_at is None:  # a banned one gets no answers
+                enqueue_replies(session, wa_id, render([Reply(t("throttled"))], t))
+        await session.commit()
+        return False
 
     async def _report_for_context(self, session: AsyncSession, citizen: Citizen,
                                   wamid: str) -> Report | None:

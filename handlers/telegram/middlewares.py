@@ -14,6 +14,7 @@ from aiogram import BaseMiddleware, Bot
 from aiogram.types import CallbackQuery, Chat, TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from handlers import bans
 from handlers.i18n import Translator
 from handlers.lifecycle import QUEUED_KEY
 from models import inbox
@@ -31,30 +32,43 @@ current_session: ContextVar[Any] = ContextVar("aduan_current_session", default=N
 
 
 class Throttle(BaseMiddleware):
-    """Token bucket per private-chat user; the first dropped update gets one polite notice."""
+    """Token bucket per private-chat user; the first dropped update gets one polite notice.
+
+    The same buckets serve WhatsApp (`admit`, keyed by channel and number): one flood
+    control for both channels."""
 
     def __init__(self, translator: Translator, burst: int, per_second: float) -> None:
         self.translator = translator
         self.burst = burst
         self.rate = per_second
-        self.buckets: dict[int, tuple[float, float, bool]] = {}
+        self.buckets: dict[int | str, tuple[float, float, bool]] = {}
+
+    def admit(self, key: int | str) -> tuple[bool, bool]:
+        """Take a token for `key`: (admitted, warn now: the first drop of a flood)."""
+        now = time.monotonic()
+        tokens, last, warned = self.buckets.get(key, (float(self.burst), now, False))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        # Told once per flood: a token trickling back mid-flood does not earn a second
+        # notice; a bucket refilled to the full burst does.
+        warned = warned and tokens < self.burst
+        if tokens >= 1:
+            self.buckets[key] = (tokens - 1, now, warned)
+            if len(self.buckets) > 10_000:  # forget idle users now and then
+                self._prune(now)
+            return True, False
+        self.buckets[key] = (tokens, now, True)
+        log.info("throttled user %s", key)
+        return False, not warned
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
         if user is None or (chat is not None and chat.type != "private"):
             return await handler(event, data)
-        now = time.monotonic()
-        tokens, last, warned = self.buckets.get(user.id, (float(self.burst), now, False))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens >= 1:
-            self.buckets[user.id] = (tokens - 1, now, False)
-            if len(self.buckets) > 10_000:  # forget idle users now and then
-                self._prune(now)
+        admitted, warn = self.admit(user.id)
+        if admitted:
             return await handler(event, data)
-        self.buckets[user.id] = (tokens, now, True)
-        log.info("throttled user %s", user.id)
-        if not warned:
+        if warn:
             await self._warn(event, data, user)
         return None
 
@@ -99,6 +113,7 @@ class DbSession(BaseMiddleware):
                 data["admin_ids"] = await deps.roles.admins(session)
             user: User | None = data.get("event_from_user")
             chat: Chat | None = data.get("event_chat")
+            citizen = None
             if user is not None and not user.is_bot and (chat is None or chat.type == "private"):
                 citizen = await self.citizens.resolve(
                     session, Channel.TELEGRAM.value, str(user.id),
@@ -112,7 +127,11 @@ class DbSession(BaseMiddleware):
             if claim is not None:
                 inbox.attach(session, claim)
             try:
-                result = await handler(event, data)
+                if citizen is not None and await bans.turned_away(session, self.translator,
+                                                                   citizen):
+                    result = None  # banned: told once (queued above), otherwise ignored
+                else:
+                    result = await handler(event, data)
                 await session.commit()  # marks the update done if no use case committed
             except inbox.AlreadyProcessed:
                 log.info("update %s was processed before: effects dropped",

@@ -23,6 +23,7 @@ from handlers import intake as core
 from handlers import lifecycle
 from handlers.i18n import Translator
 from handlers.telegram import cards
+from handlers.telegram.admin_tools import offer_templates
 from handlers.telegram.callbacks import CardCb
 from handlers.telegram.files import content_of, fetcher, queued_link
 from models.media import MediaRejected, MediaStore
@@ -88,6 +89,10 @@ async def _prompt(session: AsyncSession, deps: lifecycle.Deps, card: Message, re
     lifecycle.link_message(session, card.chat.id, sent.message_id, report.id or 0,
                            f"prompt:{what}")
     await session.commit()
+    if what in ("info", "resolve"):  # the OPD's saved answers, one tap each
+        await offer_templates(session, deps, card.bot, card.chat.id,  # type: ignore[arg-type]
+                              card.message_thread_id if card.is_topic_message else None,
+                              card.message_id, report, what)
 
 
 async def on_group_reply(message: Message, bot: Bot, session: AsyncSession,
@@ -114,7 +119,8 @@ async def on_group_reply(message: Message, bot: Bot, session: AsyncSession,
         await _answer_prompt(message, bot, session, deps, media_store, report, actor,
                              kind.split(":", 1)[1], content)
         return
-    if content is None:
+    if content is None:  # a location, contact, sticker, poll, dice…: say so, relay nothing
+        await message.reply(t("pic-reply-unforwardable"))
         return
     if citizen is not None and citizen.channel != "telegram" and content["type"] != "text":
         # Telegram media cannot be copied to WhatsApp: keep the photo, upload it there.

@@ -1,0 +1,60 @@
+"""The PIC side never goes silent: a reply to a card that cannot be forwarded to the citizen
+(location, venue, contact, sticker, poll, dice, game…) is answered in the group, and nothing
+is relayed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Harness, new_user
+from tests.test_agency_groups import PIC_A, PUPR_GROUP, card_of, file_report, setup_groups
+
+POLL = {"id": "p1", "question": "Kapan?", "options": [
+    {"text": "Besok", "voter_count": 0, "persistent_id": "a"},
+    {"text": "Lusa", "voter_count": 0, "persistent_id": "b"}],
+    "total_voter_count": 0, "is_closed": False, "is_anonymous": True, "type": "regular",
+    "allows_multiple_answers": False, "allows_revoting": False, "members_only": False}
+EXTRA: dict[str, dict[str, Any]] = {
+    "dice": {"dice": {"emoji": "🎲", "value": 4}},
+    "poll": {"poll": POLL},
+    "game": {"game": {"title": "Tetris", "description": "x",
+                      "photo": [{"file_id": "g", "file_unique_id": "g", "width": 1,
+                                 "height": 1}]}},
+}
+
+
+async def test_unforwardable_replies_are_answered_in_the_group(harness: Harness) -> None:
+    h, citizen = harness, new_user()
+    await setup_groups(h)
+    code = await file_report(h, citizen)
+    card_id = (await card_of(h, PUPR_GROUP, code)).result["message_id"]
+    before = len(h.fake.texts(citizen))
+    kinds: dict[str, dict[str, Any]] = {
+        "location": {"location": (0.41, 101.86)},
+        "venue": {"venue": {"location": {"latitude": 0.4, "longitude": 101.8},
+                            "title": "Kantor", "address": "Jl. Lintas"}},
+        "contact": {"contact": {"phone_number": "+62811111", "first_name": "Ani"}},
+        "sticker": {"sticker": {"file_id": "st1", "file_unique_id": "st1", "type": "regular",
+                                "width": 512, "height": 512, "is_animated": False,
+                                "is_video": False}},
+        "dice": {}, "poll": {}, "game": {},
+    }
+    for kind, kwargs in kinds.items():
+        mark = h.fake.mark()
+        update = h.fake.make_message(PUPR_GROUP, PIC_A, None, chat_type="supergroup",
+                                     title="OPD", first_name="Andi",
+                                     reply_to_message_id=card_id, **kwargs)
+        update["message"].update(EXTRA.get(kind, {}))
+        h.fake.push_update(update)
+        [told] = await h.fake.wait_for(
+            "sendMessage", lambda c: c.chat_id == PUPR_GROUP
+            and "tidak bisa diteruskan" in (c.text or ""), since=mark)
+        assert told.params["reply_parameters"]["message_id"] == update["message"]["message_id"]
+    # Nothing reached the citizen, and a text reply still does.
+    assert len(h.fake.texts(citizen)) == before
+    mark = h.fake.mark()
+    h.fake.push_update(h.fake.make_message(PUPR_GROUP, PIC_A, "Baik, kami cek.",
+                                           chat_type="supergroup", title="OPD",
+                                           reply_to_message_id=card_id))
+    await h.fake.wait_for("sendMessage", lambda c: c.chat_id == citizen
+                          and "Baik, kami cek." in (c.text or ""), since=mark)
