@@ -21,7 +21,6 @@ from aiogram.types import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import reports
-from handlers.charts import ChartLabels, report_card_chart
 from handlers.i18n import Tr
 from handlers.lifecycle import Actor, Deps, reassign
 from handlers.replies import split_text
@@ -171,6 +170,9 @@ async def cmd_report_card(message: Message, command: CommandObject, session: Asy
     for page in reports.report_card_pages(rows, t, period):
         await message.answer(page, parse_mode="HTML")
     if rows:
+        # matplotlib is imported on the first chart, not at start-up (~40 MB resident).
+        from handlers.charts import ChartLabels, report_card_chart
+
         labels = ChartLabels.of(t, period.label(), weekly=span == timedelta(days=7))
         png = await asyncio.to_thread(report_card_chart, rows, before, labels, t.lang)
         await message.answer_photo(BufferedInputFile(png, "rapor.png"),
