@@ -23,6 +23,11 @@ class CitizenCache:
         # never add it to a session; a change goes through a statement and `forget()`.
         self._rows: OrderedDict[tuple[str, str], tuple[float, Citizen]] = OrderedDict()
 
+    def peek(self, channel: str, external_id: str) -> Citizen | None:
+        """The cached citizen, if any, without touching the database (may be stale)."""
+        hit = self._rows.get((channel, external_id))
+        return hit[1] if hit is not None else None
+
     def forget(self, channel: str, external_id: str) -> None:
         self._rows.pop((channel, external_id), None)
 

@@ -109,6 +109,12 @@ async def test_telegram_ban_told_once_then_ignored_and_unban(harness: Harness) -
     await report_for(h, budi, "ADU-BANZ")
     assert f"Telegram {budi}" in await admin_says(h, "/blokir adu-banz")
     assert NOTICE in (await h.say(budi, "halo"))[0]
+    # A banned flooder is not even told to slow down.
+    mark = h.fake.mark()
+    for i in range(30):
+        h.fake.push_update(h.fake.make_message(budi, budi, f"spam {i}"))
+    await processed(h, "telegram", str(budi), 2 + 30)  # /start, halo, and the flood
+    assert not [c for c in h.fake.calls[mark:] if c.chat_id == budi]
 
     # Unban: told once, and back in.
     mark = h.fake.mark()

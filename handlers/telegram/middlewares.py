@@ -68,7 +68,9 @@ class Throttle(BaseMiddleware):
         admitted, warn = self.admit(user.id)
         if admitted:
             return await handler(event, data)
-        if warn:
+        citizens = data.get("citizens")
+        known = citizens.peek("telegram", str(user.id)) if citizens is not None else None
+        if warn and (known is None or known.banned_at is None):  # a banned flooder: silence
             await self._warn(event, data, user)
         return None
 
