@@ -1,4 +1,4 @@
-"""A fake Telegram Bot API server for end-to-end tests.
+"""A Telegram Bot API–compatible server: the tests' fake and the playground's built-in API.
 
 The server is a small aiohttp application listening on 127.0.0.1 on a random free port.  The
 real aiogram ``Bot`` talks to it over HTTP::
@@ -722,6 +722,8 @@ class FakeBotAPI:
         self.webhook_url = ""
         self.allowed_updates: list[str] | None = None
         self.get_updates_count = 0
+        self.parse_modes: dict[tuple[int, int], str] = {}  # (chat id, message id) -> mode
+        self.version = 0  # grows on every recorded call and pushed update (see wait_changed)
 
         self._port = 0
         self._runner: web.AppRunner | None = None
@@ -732,6 +734,7 @@ class FakeBotAPI:
         self._overrides: dict[str, Any] = {}
         self._calls_cond = asyncio.Condition()
         self._updates_changed = asyncio.Event()
+        self._version_changed = asyncio.Event()
         self._closing = asyncio.Event()
         self._handlers: dict[str, tuple[str, _Handler]] = {}
         self._register_handlers()
@@ -797,7 +800,21 @@ class FakeBotAPI:
         self._next_update_id = max(self._next_update_id, update_id + 1)
         self.updates.append(update)
         self._wake_pollers()
+        self._bump()
         return update_id
+
+    def _bump(self) -> None:
+        """Count a change and wake the watchers of :meth:`wait_changed`."""
+        self.version += 1
+        self._version_changed.set()
+        self._version_changed = asyncio.Event()
+
+    async def wait_changed(self, version: int, timeout: float) -> int:  # noqa: ASYNC109
+        """Wait until ``self.version`` passes ``version`` (or ``timeout``); the version."""
+        if self.version == version:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._version_changed.wait(), timeout)
+        return self.version
 
     def make_message(
         self,
@@ -1127,6 +1144,7 @@ class FakeBotAPI:
         return fault
 
     async def _notify_calls(self) -> None:
+        self._bump()
         async with self._calls_cond:
             self._calls_cond.notify_all()
 
@@ -1429,7 +1447,17 @@ class FakeBotAPI:
         message.update(content)
         self._set_markup(message, params.get("reply_markup"))
         self.messages[(chat["id"], message["message_id"])] = message
+        self._keep_parse_mode(message, params)
         return message
+
+    def _keep_parse_mode(self, message: dict[str, Any], params: dict[str, Any]) -> None:
+        """Remember how a message's text is formatted (Telegram does not echo parse_mode)."""
+        key = (message["chat"]["id"], message["message_id"])
+        mode = params.get("parse_mode")
+        if isinstance(mode, str) and mode:
+            self.parse_modes[key] = mode
+        else:
+            self.parse_modes.pop(key, None)
 
     @staticmethod
     def _set_markup(message: dict[str, Any], markup: Any) -> None:
@@ -1575,7 +1603,9 @@ class FakeBotAPI:
             message[entities_key] = call.params[entities_key]
         else:
             message.pop(entities_key, None)
-        return self._finish_edit(call, before, message)
+        result = self._finish_edit(call, before, message)
+        self._keep_parse_mode(message, call.params)
+        return result
 
     def _edit_message_text(self, call: Call) -> Any:
         if not call.params.get("text"):
