@@ -772,6 +772,7 @@ class FakeBotAPI:
     async def stop(self) -> None:
         self._closing.set()
         self._wake_pollers()
+        self._version_changed.set()  # watchers (wait_changed) answer at once
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

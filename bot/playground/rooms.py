@@ -7,6 +7,7 @@ import contextlib
 import html
 import io
 import logging
+import re
 import secrets
 import shutil
 import time
@@ -194,6 +195,7 @@ class Room:
     closed: bool = False
     callbacks: dict[str, str] = field(default_factory=dict)  # callback id -> actor key
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    build_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # shared by Rooms
 
     def settings(self) -> Settings:
         """The room's settings: the base ones, pointed at its own API, database and media."""
@@ -227,7 +229,8 @@ class Room:
 
         self.folder.mkdir(parents=True, exist_ok=True)
         await self.api.start()
-        app = await build_app(self.settings(), clock=self.clock)
+        async with self.build_lock:  # Alembic's migration context is process-global
+            app = await build_app(self.settings(), clock=self.clock)
         app.web = None  # no health server per room: the playground serves the page
         self.app = app
         async with app.sessionmaker() as session:
@@ -414,6 +417,9 @@ class Room:
         reply = m.get("reply_to_message")
         if reply:
             snippet = reply.get("text") or reply.get("caption") or ""
+            mode = self.api.parse_modes.get((m["chat"]["id"], reply.get("message_id", 0)))
+            if (mode or "").upper() == "HTML":
+                snippet = html.unescape(re.sub(r"<[^>]*>", "", snippet))
             view["reply"] = {"id": reply.get("message_id"), "text": snippet[:90],
                              "photo": bool(reply.get("photo"))}
         rows = (m.get("reply_markup") or {}).get("inline_keyboard") or []
@@ -463,6 +469,7 @@ class Rooms:
         self.open: dict[str, Room] = {}
         self.closed: set[str] = set()
         self._starting: dict[str, asyncio.Task[Room]] = {}
+        self._build_lock = asyncio.Lock()
 
     async def create(self) -> Room:
         """A new room, started and seeded; RoomError when the playground is full."""
@@ -472,7 +479,8 @@ class Rooms:
         code = new_code()
         while code in self.open or code in self.closed:
             code = new_code()
-        room = Room(code, self.root / code, self.base, self.geocoder_port)
+        room = Room(code, self.root / code, self.base, self.geocoder_port,
+                    build_lock=self._build_lock)
         task = asyncio.create_task(room.start())
         self._starting[code] = task  # type: ignore[assignment]
         try:

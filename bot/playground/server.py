@@ -13,6 +13,7 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from bot.playground.rooms import (
@@ -174,7 +175,8 @@ class Playground:
         config = {
             "room": code if valid_code(code) else "",
             "lang": lang,
-            "t": {key: self.t(lang, key) for key in PAGE_KEYS},
+            "t": {key: self.t(lang, key, clock="%clock%", limit="%limit%")
+                  .replace("\u2068", "").replace("\u2069", "") for key in PAGE_KEYS},
             "places": [{"key": k, "lat": lat, "lon": lon, "name": name}
                        for k, lat, lon, name in PLACES],
             "samples": sorted(self.samples),
@@ -298,7 +300,7 @@ class Playground:
                 raise RoomError("pg-error-bad-request")
             reader = await request.multipart()
             while (part := await reader.next()) is not None:
-                if not isinstance(part, web.BodyPartReader):  # type: ignore[attr-defined]
+                if not isinstance(part, aiohttp.BodyPartReader):
                     continue
                 if part.name == "file":
                     photos.append((part.filename or "photo", await _read_capped(part)))

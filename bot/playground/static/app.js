@@ -164,7 +164,7 @@
     btn.disabled = false;
     if (data) {
       $("#clock").textContent = data.clock;
-      notice(T["pg-clock-done"].replace("{ $clock }", data.clock).replace(/\{\s*\$clock\s*\}/, data.clock));
+      notice(T["pg-clock-done"].replace("%clock%", data.clock));
     }
   }
 
@@ -194,10 +194,10 @@
     file.addEventListener("change", () => {
       const files = Array.from(file.files);
       if (!files.length) return;
-      if (files.length > C.album) { err.textContent = T["pg-error-album"].replace(/\{.*\}/, C.album); return; }
+      if (files.length > C.album) { err.textContent = T["pg-error-album"].replace("%limit%", C.album); return; }
       for (const f of files) {
         if (f.size > C.limit) {
-          err.textContent = T["pg-error-too-big"].replace(/\{.*\}/, Math.round(C.limit / 1048576)); return;
+          err.textContent = T["pg-error-too-big"].replace("%limit%", Math.round(C.limit / 1048576)); return;
         }
         if (f.type && !f.type.startsWith("image/")) { err.textContent = T["pg-error-not-image"]; return; }
       }
