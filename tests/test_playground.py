@@ -1,4 +1,4 @@
-"""The playground: rooms kept apart, bad uploads refused, and the whole loop in headless Chromium."""
+"""The playground: rooms kept apart, bad uploads refused, the whole loop in headless Chromium."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from bot.settings import Settings
 from tests.conftest import jpeg_bytes
 
 CHROMIUM = "/usr/bin/chromium"
+BROWSER_PATH = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -207,7 +208,7 @@ def test_run_without_token_starts_the_playground(tmp_path: Path) -> None:
 
 
 def _browser_missing() -> str | None:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+    if not BROWSER_PATH:
         return f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)"
     try:
         import playwright.async_api  # noqa: F401
@@ -226,7 +227,7 @@ async def browser() -> AsyncIterator[Any]:
 
     async with async_playwright() as pw:
         chromium = await pw.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            executable_path=BROWSER_PATH,
             args=["--no-sandbox"] if os.geteuid() == 0 else [])
         yield chromium
         await chromium.close()

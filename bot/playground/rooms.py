@@ -313,7 +313,7 @@ class Room:
         target = self._reply_target(actor, reply_to)
         group = str(10**17 + secrets.randbelow(10**17)) if len(photos) > 1 else None
         ids = []
-        for i, ((name, data), kind) in enumerate(zip(photos, kinds, strict=True)):
+        for i, ((_name, data), kind) in enumerate(zip(photos, kinds, strict=True)):
             ext = "jpg" if kind == "jpeg" else kind
             file_id = self.api.add_file(data, file_path=f"photos/{secrets.token_hex(6)}.{ext}",
                                         mime_type=f"image/{kind}")
@@ -453,7 +453,8 @@ class Room:
                 continue
             text = call.params.get("text")
             if text and self.callbacks.get(str(call.params.get("callback_query_id"))) == actor_key:
-                out.append({"n": n, "text": str(text), "alert": bool(call.params.get("show_alert"))})
+                out.append({"n": n, "text": str(text),
+                            "alert": bool(call.params.get("show_alert"))})
         return out[-3:]
 
 
