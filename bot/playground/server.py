@@ -44,7 +44,7 @@ PAGE_KEYS = (
     "pg-upload", "pg-caption", "pg-contact", "pg-room-closed", "pg-connection", "pg-hint",
     "pg-photo-label", "pg-file-label", "pg-map", "pg-bot-name", "pg-error-too-big",
     "pg-error-not-image", "pg-error-album", "pg-reply", "pg-you", "pg-second-tab", "pg-language",
-    "pg-open-map",
+    "pg-open-map", "pg-hint-group", "pg-hint-admin",
 )
 DRAIN_LIMIT = 5 * PHOTO_LIMIT
 CLIENT_LIMIT = 1024 * 1024  # JSON bodies; photos are streamed and capped (_read_capped)

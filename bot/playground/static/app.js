@@ -105,6 +105,8 @@
       p.panel.classList.toggle("active", k === key);
       p.tab.classList.toggle("active", k === key);
     }
+    const p = panels[key];
+    if (p.stick !== false) p.msgs.scrollTop = p.msgs.scrollHeight;  // a hidden panel could not scroll
   }
 
   function buildBar(key) {
@@ -248,7 +250,8 @@
     const photos = group.filter((m) => m.photo);
     if (photos.length) {
       node.append(el("div", { class: "photos" + (photos.length === 1 ? " one" : "") }, ...photos.map((m) =>
-        el("img", { src: `/api/${ROOM}/file/${encodeURIComponent(m.photo)}`, alt: T["pg-photo-label"], loading: "lazy" }))));
+        el("img", { src: `/api/${ROOM}/file/${encodeURIComponent(m.photo)}`, alt: T["pg-photo-label"],
+          onload: () => { const p = panels[key]; if (p.stick) p.msgs.scrollTop = p.msgs.scrollHeight; } }))));
     }
     for (const m of group) {
       if (m.file) node.append(el("div", {}, `📄 ${T["pg-file-label"]} (${m.file})`));
@@ -295,12 +298,19 @@
         const last = groups[groups.length - 1];
         if (last && m.album && last[0].album === m.album) last.push(m); else groups.push([m]);
       }
+      if (key === "pic") p.msgs.append(el("div", { class: "hint" }, T["pg-hint-group"]));
       for (const g of groups) p.msgs.append(bubble(key, g, !g[0].bot && g[0].user === me));
       if (key === "citizen" && !chat.messages.length) {
         p.msgs.append(el("div", { class: "hint" }, T["pg-hint"]),
           el("button", { type: "button", class: "startbtn", onclick: () => sendText(key, "/start") }, T["pg-start"]));
       }
-      if (atBottom || !p.seen) p.msgs.scrollTop = p.msgs.scrollHeight;
+      if (key === "admin" && !chat.messages.length) {
+        p.msgs.append(el("div", { class: "hint" }, T["pg-hint-admin"]),
+          ...["/opd", "/help"].map((cmd) => el("button", { type: "button", class: "startbtn",
+            onclick: () => sendText(key, cmd) }, cmd)));
+      }
+      p.stick = atBottom || !p.seen;
+      if (p.stick) p.msgs.scrollTop = p.msgs.scrollHeight;
       p.seen = true;
       renderKeyboard(key, chat.keyboard);
     }
