@@ -406,3 +406,54 @@ async def test_two_rooms_in_two_browsers_stay_apart(playground: Playground, brow
     await expect_visible(first.locator("#closed"))
     await first.screenshot(path=str(tmp_path / "closed-room.png"))
     assert CITIZEN.chat_id != PIC.chat_id
+
+
+# ---- the clock, without a browser ---------------------------------------------------------
+
+
+async def _act(room: Any, chat: Any, action: Any, *, count: int = 1) -> None:
+    """Run `action` and wait until the bot has sent or edited `count` messages in `chat`."""
+    mark = room.api.mark()
+    action()
+    await room.api.wait_for(None, lambda c: c.method in ("sendMessage", "editMessageText",
+                                                         "sendPhoto")
+                            and str(c.chat_id) == str(chat.chat_id), since=mark, count=count,
+                            timeout=15)
+
+
+def _press(room: Any, actor: Any, label: str) -> None:
+    """Press the newest inline button whose text contains `label` in the actor's chat."""
+    for message in reversed(room.state()["chats"][actor.key]["messages"]):
+        for row in message.get("buttons") or []:
+            for button in row:
+                if label in button["text"]:
+                    room.press(actor, message["id"], button["data"])
+                    return
+    raise AssertionError(f"no button {label!r}")
+
+
+async def test_clock_turns_the_light_and_escalates(playground: Playground) -> None:
+    """Moving the room's clock working day by day: reminders in the group, the card's light
+    turns red, and the overdue report is escalated to the admin."""
+    room = await playground.rooms.create()
+    c, cit = CITIZEN, CITIZEN
+    await _act(room, c, lambda: room.send_text(cit, "/start"))
+    await _act(room, c, lambda: _press(room, cit, "Buat laporan"))
+    await _act(room, c, lambda: _press(room, cit, "Jalan rusak"))
+    await _act(room, c, lambda: room.send_text(cit, "Jalan berlubang besar di depan pasar."))
+    await _act(room, c, lambda: room.send_photos(cit, [("a.jpg", jpeg_bytes())]))
+    await _act(room, c, lambda: _press(room, cit, "Selesai"))
+    await _act(room, c, lambda: room.send_location(cit, 0.4037, 101.8558), count=2)
+    await _act(room, c, lambda: _press(room, cit, "Anonim"))
+    await _act(room, c, lambda: _press(room, cit, "Kirim laporan"))
+    await room.api.wait_for("sendMessage", lambda call: call.chat_id == PIC.chat_id
+                            and "ADU-" in (call.text or ""), timeout=15)
+    for _ in range(7):
+        await room.next_working_day()
+    await room.api.wait_for("sendMessage", lambda call: call.chat_id == PIC.chat_id
+                            and "melewati batas waktu" in (call.text or ""), timeout=15)
+    await room.api.wait_for("sendMessage", lambda call: call.chat_id == 5003
+                            and "Eskalasi" in (call.text or ""), timeout=15)
+    card = next(m for m in room.state()["chats"]["pic"]["messages"] if "ADU-" in m["html"])
+    assert "🔴" in card["html"] and card["edited"]
+    assert room.state()["days"] >= 7

@@ -495,12 +495,14 @@ class Rooms:
         log.info("playground room %s opened", code)
         return room
 
-    def get(self, code: str) -> Room:
-        """The open room with this code (touched), or RoomError (closed or unknown)."""
+    def get(self, code: str, touch: bool = True) -> Room:
+        """The open room with this code (touched: someone acted), or RoomError (closed or
+        unknown)."""
         room = self.open.get(code)
         if room is None or room.closed:
             raise RoomError("pg-room-closed", 410)
-        room.touch()
+        if touch:
+            room.touch()
         return room
 
     def touch_expired(self) -> list[Room]:

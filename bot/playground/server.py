@@ -7,7 +7,9 @@ import contextlib
 import html
 import json
 import logging
+import os
 import signal
+import sys
 import tempfile
 import webbrowser
 from pathlib import Path
@@ -132,11 +134,11 @@ class Playground:
         return web.json_response({"error": self.t(lang, exc.key, **exc.params), "key": exc.key},
                                  status=exc.status)
 
-    def room(self, request: web.Request) -> Room:
+    def room(self, request: web.Request, touch: bool = True) -> Room:
         code = request.match_info["code"]
         if not valid_code(code):
             raise RoomError("pg-room-closed", 410)
-        return self.rooms.get(code)
+        return self.rooms.get(code, touch)
 
     @staticmethod
     async def body(request: web.Request) -> dict[str, Any]:
@@ -229,7 +231,7 @@ class Playground:
     async def api_state(self, request: web.Request) -> web.Response:
         """The room's chats; with ?v=N, waits (up to 20 s) for something newer than N."""
         try:
-            room = self.room(request)
+            room = self.room(request, touch=False)  # watching is not activity: rooms expire
             version = int(request.query.get("v", "-1"))
         except RoomError as exc:
             return self.error(request, exc)
@@ -240,7 +242,6 @@ class Playground:
             await asyncio.sleep(0.05)  # let a burst of calls land together
         if room.closed:
             return self.error(request, RoomError("pg-room-closed", 410))
-        room.touch()
         return web.json_response(room.state())
 
     async def _act(self, request: web.Request, action: Any) -> web.Response:
@@ -319,7 +320,7 @@ class Playground:
 
     async def api_file(self, request: web.Request) -> web.StreamResponse:
         try:
-            room = self.room(request)
+            room = self.room(request, touch=False)
         except RoomError as exc:
             return self.error(request, exc)
         stored = room.api.files.get(request.match_info["file_id"])
@@ -328,6 +329,13 @@ class Playground:
         return web.Response(body=stored.content,
                             content_type=stored.mime_type or "application/octet-stream",
                             headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _has_gui() -> bool:
+    """Whether a graphical browser can open (never a text browser taking over the terminal)."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 async def _read_capped(part: Any) -> bytes:
@@ -347,6 +355,8 @@ async def _read_capped(part: Any) -> bytes:
 async def run_playground(settings: Settings, port: int | None = None,
                          open_browser: bool | None = None) -> None:
     """Serve the playground until SIGINT/SIGTERM; prints the page's address."""
+    for noisy in ("aiohttp.access", "aiogram.event"):  # every fake API call, every update
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
     root_dir = settings.playground_dir
     tmp: tempfile.TemporaryDirectory[str] | None = None
     if root_dir is None:
@@ -357,7 +367,7 @@ async def run_playground(settings: Settings, port: int | None = None,
     url = await playground.start(settings.playground_host,
                                  settings.playground_port if port is None else port)
     print(f"Aduan playground: {url}  (Ctrl+C to stop)", flush=True)
-    if settings.playground_browser if open_browser is None else open_browser:
+    if (settings.playground_browser if open_browser is None else open_browser) and _has_gui():
         with contextlib.suppress(Exception):
             await asyncio.to_thread(webbrowser.open, url)
     stop = asyncio.Event()
