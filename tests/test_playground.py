@@ -441,6 +441,20 @@ async def test_clock_turns_the_light_and_escalates(playground: Playground) -> No
     """Moving the room's clock working day by day: reminders in the group, the card's light
     turns red, and the overdue report is escalated to the admin."""
     room = await playground.rooms.create()
+    await file_quickly(room)
+    for _ in range(7):
+        await room.next_working_day()
+    await room.api.wait_for("sendMessage", lambda call: call.chat_id == PIC.chat_id
+                            and "melewati batas waktu" in (call.text or ""), timeout=15)
+    await room.api.wait_for("sendMessage", lambda call: call.chat_id == 5003
+                            and "Eskalasi" in (call.text or ""), timeout=15)
+    card = next(m for m in room.state()["chats"]["pic"]["messages"] if "ADU-" in m["html"])
+    assert "🔴" in card["html"] and card["edited"]
+    assert room.state()["days"] >= 7
+
+
+async def file_quickly(room: Any) -> None:
+    """A citizen's road report with a photo and a place, filed through the room's API."""
     c, cit = CITIZEN, CITIZEN
     await _act(room, c, lambda: room.send_text(cit, "/start"))
     await _act(room, c, lambda: _press(room, cit, "Buat laporan"))
@@ -453,12 +467,26 @@ async def test_clock_turns_the_light_and_escalates(playground: Playground) -> No
     await _act(room, c, lambda: _press(room, cit, "Kirim laporan"))
     await room.api.wait_for("sendMessage", lambda call: call.chat_id == PIC.chat_id
                             and "ADU-" in (call.text or ""), timeout=15)
+
+
+@browser_needed
+async def test_clock_button_in_the_browser(playground: Playground, browser: Any,
+                                           tmp_path: Path) -> None:
+    """The page's clock button: day by day the card turns yellow then red, the group gets
+    reminders and the admin the escalation."""
+    room = await playground.rooms.create()
+    await file_quickly(room)
+    page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    await page.goto(f"{playground.base_url}r/{room.code}?lang=id")  # type: ignore[attr-defined]
+    group, admin = Chat(page, "pic"), Chat(page, "admin")
+    card = group.card("ADU-")
+    await expect_visible(card.locator(".text", has_text="🟢"))
     for _ in range(7):
-        await room.next_working_day()
-    await room.api.wait_for("sendMessage", lambda call: call.chat_id == PIC.chat_id
-                            and "melewati batas waktu" in (call.text or ""), timeout=15)
-    await room.api.wait_for("sendMessage", lambda call: call.chat_id == 5003
-                            and "Eskalasi" in (call.text or ""), timeout=15)
-    card = next(m for m in room.state()["chats"]["pic"]["messages"] if "ADU-" in m["html"])
-    assert "🔴" in card["html"] and card["edited"]
-    assert room.state()["days"] >= 7
+        before = await page.locator("#clock").inner_text()
+        await page.locator("#clock-button").click()
+        await expect_visible(page.locator("#clock").filter(
+            has_not_text=re.compile("^" + re.escape(before) + "$")))
+    await expect_visible(card.locator(".text", has_text="🔴"))
+    await group.see("melewati batas waktu")
+    await admin.see("Eskalasi")
+    await page.screenshot(path=str(tmp_path / "clock-red.png"))
