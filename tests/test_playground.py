@@ -131,6 +131,19 @@ async def test_rooms_stay_apart_and_refuse_bad_uploads(playground: Playground) -
         assert status == 413 and "20 MB" in body["error"]
         status, body = await upload(one, "ok.jpg", jpeg_bytes("green"))
         assert status == 200 and len(body["ids"]) == 1
+        # several photos at once are an album (one media_group_id), a bundled sample too
+        form = aiohttp.FormData()
+        form.add_field("as", "citizen")
+        form.add_field("caption", "Dua foto")
+        form.add_field("file", jpeg_bytes("blue"), filename="a.jpg")
+        form.add_field("sample", "sampah")
+        async with session.post(f"{pg.base_url}api/{one}/photo", data=form) as res:
+            assert res.status == 200
+            ids = (await res.json())["ids"]
+        shown = {m["id"]: m for m in pg.rooms.get(one).state()["chats"]["citizen"]["messages"]}
+        first, second = shown[ids[0]], shown[ids[1]]
+        assert first["album"] and first["album"] == second["album"]
+        assert first["html"] == "Dua foto" and first["photo"] and second["photo"]
         # coordinates that are not coordinates
         status, body = await send(one, "location", **{"as": "citizen", "lat": "abc", "lon": 1})
         assert status == 400 and body["key"] == "pg-error-coordinates"
