@@ -503,3 +503,53 @@ async def test_clock_button_in_the_browser(playground: Playground, browser: Any,
     await group.see("melewati batas waktu")
     await admin.see("Eskalasi")
     await page.screenshot(path=str(tmp_path / "clock-red.png"))
+
+
+@browser_needed
+async def test_whatsapp_citizen_in_the_browser(playground: Playground, browser: Any,
+                                               tmp_path: Path) -> None:
+    """The switch shows the citizen on WhatsApp: lists, reply buttons and the location
+    request, through the real WhatsApp adapter; the report reaches the PUPR group."""
+    page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    await page.goto(playground.base_url + "?lang=id")  # type: ignore[attr-defined]
+    await page.wait_for_url(re.compile(r"/r/[a-z0-9]{8}"))
+    await page.locator('#channel [data-channel="wa"]').click()
+    siti, group = Chat(page, "wa"), Chat(page, "pic")
+    await expect_visible(siti.panel)
+    await siti.say("halo")
+    await siti.see("Halo Siti")
+
+    async def pick(prefix: str, needle: str) -> None:
+        await siti.panel.locator(".wab button.walist").last.click()
+        await page.locator(f'#dialog [data-row^="{prefix}"]').first.click()
+        await siti.see(needle)
+
+    async def button(label: str, needle: str) -> None:
+        await siti.panel.locator(".wab button", has_text=label).last.click()
+        await siti.see(needle)
+
+    await pick("new:", "Langkah 1/5")
+    await siti.panel.locator(".wab button.walist").last.click()
+    await page.locator("#dialog [data-row]", has_text="Jalan rusak").first.click()
+    await siti.see("Langkah 2/5")
+    await siti.say("Jalan berlubang besar di depan pasar, bahaya untuk motor.")
+    await siti.see("Langkah 3/5")
+    await siti.photo("jalan_berlubang")
+    await siti.see("(1/5)")
+    await button("Selesai", "Langkah 4/5")
+    await siti.panel.locator(".wab button", has_text="Kirim lokasi").last.click()
+    await page.locator('#dialog [data-place="pasar_kerinci"]').click()
+    await siti.see("Langkah 5/5")
+    await button("Anonim", "Periksa laporan")
+    await page.screenshot(path=str(tmp_path / "whatsapp-summary.png"))
+    await siti.panel.locator(".wab button", has_text="Kirim").last.click()
+    ticket = siti.panel.locator(".msg", has_text=re.compile(r"ADU-[A-Z0-9]{4}")).last
+    await expect_visible(ticket)
+    code = re.search(r"ADU-[A-Z0-9]{4}", await ticket.inner_text()).group(0)  # type: ignore[union-attr]
+    await group.see(code)
+    await group.press("Saya tangani", within=code)
+    await siti.see("sedang ditangani")
+    await page.screenshot(path=str(tmp_path / "whatsapp-taken.png"))
+    # the Telegram citizen's chat is still there behind the switch
+    await page.locator('#channel [data-channel="telegram"]').click()
+    await expect_visible(Chat(page, "citizen").panel)

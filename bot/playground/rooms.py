@@ -20,6 +20,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from bot.app import App, build_app, register_commands
+from bot.playground import graphapi as wa
 from bot.playground.botapi import DOWNLOAD_LIMIT, FakeBotAPI
 from bot.settings import Settings
 from models.domain import ShiftedClock
@@ -49,7 +50,9 @@ class Actor:
 CITIZEN = Actor("citizen", 5001, 5001, "Budi")
 PIC = Actor("pic", 5002, -1005000000001, "Andi", group=True)
 ADMIN = Actor("admin", 5003, 5003, "Sari")
-ACTORS = {a.key: a for a in (CITIZEN, PIC, ADMIN)}
+WA_CITIZEN = Actor("wa", 0, 0, "Siti")
+WA_ID = "6281200000001"
+ACTORS = {a.key: a for a in (CITIZEN, PIC, ADMIN, WA_CITIZEN)}
 GROUP_TITLE = "Dinas PUPR"
 CONTACT_PHONE = "+6281234567890"
 
@@ -189,6 +192,8 @@ class Room:
     base: Settings
     geocoder_port: int = 0
     api: FakeBotAPI = field(default_factory=FakeBotAPI)
+    graph: wa.FakeGraphAPI = field(default_factory=wa.FakeGraphAPI)
+    wa_inbound: list[dict[str, Any]] = field(default_factory=list)  # what Siti sent
     clock: ShiftedClock = field(default_factory=ShiftedClock)
     app: App | None = None
     last_seen: float = field(default_factory=time.monotonic)
@@ -210,8 +215,13 @@ class Room:
             "OUTBOX_CHAT_INTERVAL": 0.0,
             "OUTBOX_BACKOFF_BASE": 0.2,
             "GEOCODER_MIN_DELAY": 0.0,
+            "WEB_HOST": "127.0.0.1",
             "WEB_PORT": 0,
-            "WHATSAPP_TOKEN": None,
+            "WHATSAPP_TOKEN": wa.TOKEN,
+            "WHATSAPP_PHONE_NUMBER_ID": wa.PHONE_ID,
+            "WHATSAPP_APP_SECRET": wa.APP_SECRET,
+            "WHATSAPP_VERIFY_TOKEN": wa.VERIFY_TOKEN,
+            "WHATSAPP_API_URL": self.graph.api_base("v22.0"),
         }
         if self.geocoder_port:
             values.update(GEOCODER="nominatim", GEOCODER_SCHEME="http",
@@ -229,9 +239,9 @@ class Room:
 
         self.folder.mkdir(parents=True, exist_ok=True)
         await self.api.start()
+        await self.graph.start()
         async with self.build_lock:  # Alembic's migration context is process-global
             app = await build_app(self.settings(), clock=self.clock)
-        app.web = None  # no health server per room: the playground serves the page
         self.app = app
         async with app.sessionmaker() as session:
             await load_seed(session, SEED)
@@ -262,6 +272,8 @@ class Room:
                 await self.app.close()
         with contextlib.suppress(Exception):
             await self.api.stop()
+        with contextlib.suppress(Exception):
+            await self.graph.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def touch(self) -> None:
@@ -373,12 +385,137 @@ class Room:
         assert self.app is not None and self.app.deps is not None
         return self.clock.now().astimezone(self.app.deps.tz).strftime("%Y-%m-%d %H:%M %Z")
 
+    # -- the citizen on WhatsApp (signed webhooks in, the fake Graph API out) -----------------
+
+    @property
+    def version(self) -> int:
+        """Grows with every Bot API change, Graph API call and WhatsApp message in."""
+        return self.api.version + len(self.graph.calls) + len(self.wa_inbound)
+
+    async def wait_changed(self, version: int, timeout: float) -> int:  # noqa: ASYNC109
+        """Wait until the room's version passes `version` (or `timeout`); the version."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.version == version and not self.closed and loop.time() < deadline:
+            await self.api.wait_changed(self.api.version, min(0.5, deadline - loop.time()))
+        return self.version
+
+    async def _wa_post(self, payload: dict[str, Any], view: dict[str, Any]) -> None:
+        assert self.app is not None
+        status, _ = await wa.post_webhook(f"http://127.0.0.1:{self.app.web_port}",
+                                          self.base.whatsapp_webhook_path, payload)
+        if status != 200:
+            raise RoomError("pg-error-bad-request", 502)
+        view.update(id=f"in-{len(self.wa_inbound)}", bot=False, user=0, name=WA_CITIZEN.first_name,
+                    at=time.monotonic(), date=int(time.time()))
+        self.wa_inbound.append(view)
+        self.api._bump()  # noqa: SLF001 - wake the page's long poll
+
+    async def wa_text(self, text: str) -> None:
+        text = text.strip()
+        if not text:
+            raise RoomError("pg-error-empty-text")
+        if len(text) > 4096:
+            raise RoomError("pg-error-text-long")
+        await self._wa_post(wa.text_message(WA_ID, text, name=WA_CITIZEN.first_name),
+                            {"html": html.escape(text)})
+
+    async def wa_choose(self, kind: str, choice_id: str, title: str) -> None:
+        """A press on a reply button or a pick from a list the bot sent."""
+        known = self._wa_choices()
+        if (kind, choice_id) not in known:
+            raise RoomError("pg-error-old-button")
+        title = known[(kind, choice_id)]
+        build = wa.button_reply if kind == "button" else wa.list_reply
+        await self._wa_post(build(WA_ID, choice_id, title, name=WA_CITIZEN.first_name),
+                            {"html": html.escape(title)})
+
+    async def wa_location(self, lat: Any, lon: Any) -> None:
+        try:
+            latitude, longitude = float(lat), float(lon)
+        except (TypeError, ValueError):
+            raise RoomError("pg-error-coordinates") from None
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise RoomError("pg-error-coordinates")
+        await self._wa_post(wa.location_message(WA_ID, latitude, longitude,
+                                                profile_name=WA_CITIZEN.first_name),
+                            {"html": "", "location": [latitude, longitude],
+                             "place": nearest_place(latitude, longitude)})
+
+    async def wa_photos(self, photos: list[tuple[str, bytes]], caption: str = "") -> None:
+        """Photos from Siti: WhatsApp has no albums, so each is a message of its own."""
+        if not photos:
+            raise RoomError("pg-error-empty")
+        if len(photos) > ALBUM_LIMIT:
+            raise RoomError("pg-error-album", limit=ALBUM_LIMIT)
+        if len(caption) > 1024:
+            raise RoomError("pg-error-caption-long")
+        kinds = [check_image(data) for _, data in photos]
+        for i, ((_name, data), kind) in enumerate(zip(photos, kinds, strict=True)):
+            media_id = self.graph.add_media(data, f"image/{kind}")
+            text = (caption.strip() or None) if i == 0 else None
+            await self._wa_post(wa.image_message(WA_ID, media_id, mime_type=f"image/{kind}",
+                                                 caption=text, name=WA_CITIZEN.first_name),
+                                {"html": html.escape(text or ""), "wa_media": media_id})
+
+    def _wa_sent(self) -> list[Any]:
+        return [c for c in self.graph.calls if c.is_send and c.ok and c.to == WA_ID]
+
+    def _wa_choices(self) -> dict[tuple[str, str], str]:
+        """(kind, id) -> title of the buttons and list rows of the newest interactive message."""
+        for call in reversed(self._wa_sent()):
+            inter = (call.json or {}).get("interactive") or {}
+            action = inter.get("action") or {}
+            if inter.get("type") == "button":
+                return {("button", b["reply"]["id"]): b["reply"]["title"]
+                        for b in action.get("buttons", [])}
+            if inter.get("type") == "list":
+                return {("row", r["id"]): r["title"] for sec in action.get("sections", [])
+                        for r in sec.get("rows", [])}
+        return {}
+
+    def _wa_messages(self) -> list[dict[str, Any]]:
+        """Siti's chat as WhatsApp shows it: her messages and the bot's, in order."""
+        now_mono, now = time.monotonic(), time.time()
+        out = list(self.wa_inbound)
+        for n, call in enumerate(self._wa_sent()):
+            body = call.json or {}
+            kind = body.get("type") or "text"
+            view: dict[str, Any] = {"id": f"out-{n}", "bot": True, "user": 0, "name": "",
+                                    "at": call.at, "date": int(now - (now_mono - call.at)),
+                                    "html": html.escape(call.text or "")}
+            if kind == "interactive":
+                inter = body.get("interactive") or {}
+                action = inter.get("action") or {}
+                if inter.get("type") == "button":
+                    view["wa_buttons"] = [{"id": b["reply"]["id"], "title": b["reply"]["title"]}
+                                          for b in action.get("buttons", [])]
+                elif inter.get("type") == "list":
+                    view["wa_list"] = {"button": action.get("button", ""), "rows": [
+                        {"id": r["id"], "title": r["title"], "description": r.get("description")}
+                        for sec in action.get("sections", []) for r in sec.get("rows", [])]}
+                elif inter.get("type") == "location_request_message":
+                    view["wa_location_request"] = True
+            elif kind == "image":
+                media = (body.get("image") or {}).get("id")
+                if media:
+                    view["wa_media"] = str(media)
+            elif kind == "template":
+                params = [p.get("text", "") for comp in
+                          (body.get("template") or {}).get("components", [])
+                          for p in comp.get("parameters", [])]
+                view["html"] = html.escape(" · ".join(params))
+                view["template"] = (body.get("template") or {}).get("name")
+            out.append(view)
+        out.sort(key=lambda v: v["at"])
+        return [{k: v for k, v in m.items() if k != "at"} for m in out]
+
     # -- what the page shows ------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
         """Every chat of the room as the page renders it, and the room's clock."""
         chats = {}
-        for actor in ACTORS.values():
+        for actor in (CITIZEN, PIC, ADMIN):
             chats[actor.key] = {
                 "messages": [self._view(m) for (chat, _), m in self.api.messages.items()
                              if chat == actor.chat_id],
@@ -386,7 +523,8 @@ class Room:
                 "toasts": self._toasts(actor.key),
             }
         days = self.clock.offset.days
-        return {"room": self.code, "version": self.api.version, "chats": chats,
+        chats["wa"] = {"messages": self._wa_messages(), "keyboard": None, "toasts": []}
+        return {"room": self.code, "version": self.version, "chats": chats,
                 "clock": self.clock_text(), "days": days}
 
     def _view(self, m: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from bot.playground.rooms import (
     ALBUM_LIMIT,
     PHOTO_LIMIT,
     PLACES,
+    WA_CITIZEN,
     Room,
     RoomError,
     Rooms,
@@ -46,7 +47,8 @@ PAGE_KEYS = (
     "pg-upload", "pg-caption", "pg-contact", "pg-room-closed", "pg-connection", "pg-hint",
     "pg-photo-label", "pg-file-label", "pg-map", "pg-bot-name", "pg-error-too-big",
     "pg-error-not-image", "pg-error-album", "pg-reply", "pg-you", "pg-second-tab", "pg-language",
-    "pg-open-map", "pg-hint-group", "pg-hint-admin",
+    "pg-open-map", "pg-hint-group", "pg-hint-admin", "pg-wa", "pg-wa-sub", "pg-channel",
+    "pg-wa-template", "pg-wa-location",
 )
 DRAIN_LIMIT = 5 * PHOTO_LIMIT
 CLIENT_LIMIT = 1024 * 1024  # JSON bodies; photos are streamed and capped (_read_capped)
@@ -88,6 +90,8 @@ class Playground:
         r.add_post("/api/{code}/press", self.api_press)
         r.add_post("/api/{code}/clock", self.api_clock)
         r.add_get("/api/{code}/file/{file_id}", self.api_file)
+        r.add_post("/api/{code}/wa-choose", self.api_wa_choose)
+        r.add_get("/api/{code}/wafile/{media_id}", self.api_wa_file)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -151,9 +155,10 @@ class Playground:
         return data
 
     @staticmethod
-    def actor(data: Any) -> Any:
+    def actor(data: Any, telegram: bool = False) -> Any:
+        """Who acts (`as`); `telegram`: only the Telegram people (presses, contacts)."""
         actor = ACTORS.get(str(data.get("as", "")))
-        if actor is None:
+        if actor is None or (telegram and actor is WA_CITIZEN):
             raise RoomError("pg-error-bad-request")
         return actor
 
@@ -237,8 +242,8 @@ class Playground:
             return self.error(request, exc)
         except ValueError:
             return self.error(request, RoomError("pg-error-bad-request"))
-        if version == room.api.version:
-            await room.api.wait_changed(version, 20.0)
+        if version == room.version:
+            await room.wait_changed(version, 20.0)
             await asyncio.sleep(0.05)  # let a burst of calls land together
         if room.closed:
             return self.error(request, RoomError("pg-room-closed", 410))
@@ -255,7 +260,11 @@ class Playground:
     async def api_send(self, request: web.Request) -> web.Response:
         async def act(room: Room) -> dict[str, Any]:
             data = await self.body(request)
-            mid = room.send_text(self.actor(data), str(data.get("text") or ""),
+            actor = self.actor(data)
+            if actor is WA_CITIZEN:
+                await room.wa_text(str(data.get("text") or ""))
+                return {}
+            mid = room.send_text(actor, str(data.get("text") or ""),
                                  data.get("reply_to"), page_lang(request))
             return {"id": mid}
 
@@ -264,7 +273,11 @@ class Playground:
     async def api_location(self, request: web.Request) -> web.Response:
         async def act(room: Room) -> dict[str, Any]:
             data = await self.body(request)
-            mid = room.send_location(self.actor(data), data.get("lat"), data.get("lon"),
+            actor = self.actor(data)
+            if actor is WA_CITIZEN:
+                await room.wa_location(data.get("lat"), data.get("lon"))
+                return {}
+            mid = room.send_location(actor, data.get("lat"), data.get("lon"),
                                      page_lang(request))
             return {"id": mid}
 
@@ -273,17 +286,40 @@ class Playground:
     async def api_contact(self, request: web.Request) -> web.Response:
         async def act(room: Room) -> dict[str, Any]:
             data = await self.body(request)
-            return {"id": room.send_contact(self.actor(data), page_lang(request))}
+            return {"id": room.send_contact(self.actor(data, True), page_lang(request))}
 
         return await self._act(request, act)
 
     async def api_press(self, request: web.Request) -> web.Response:
         async def act(room: Room) -> None:
             data = await self.body(request)
-            room.press(self.actor(data), data.get("message_id"), data.get("data"),
+            room.press(self.actor(data, True), data.get("message_id"), data.get("data"),
                        page_lang(request))
 
         return await self._act(request, act)
+
+    async def api_wa_choose(self, request: web.Request) -> web.Response:
+        """Siti presses a reply button or picks a list row."""
+
+        async def act(room: Room) -> None:
+            data = await self.body(request)
+            kind = str(data.get("kind") or "")
+            if kind not in ("button", "row"):
+                raise RoomError("pg-error-bad-request")
+            await room.wa_choose(kind, str(data.get("id") or ""), "")
+
+        return await self._act(request, act)
+
+    async def api_wa_file(self, request: web.Request) -> web.StreamResponse:
+        try:
+            room = self.room(request, touch=False)
+        except RoomError as exc:
+            return self.error(request, exc)
+        media = room.graph.media.get(request.match_info["media_id"])
+        if media is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=media.content, content_type=media.mime_type or "image/jpeg",
+                            headers={"Cache-Control": "private, max-age=3600"})
 
     async def api_clock(self, request: web.Request) -> web.Response:
         async def act(room: Room) -> dict[str, Any]:
@@ -312,7 +348,11 @@ class Playground:
                     photos.append((f"{name}.jpg", self.samples[name]))
                 elif part.name in ("as", "caption", "reply_to"):
                     fields[part.name] = (await part.text())[:2000]
-            ids = room.send_photos(self.actor(fields), photos, fields.get("caption", ""),
+            actor = self.actor(fields)
+            if actor is WA_CITIZEN:
+                await room.wa_photos(photos, fields.get("caption", ""))
+                return {}
+            ids = room.send_photos(actor, photos, fields.get("caption", ""),
                                    fields.get("reply_to"), page_lang(request))
             return {"ids": ids}
 

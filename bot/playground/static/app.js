@@ -8,6 +8,7 @@
     { key: "citizen", title: T["pg-citizen"], sub: T["pg-citizen-sub"] },
     { key: "pic", title: T["pg-group"], sub: T["pg-group-sub"] },
     { key: "admin", title: T["pg-admin"], sub: T["pg-admin-sub"] },
+    { key: "wa", title: T["pg-wa"], sub: T["pg-wa-sub"] },
   ];
   const panels = {};
   const replyTo = {};
@@ -67,6 +68,10 @@
     $("#clock-label").textContent = T["pg-clock"];
     $("#clock-button").textContent = T["pg-clock-button"];
     $("#clock-button").addEventListener("click", advanceClock);
+    $("#channel-label").textContent = T["pg-channel"];
+    for (const btn of document.querySelectorAll("#channel button")) {
+      btn.addEventListener("click", () => setChannel(btn.dataset.channel));
+    }
     const other = C.lang === "id" ? "en" : "id";
     $("#lang-link").textContent = T["pg-language"];
     $("#lang-link").href = `/r/${ROOM}?lang=${other}`;
@@ -77,17 +82,21 @@
     const tabs = $("#tabs");
     for (const chat of CHATS) {
       const tab = el("button", { type: "button", "data-tab": chat.key, onclick: () => show(chat.key) },
-        chat.title);
-      tabs.append(tab);
+        chat.key === "citizen" ? T["pg-citizen"] : chat.title);
+      if (chat.key !== "wa") tabs.append(tab);
       const msgs = el("div", { class: "msgs" });
       const bar = el("div", { class: "bar" });
       const panel = el("section", { class: "panel", "data-chat": chat.key },
         el("header", {}, el("b", {}, chat.title), el("span", { class: "muted" }, chat.sub)), msgs, bar);
       $("#panels").append(panel);
-      panels[chat.key] = { panel, msgs, bar, tab, input: null, sig: "" };
+      panels[chat.key] = { panel, msgs, bar, tab: chat.key === "wa" ? panels.citizen.tab : tab,
+        input: null, sig: "" };
       buildBar(chat.key);
     }
     show("citizen");
+    let saved = "telegram";
+    try { saved = localStorage.getItem("aduan-channel") || "telegram"; } catch (e) { /* none */ }
+    setChannel(saved);
     if (!ROOM) { closed(); return; }
     if ("BroadcastChannel" in window) {
       const ch = new BroadcastChannel(`aduan-room-${ROOM}`);
@@ -100,10 +109,23 @@
     poll();
   }
 
+  function setChannel(channel) {
+    document.body.classList.toggle("wa", channel === "wa");
+    for (const btn of document.querySelectorAll("#channel button")) {
+      btn.classList.toggle("active", btn.dataset.channel === channel);
+    }
+    try { localStorage.setItem("aduan-channel", channel); } catch (e) { /* private mode */ }
+    const active = Object.keys(panels).find((k) => panels[k].panel.classList.contains("active"));
+    if (active === "citizen" || active === "wa") show(channel === "wa" ? "wa" : "citizen");
+  }
+
   function show(key) {
+    if (key === "citizen" && document.body.classList.contains("wa")) key = "wa";
     for (const [k, p] of Object.entries(panels)) {
       p.panel.classList.toggle("active", k === key);
-      p.tab.classList.toggle("active", k === key);
+    }
+    for (const [k, p] of Object.entries(panels)) {
+      if (k !== "wa") p.tab.classList.toggle("active", k === key || (k === "citizen" && key === "wa"));
     }
     const p = panels[key];
     if (p.stick !== false) p.msgs.scrollTop = p.msgs.scrollHeight;  // a hidden panel could not scroll
@@ -214,6 +236,15 @@
         T["pg-cancel"])));
   }
 
+  function listDialog(list) {
+    dialog(el("h3", {}, list.button), el("div", { class: "list" }, ...list.rows.map((r) =>
+      el("button", { type: "button", "data-row": r.id, onclick: async () => {
+        if (await post("wa-choose", { as: "wa", kind: "row", id: r.id })) closeDialog();
+      } }, el("div", {}, r.title), r.description ? el("div", { class: "muted" }, r.description) : null))),
+    el("div", { class: "row" }, el("button", { type: "button", class: "secondary", onclick: closeDialog },
+      T["pg-cancel"])));
+  }
+
   function locationDialog(key) {
     const err = el("div", { class: "err" });
     const coords = el("input", { type: "text", placeholder: "0.4185, 101.8433", class: "coords" });
@@ -247,6 +278,12 @@
     if (first.reply) {
       node.append(el("div", { class: "quote" }, first.reply.text || (first.reply.photo ? T["pg-photo-label"] : "…")));
     }
+    if (first.wa_media) {
+      node.append(el("div", { class: "photos one" }, el("img", {
+        src: `/api/${ROOM}/wafile/${encodeURIComponent(first.wa_media)}`, alt: T["pg-photo-label"],
+        onload: () => { const p = panels[key]; if (p.stick) p.msgs.scrollTop = p.msgs.scrollHeight; } })));
+    }
+    if (first.template) node.append(el("div", { class: "who" }, `${T["pg-wa-template"]}: ${first.template}`));
     const photos = group.filter((m) => m.photo);
     if (photos.length) {
       node.append(el("div", { class: "photos" + (photos.length === 1 ? " one" : "") }, ...photos.map((m) =>
@@ -268,6 +305,18 @@
     if (texted) node.append(el("div", { class: "text", html: texted.html }));
     const edited = group.some((m) => m.edited);
     node.append(el("div", { class: "meta" }, (edited ? T["pg-edited"] + " · " : "") + time(first.date)));
+    if (first.wa_buttons) {
+      node.append(el("div", { class: "wab" }, ...first.wa_buttons.map((b) => el("button", { type: "button",
+        onclick: () => post("wa-choose", { as: "wa", kind: "button", id: b.id }) }, b.title))));
+    }
+    if (first.wa_list) {
+      node.append(el("div", { class: "wab" }, el("button", { type: "button", class: "walist",
+        onclick: () => listDialog(first.wa_list) }, `☰ ${first.wa_list.button}`)));
+    }
+    if (first.wa_location_request) {
+      node.append(el("div", { class: "wab" }, el("button", { type: "button",
+        onclick: () => locationDialog("wa") }, T["pg-wa-location"])));
+    }
     const withButtons = group.find((m) => m.buttons);
     if (withButtons) {
       for (const row of withButtons.buttons) {
@@ -292,7 +341,7 @@
       p.sig = sig;
       const atBottom = p.msgs.scrollHeight - p.msgs.scrollTop - p.msgs.clientHeight < 80;
       p.msgs.innerHTML = "";
-      const me = C.actors[key].user;
+      const me = key === "wa" ? 0 : C.actors[key].user;
       const groups = [];
       for (const m of chat.messages) {
         const last = groups[groups.length - 1];
