@@ -1,4 +1,4 @@
-"""Playground rooms: each its own Bot API server, database, media folder and running bot."""
+"""Playground rooms: each its own Bot API, Graph API, database, media folder and bot."""
 
 from __future__ import annotations
 

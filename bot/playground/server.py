@@ -48,7 +48,7 @@ PAGE_KEYS = (
     "pg-photo-label", "pg-file-label", "pg-map", "pg-bot-name", "pg-error-too-big",
     "pg-error-not-image", "pg-error-album", "pg-reply", "pg-you", "pg-second-tab", "pg-language",
     "pg-open-map", "pg-hint-group", "pg-hint-admin", "pg-wa", "pg-wa-sub", "pg-channel",
-    "pg-wa-template", "pg-wa-location",
+    "pg-wa-template", "pg-wa-location", "pg-hint-wa",
 )
 DRAIN_LIMIT = 5 * PHOTO_LIMIT
 CLIENT_LIMIT = 1024 * 1024  # JSON bodies; photos are streamed and capped (_read_capped)

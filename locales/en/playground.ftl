@@ -42,6 +42,7 @@ pg-open-map = open map
 pg-bot-name = Aduan (bot)
 pg-hint = Try: press START in the citizen’s chat, then “New report”.
 pg-hint-group = Report cards from citizens appear here. Press their buttons (e.g. “Saya tangani”), or reply to a card (↩) to answer the citizen.
+pg-hint-wa = On WhatsApp the citizen starts by saying hello: write “halo”.
 pg-hint-admin = Admin commands: try /opd or /help.
 pg-room-closed = This room is closed (idle too long, or it does not exist). Open a new room to start again.
 pg-connection = Lost the connection to the server, retrying…

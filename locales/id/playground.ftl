@@ -42,6 +42,7 @@ pg-open-map = buka peta
 pg-bot-name = Aduan (bot)
 pg-hint = Coba: tekan MULAI di obrolan warga, lalu “Buat laporan”.
 pg-hint-group = Kartu laporan dari warga muncul di sini. Tekan tombolnya (mis. “Saya tangani”), atau balas kartunya (↩) untuk menjawab warga.
+pg-hint-wa = Di WhatsApp warga memulai dengan menyapa: tulis “halo”.
 pg-hint-admin = Perintah admin: coba /opd atau /help.
 pg-room-closed = Ruang ini sudah ditutup (tidak aktif terlalu lama, atau tidak ada). Buka ruang baru untuk mulai lagi.
 pg-connection = Koneksi ke server terputus, mencoba lagi…

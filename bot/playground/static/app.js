@@ -353,6 +353,10 @@
         p.msgs.append(el("div", { class: "hint" }, T["pg-hint"]),
           el("button", { type: "button", class: "startbtn", onclick: () => sendText(key, "/start") }, T["pg-start"]));
       }
+      if (key === "wa" && !chat.messages.length) {
+        p.msgs.append(el("div", { class: "hint" }, T["pg-hint-wa"]),
+          el("button", { type: "button", class: "startbtn", onclick: () => sendText(key, "halo") }, "halo"));
+      }
       if (key === "admin" && !chat.messages.length) {
         p.msgs.append(el("div", { class: "hint" }, T["pg-hint-admin"]),
           ...["/opd", "/help"].map((cmd) => el("button", { type: "button", class: "startbtn",
