@@ -1,4 +1,4 @@
-"""`aduan run | migrate | seed FILE` (also `python -m bot`)."""
+"""`aduan run | playground | migrate | seed FILE` (also `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
                          "or a webhook with --webhook / TELEGRAM_MODE=webhook)")
     run.add_argument("--webhook", action="store_true",
                      help="receive Telegram updates by webhook (WEBHOOK_URL, WEBHOOK_SECRET)")
+    play = sub.add_parser("playground", help="the real bot in your browser, no Telegram token "
+                          "needed (also `run` without BOT_TOKEN)")
+    play.add_argument("--port", type=int, default=None,
+                      help="port of the page (default PLAYGROUND_PORT, 8765; 0 = a free one)")
+    play.add_argument("--no-browser", action="store_true", help="do not open a browser")
     sub.add_parser("migrate", help="bring the database schema up to date")
     seed = sub.add_parser("seed", help="load OPDs and categories from a TOML file")
     seed.add_argument("file", type=Path)
@@ -149,6 +154,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"aduan: {exc}", file=sys.stderr)
                 return 2
             print(f"Loaded {opds} OPDs and {cats} categories from {args.file}.")
+        elif args.command == "playground" or (
+                not (settings.bot_token and settings.bot_token.get_secret_value().strip())
+                and settings.telegram_mode != "webhook"):
+            if args.command == "run":
+                print("aduan: BOT_TOKEN is not set: starting the playground instead (the bot "
+                      "in your browser, no Telegram needed).", file=sys.stderr, flush=True)
+            from bot.playground.server import run_playground
+
+            port = getattr(args, "port", None)
+            browser = False if getattr(args, "no_browser", False) else None
+            asyncio.run(run_playground(settings, port, browser))
         else:
             require_token(settings)
             if settings.telegram_mode == "webhook":

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     outbox_group_per_minute: int = Field(default=20, ge=1, alias="OUTBOX_GROUP_PER_MINUTE")
     outbox_global_per_second: int = Field(default=30, ge=1, alias="OUTBOX_GLOBAL_PER_SECOND")
 
+    playground_host: str = Field(default="127.0.0.1", alias="PLAYGROUND_HOST")
+    playground_port: int = Field(default=8765, ge=0, le=65535, alias="PLAYGROUND_PORT")
+    playground_dir: Path | None = Field(default=None, alias="PLAYGROUND_DIR")
+    playground_room_ttl_minutes: float = Field(default=60.0, gt=0,
+                                               alias="PLAYGROUND_ROOM_TTL_MINUTES")
+    playground_max_rooms: int = Field(default=20, ge=1, alias="PLAYGROUND_MAX_ROOMS")
+    playground_browser: bool = Field(default=True, alias="PLAYGROUND_BROWSER")
+
     web_host: str = Field(default="0.0.0.0", alias="WEB_HOST")
     web_port: int = Field(default=8080, ge=0, le=65535, alias="WEB_PORT")
     whatsapp_token: SecretStr | None = Field(default=None, alias="WHATSAPP_TOKEN")
@@ -98,6 +106,11 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError("must be comma-separated numeric Telegram user ids") from exc
         return value
+
+    @field_validator("playground_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("whatsapp_template_params", mode="before")
     @classmethod
