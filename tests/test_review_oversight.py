@@ -1,0 +1,159 @@
+"""Review of the oversight features under concurrency and restarts: a PIC's action and the
+scheduler's tick on the same report at the same moment, stale snapshots written back over the
+tick's Core UPDATE, and the light of a report followed up by a question."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from handlers import lifecycle
+from models.domain import Status, plan_light
+from models.tables import Category, Outbox, Report
+from tests.conftest import Harness, new_user
+from tests.test_agency_groups import PIC_A, PIC_B, file_report, report_by, setup_groups
+
+ANDI = lifecycle.Actor(PIC_A, "Andi")
+BUDI = lifecycle.Actor(PIC_B, "Budi")
+
+
+async def _advance_to(h: Harness, moment: object) -> None:
+    h.clock.advance(moment - h.clock.now() + timedelta(seconds=1))  # type: ignore[operator]
+
+
+def _deps(h: Harness) -> lifecycle.Deps:
+    assert h.app is not None and h.app.deps is not None
+    return h.app.deps
+
+
+def _expected_light(h: Harness, r: Report) -> str:
+    """The light the report's own clocks give now (what relight would store)."""
+    if r.first_action_at is None:
+        start, due = r.created_at, r.followup_due_at
+    else:
+        start, due = r.first_action_at, r.resolve_due_at
+    return plan_light(r.status, start, due, h.clock.now(), _deps(h).yellow_share,
+                      paused=r.status == Status.NEED_INFO, current=r.light).light
+
+
+async def _no_proof_needed(h: Harness, report_id: int) -> None:
+    async with h.sessionmaker() as s:
+        r = await s.get(Report, report_id)
+        cat = await s.get(Category, r.category_id)
+        cat.requires_photo = False
+        s.add(cat)
+        await s.commit()
+
+
+async def test_pic_reply_after_a_tick_keeps_the_light_consistent(harness: Harness) -> None:
+    """A PIC's reply (handlers/telegram/staff.py `on_group_reply`: the report is read, the
+    transaction committed, the photo downloaded, then `relay_to_citizen`) while the tick turns
+    the report yellow: the reply is the follow-up, so the light must be the one its clocks
+    give (green, the resolution deadline far away) - not the tick's yellow left behind by the
+    ORM writing only the columns that differ from its stale snapshot."""
+    h, citizen = harness, new_user()
+    await setup_groups(h)
+    code = await file_report(h, citizen)
+    report = await report_by(h, code)
+    assert report.light == "green" and report.yellow_at is not None
+    async with h.sessionmaker() as s:
+        stale = await s.get(Report, report.id)
+        await s.commit()  # what on_group_reply does before the downloads
+        await _advance_to(h, report.yellow_at)
+        assert "oversight" in await h.tick()
+        assert (await report_by(h, code)).light == "yellow"
+        await lifecycle.relay_to_citizen(s, _deps(h), ANDI, stale,
+                                         {"type": "text", "text": "Besok kami cek"})
+    after = await report_by(h, code)
+    assert after.first_action_at is not None
+    assert after.light == _expected_light(h, after) == "green", (after.light, after.yellow_at)
+
+
+async def test_pic_reply_racing_a_resolve_leaves_the_report_done(harness: Harness) -> None:
+    """PIC A's reply read the report before PIC B resolved it: the reply must not give the
+    resolved report new light moments (the tick would later turn a resolved report red and
+    escalate it) nor overwrite the follow-up time the resolve recorded."""
+    h, citizen = harness, new_user()
+    await setup_groups(h)
+    code = await file_report(h, citizen)
+    report = await report_by(h, code)
+    await _no_proof_needed(h, report.id)
+    async with h.sessionmaker() as s:
+        stale = await s.get(Report, report.id)
+        await s.commit()
+        async with h.sessionmaker() as other:
+            r = await other.get(Report, report.id)
+            assert (await lifecycle.resolve(other, _deps(h), BUDI, r, "Sudah ditambal",
+                                            None)).ok
+        resolved = await report_by(h, code)
+        h.clock.advance(timedelta(minutes=5))
+        await lifecycle.relay_to_citizen(s, _deps(h), ANDI, stale,
+                                         {"type": "text", "text": "Tim kami meluncur"})
+    after = await report_by(h, code)
+    assert after.status == Status.RESOLVED
+    assert after.first_action_at == resolved.first_action_at
+    assert (after.light, after.yellow_at, after.red_at) == ("done", None, None)
+    # And the tick never touches a finished report, whatever its moments say.
+    async with h.sessionmaker() as s:
+        r = await s.get(Report, report.id)
+        r.red_at = h.clock.now() - timedelta(hours=1)  # as a stale writer could leave it
+        s.add(r)
+        await s.commit()
+    await h.tick()
+    assert (await report_by(h, code)).light == "done"
+    async with h.sessionmaker() as s:
+        rows = (await s.exec(select(Outbox).where(Outbox.kind == "reminder"))).all()
+    assert not [o for o in rows if report.id in (o.payload.get("ids") or [])]
+
+
+async def test_take_racing_a_tick_keeps_the_light_consistent(harness: Harness,
+                                                             db_url: str) -> None:
+    """`press` reads the report and `take` claims it by version in one transaction; on
+    PostgreSQL (read committed) the tick can turn the light in between, and the tick does not
+    bump the version, so the claim wins on a stale snapshot and the ORM leaves the tick's
+    yellow on a report just taken in time."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite: BEGIN IMMEDIATE serializes the press and the tick")
+    h, citizen = harness, new_user()
+    await setup_groups(h)
+    code = await file_report(h, citizen)
+    report = await report_by(h, code)
+    async with h.sessionmaker() as s:
+        current = await s.get(Report, report.id)  # press's read, transaction open
+        await _advance_to(h, report.yellow_at)
+        assert "oversight" in await h.tick()
+        assert (await report_by(h, code)).light == "yellow"
+        assert (await lifecycle.take(s, _deps(h), ANDI, current)).ok
+    after = await report_by(h, code)
+    assert after.light == _expected_light(h, after) == "green", (after.light, after.yellow_at)
+
+
+async def test_question_on_a_red_report_is_a_follow_up(harness: Harness) -> None:
+    """Red means "past the deadline without follow-up; it stays red until an OPD acts", and a
+    question is a follow-up (issue 8). Taking a red report turns it green; asking the citizen
+    a question leaves it red for as long as the citizen takes to answer."""
+    h, citizen = harness, new_user()
+    await setup_groups(h)
+    code = await file_report(h, citizen)
+    report = await report_by(h, code)
+    await _advance_to(h, report.red_at)
+    await h.tick()
+    assert (await report_by(h, code)).light == "red"
+    async with h.sessionmaker() as s:
+        r = await s.get(Report, report.id)
+        assert (await lifecycle.take(s, _deps(h), ANDI, r)).ok
+    assert (await report_by(h, code)).light == "green"  # the control: taking it
+
+    code2 = await file_report(h, new_user())
+    report2 = await report_by(h, code2)
+    await _advance_to(h, report2.red_at)
+    await h.tick()
+    async with h.sessionmaker() as s:
+        r = await s.get(Report, report2.id)
+        assert r.light == "red" and r.first_action_at is None
+        assert (await lifecycle.ask_info(s, _deps(h), ANDI, r, "Di RT berapa?")).ok
+    asked = await report_by(h, code2)
+    assert asked.status == Status.NEED_INFO and asked.first_action_at is not None
+    assert asked.light != "red", "followed up by a question, still red while paused"
