@@ -157,3 +157,32 @@ async def test_question_on_a_red_report_is_a_follow_up(harness: Harness) -> None
     asked = await report_by(h, code2)
     assert asked.status == Status.NEED_INFO and asked.first_action_at is not None
     assert asked.light != "red", "followed up by a question, still red while paused"
+
+
+async def test_reassign_while_waiting_on_the_citizen_keeps_the_paused_time(harness: Harness
+                                                                           ) -> None:
+    """need_info stops the clock; a report moved to another OPD while it waits must not have
+    the waiting time counted against the resolution deadline (leaving need_info by any other
+    way - the citizen's answer, a PIC's take or resolve - moves the deadlines)."""
+    from models.tables import Opd
+
+    h, citizen = harness, new_user()
+    await setup_groups(h)
+    code = await file_report(h, citizen)
+    report = await report_by(h, code)
+    async with h.sessionmaker() as s:
+        r = await s.get(Report, report.id)
+        assert (await lifecycle.take(s, _deps(h), ANDI, r)).ok
+    async with h.sessionmaker() as s:
+        r = await s.get(Report, report.id)
+        assert (await lifecycle.ask_info(s, _deps(h), ANDI, r, "Di RT berapa?")).ok
+    asked = await report_by(h, code)
+    h.clock.advance(timedelta(days=20))
+    async with h.sessionmaker() as s:
+        dlh = (await s.exec(select(Opd).where(Opd.code == "DLH"))).one()
+        r = await s.get(Report, report.id)
+        assert (await lifecycle.reassign(s, _deps(h), ANDI, r, dlh.id)).ok
+    moved = await report_by(h, code)
+    assert moved.paused_at is None and moved.status == Status.DISPATCHED
+    assert moved.resolve_due_at - asked.resolve_due_at >= timedelta(days=20), (
+        asked.resolve_due_at, moved.resolve_due_at)
