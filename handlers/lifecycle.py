@@ -436,6 +436,11 @@ async def claim(session: AsyncSession, report: Report, version: int) -> bool:
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     report.version = version + 1
+    # The scheduler's tick turns lights by a Core UPDATE that leaves the version alone: the
+    # caller's copy of them may predate it (read before this transaction, or before the tick
+    # committed on PostgreSQL). Re-read now that the row is ours, so `relight` compares with
+    # what is stored and the ORM writes the light it computes.
+    await session.refresh(report, attribute_names=["light", "yellow_at", "red_at"])
     return True
 
 
@@ -687,6 +692,10 @@ async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
 async def relay_to_citizen(session: AsyncSession, deps: Deps, actor: Actor, report: Report,
                            content: dict[str, Any]) -> None:
     """A PIC's reply in the group, sent to the citizen as an answer from the OPD."""
+    # The adapter read the report before downloading the PIC's media, in an earlier
+    # transaction: read it again under the row lock, or a tick or another PIC's action since
+    # then would be overwritten with that copy.
+    await session.refresh(report, with_for_update=True)
     citizen = await session.get(Citizen, report.citizen_id)
     opd = await session.get(Opd, report.opd_id)
     if citizen is None:
@@ -700,6 +709,7 @@ async def relay_to_citizen(session: AsyncSession, deps: Deps, actor: Actor, repo
                             from_status=report.status, to_status=report.status,
                             note=note[:NOTE_MAX]))
     if report.first_action_at is None:  # a reply is a follow-up: the light goes green
+        report.version += 1  # a PIC's press on the old version now loses its compare-and-set
         mark_followup(report, deps.now())
         relight(report, deps)
         session.add(report)
