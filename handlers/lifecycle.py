@@ -417,8 +417,13 @@ def _plan(report: Report, now: datetime, share: float) -> None:
         start, due = report.first_action_at, report.resolve_due_at
         if due is not None and due <= start:
             start = report.created_at
-    plan = plan_light(report.status, start, due, now, share,
-                      paused=report.status == Status.NEED_INFO, current=report.light)
+    if report.status == Status.NEED_INFO:
+        # The clock stands still: the light holds what the running deadline gave when it
+        # stopped (after a question, the follow-up made, that is the resolution deadline's).
+        held = plan_light(report.status, start, due, report.paused_at or now, share)
+        report.light, report.yellow_at, report.red_at = held.light, None, None
+        return
+    plan = plan_light(report.status, start, due, now, share, current=report.light)
     report.light, report.yellow_at, report.red_at = plan.light, plan.yellow_at, plan.red_at
 
 
