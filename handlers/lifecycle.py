@@ -672,8 +672,8 @@ async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
     # The new OPD's follow-up clock starts now; the light follows it.
     category = await session.get(Category, report.category_id)
     now = deps.now()
+    resume_clock(report, now)  # leaving need_info: the time waited on the citizen is not lost
     report.first_action_at = report.followup_on_time = report.followup_secs = None
-    report.paused_at = None
     if category is not None:
         report.followup_due_at = deps.cal.due(now, category.followup_deadline)
     relight(report, deps, now)
