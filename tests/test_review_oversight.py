@@ -186,3 +186,74 @@ async def test_reassign_while_waiting_on_the_citizen_keeps_the_paused_time(harne
     assert moved.paused_at is None and moved.status == Status.DISPATCHED
     assert moved.resolve_due_at - asked.resolve_due_at >= timedelta(days=20), (
         asked.resolve_due_at, moved.resolve_due_at)
+
+
+async def test_inbox_worker_that_lost_its_chat_lease_stops_draining(db_url: str) -> None:
+    """Shared inbox: worker A stalls on a chat's first update past its lease (a heartbeat that
+    could not renew, a long pause); worker B takes the chat over, as designed. When A wakes
+    it must not go on with the chat's next updates while B holds it: that runs one chat's
+    updates concurrently and out of order (A finishing update 3 while B is still in 2)."""
+    import asyncio
+
+    from sqlalchemy import update
+
+    from bot.inbox import SharedInboxProcessor
+    from models import inbox
+    from models.db import make_engine, make_sessionmaker, migrate
+    from models.domain import utcnow
+    from models.tables import JobLease
+
+    engine = make_engine(db_url)
+    await migrate(engine)
+    sm = make_sessionmaker(engine)
+    items = [(str(n), "42", {"update_id": n, "message": {
+        "message_id": n, "date": 0, "chat": {"id": 42, "type": "private"}, "text": f"m{n}"}})
+        for n in (1, 2, 3)]
+    async with sm() as s:
+        await inbox.record(s, "telegram", items)
+        await s.commit()
+    seen: list[tuple[str, int, str]] = []
+    a_stalls, b_stalls = asyncio.Event(), asyncio.Event()
+    a_in, b_in = asyncio.Event(), asyncio.Event()
+
+    def worker(name: str, stall: asyncio.Event, inside: asyncio.Event,
+               stall_on: int) -> SharedInboxProcessor:
+        proc = SharedInboxProcessor(None, None, sm, holder=name)  # type: ignore[arg-type]
+
+        async def process(inbox_id: int, upd: object) -> None:
+            uid = upd.update_id  # type: ignore[attr-defined]
+            seen.append((name, uid, "start"))
+            if uid == stall_on:
+                inside.set()
+                await stall.wait()
+            seen.append((name, uid, "end"))
+            async with sm() as s:
+                await inbox.finish(s, inbox_id, "done")
+                await s.commit()
+
+        proc.process = process  # type: ignore[method-assign]
+        return proc
+
+    a = worker("A", a_stalls, a_in, 1)
+    b = worker("B", b_stalls, b_in, 2)
+    try:
+        a.kick("42")
+        await a_in.wait()  # A is inside update 1
+        async with sm() as s:  # ... for longer than its lease
+            await s.execute(update(JobLease).where(JobLease.name == "chat:telegram:42")
+                            .values(lease_until=utcnow() - timedelta(seconds=1)))
+            await s.commit()
+        b.kick("42")  # B's sweeper finds the chat waiting and takes it over
+        await b_in.wait()  # B: update 1 again (A seemed dead), now inside update 2
+        a_stalls.set()  # A wakes up
+        await a.drain()
+        assert ("A", 2, "start") not in seen and ("A", 3, "start") not in seen, seen
+        b_stalls.set()
+        await b.drain()
+        assert [u for w, u, e in seen if w == "B" and e == "end"] == [1, 2, 3]
+    finally:
+        a_stalls.set()
+        b_stalls.set()
+        await a.drain()
+        await b.drain()
+        await engine.dispose()
