@@ -257,3 +257,34 @@ async def test_inbox_worker_that_lost_its_chat_lease_stops_draining(db_url: str)
         await a.drain()
         await b.drain()
         await engine.dispose()
+
+
+async def test_citizen_answer_downloaded_while_the_pic_asks_resumes_the_clock(
+        harness: Harness) -> None:
+    """A WhatsApp citizen's photo for a report (handlers/whatsapp.py `_answer`: the report is
+    read, the transaction ended, the photo downloaded, then `answer_opd`) while the PIC asks a
+    question: the answer reaches the group after the question, so it must resume the clock
+    like any answer does - not leave the report waiting on the citizen, its clock stopped and
+    its light frozen, because the copy read before the download still said in progress."""
+    h, citizen = harness, new_user()
+    await setup_groups(h)
+    code = await file_report(h, citizen)
+    report = await report_by(h, code)
+    async with h.sessionmaker() as s:
+        r = await s.get(Report, report.id)
+        assert (await lifecycle.take(s, _deps(h), ANDI, r)).ok
+    async with h.sessionmaker() as s:
+        stale = await s.get(Report, report.id)
+        person = await s.get(lifecycle.Citizen, stale.citizen_id)
+        await s.commit()  # the read ends before the download
+        async with h.sessionmaker() as other:
+            r = await other.get(Report, report.id)
+            assert (await lifecycle.ask_info(other, _deps(h), ANDI, r, "Foto lagi?")).ok
+        h.clock.advance(timedelta(hours=2))
+        await lifecycle.answer_opd(s, _deps(h), person, stale,
+                                   {"type": "text", "text": "Ini fotonya"})
+        await s.commit()
+    after = await report_by(h, code)
+    assert after.status == Status.IN_PROGRESS and after.paused_at is None, (
+        after.status, after.paused_at)
+    assert after.red_at is not None  # the light runs again
