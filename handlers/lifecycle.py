@@ -746,6 +746,9 @@ async def answer_opd(session: AsyncSession, deps: Deps, citizen: Citizen, report
     """The citizen's answer about a report (reply or /balas, on any channel): queued for the
     OPD group, not committed. Returns what to tell the citizen, in their language."""
     t = deps.translator.bind(citizen.language)
+    # The adapter may have read the report before downloading the citizen's photo: decide on
+    # what is stored now (a PIC may have asked a question meanwhile), under the row lock.
+    await session.refresh(report, with_for_update=True)
     if not accepts_answers(report):
         return t("answer-closed", code=report.code)
     if content is None or content.get("type") == "document":
