@@ -288,3 +288,40 @@ async def test_citizen_answer_downloaded_while_the_pic_asks_resumes_the_clock(
     assert after.status == Status.IN_PROGRESS and after.paused_at is None, (
         after.status, after.paused_at)
     assert after.red_at is not None  # the light runs again
+
+
+async def test_report_turned_red_by_a_reopen_is_reminded_and_escalated(harness: Harness
+                                                                       ) -> None:
+    """Reminders and escalation go out "when reports turn yellow and red". A report resolved
+    late in its time and re-opened by the citizen after its resolution deadline turns red at
+    once (the action relights it): no moment is left for the tick to find, so the group is
+    never reminded and the admins never told, however long it stays red."""
+    h, citizen = harness, new_user()
+    await setup_groups(h)
+    code = await file_report(h, citizen)
+    report = await report_by(h, code)
+    await _no_proof_needed(h, report.id)
+    async with h.sessionmaker() as s:
+        r = await s.get(Report, report.id)
+        assert (await lifecycle.take(s, _deps(h), ANDI, r)).ok
+    taken = await report_by(h, code)
+    await _advance_to(h, taken.yellow_at)
+    await h.tick()  # yellow: the group reminded of it, as it should be
+    async with h.sessionmaker() as s:
+        r = await s.get(Report, report.id)
+        assert (await lifecycle.resolve(s, _deps(h), ANDI, r, "Sudah", None)).ok
+    await _advance_to(h, taken.resolve_due_at)
+    async with h.sessionmaker() as s:
+        r = await s.get(Report, report.id)
+        assert r.status == Status.RESOLVED and r.close_due_at > h.clock.now()
+        person = await s.get(lifecycle.Citizen, r.citizen_id)
+        assert await lifecycle.feedback(s, _deps(h), person, report.id, "no") == \
+            "feedback-reopened"
+    assert (await report_by(h, code)).light == "red"
+    for _ in range(3):
+        await h.tick()
+        h.clock.advance(timedelta(hours=6))
+    async with h.sessionmaker() as s:
+        rows = (await s.exec(select(Outbox).where(Outbox.kind == "reminder"))).all()
+    about = [o.payload["key"] for o in rows if report.id in (o.payload.get("ids") or [])]
+    assert about.count("reminder-red") == 1 and about.count("escalation-red") == 1, about
