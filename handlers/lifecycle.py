@@ -424,7 +424,12 @@ def _plan(report: Report, now: datetime, share: float) -> None:
         report.light, report.yellow_at, report.red_at = held.light, None, None
         return
     plan = plan_light(report.status, start, due, now, share, current=report.light)
-    report.light, report.yellow_at, report.red_at = plan.light, plan.yellow_at, plan.red_at
+    red_at = plan.red_at
+    if plan.light == "red" and report.light != "red" and due is not None:
+        # Turned red by this action (a re-open past the deadline), not by the clock: the moment
+        # is left for the tick, which sends the transition's reminder and escalation.
+        red_at = due
+    report.light, report.yellow_at, report.red_at = plan.light, plan.yellow_at, red_at
 
 
 def relight(report: Report, deps: Deps, now: datetime | None = None) -> None:
