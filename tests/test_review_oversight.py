@@ -325,3 +325,51 @@ async def test_report_turned_red_by_a_reopen_is_reminded_and_escalated(harness: 
         rows = (await s.exec(select(Outbox).where(Outbox.kind == "reminder"))).all()
     about = [o.payload["key"] for o in rows if report.id in (o.payload.get("ids") or [])]
     assert about.count("reminder-red") == 1 and about.count("escalation-red") == 1, about
+
+
+async def test_two_ticks_and_a_rating_at_once_act_once(harness: Harness) -> None:
+    """Two processes' ticks at the same moment (a lease taken over from a stalled holder) and
+    a citizen rating a report the tick is closing: each report turns red once (one reminder,
+    one escalation), and a resolved report is closed once - by the citizen or by the system,
+    never both."""
+    import asyncio
+
+    from handlers import oversight
+
+    h = harness
+    await setup_groups(h)
+    red = await report_by(h, await file_report(h, new_user()))
+    done_code = await file_report(h, new_user())
+    done = await report_by(h, done_code)
+    await _no_proof_needed(h, done.id)
+    async with h.sessionmaker() as s:
+        r = await s.get(Report, done.id)
+        assert (await lifecycle.resolve(s, _deps(h), ANDI, r, "Sudah", None)).ok
+    resolved = await report_by(h, done_code)
+    await _advance_to(h, max(red.red_at, resolved.close_due_at))
+    now, deps = h.clock.now(), _deps(h)
+
+    async def rate() -> str:
+        async with h.sessionmaker() as s:
+            person = await s.get(lifecycle.Citizen, resolved.citizen_id)
+            key = await lifecycle.feedback(s, deps, person, done.id, "5")
+            await s.commit()
+            return key
+
+    first, second, rated = await asyncio.gather(
+        oversight.tick(h.sessionmaker, deps, now), oversight.tick(h.sessionmaker, deps, now),
+        rate())
+    assert first.red + second.red == 1
+    closed = await report_by(h, done_code)
+    assert closed.status == Status.CLOSED
+    by_system = first.closed + second.closed
+    assert by_system + (rated == "feedback-thanks") == 1, (by_system, rated)
+    assert (closed.rating == 5) == (rated == "feedback-thanks")
+    async with h.sessionmaker() as s:
+        rows = (await s.exec(select(Outbox))).all()
+    keys = [o.payload.get("key") for o in rows if o.kind == "reminder"
+            and red.id in (o.payload.get("ids") or [])]
+    assert sorted(keys) == ["escalation-red", "reminder-red"], keys
+    told = [o for o in rows if o.report_id == done.id
+            and "ditutup otomatis" in (o.payload.get("text") or "")]
+    assert len(told) == by_system
