@@ -373,3 +373,30 @@ async def test_two_ticks_and_a_rating_at_once_act_once(harness: Harness) -> None
     told = [o for o in rows if o.report_id == done.id
             and "ditutup otomatis" in (o.payload.get("text") or "")]
     assert len(told) == by_system
+
+
+@pytest.mark.settings(ADMIN_CHAT_ID=-1009999000001)
+async def test_weekly_digest_once_per_week_across_restarts_and_a_two_week_jump(
+        harness: Harness) -> None:
+    """The digest's week is recorded with its messages: a restart never repeats it, and a
+    process down for two weeks sends the latest week once (not a backlog)."""
+    from zoneinfo import ZoneInfo
+
+    h = harness
+    wib = ZoneInfo("Asia/Jakarta")
+    await h.tick()
+    now = h.clock.now().astimezone(wib)
+    monday = (now + timedelta(days=7 - now.weekday())).replace(hour=7, minute=0, second=30)
+    h.clock.advance(monday - h.clock.now())
+    assert "weekly_digest" in await h.tick()
+    await h.restart()
+    assert "weekly_digest" not in await h.tick()
+    await h.stop()
+    h.clock.advance(timedelta(days=14, hours=3))
+    await h.start()
+    ran = [await h.tick(), await h.tick()]
+    assert ["weekly_digest" in r for r in ran] == [True, False]
+    async with h.sessionmaker() as s:
+        rows = (await s.exec(select(Outbox).where(Outbox.kind == "digest"))).all()
+    weeks = sorted(o.payload["week"] for o in rows)
+    assert len(weeks) == 4 and len(set(weeks)) == 2, weeks
