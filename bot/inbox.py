@@ -177,8 +177,14 @@ class SharedInboxProcessor(InboxProcessor):
             if not await self._claim(key):
                 return  # another worker holds the chat: it takes our row after its own
             last: int | None = None
+            lost = False
             try:
                 while True:
+                    if last is not None and not await self._claim(key):
+                        # The lease lapsed while the last update ran (a stall, a heartbeat
+                        # that could not renew): another worker has the chat now.
+                        lost = True
+                        break
                     async with self.sessionmaker() as session:
                         row = await inbox.oldest_new(session, CHANNEL, key)
                         await session.commit()
@@ -202,7 +208,7 @@ class SharedInboxProcessor(InboxProcessor):
                 async with self.sessionmaker() as session:
                     await inbox.release_chat(session, CHANNEL, key, self.holder, utcnow())
                     await session.commit()
-            if last is not None and row is not None and row.id == last:
+            if lost or last is not None and row is not None and row.id == last:
                 return
             # A row recorded (here or elsewhere) while we let go would wait for the sweeper:
             # look once more.

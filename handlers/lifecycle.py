@@ -417,9 +417,19 @@ def _plan(report: Report, now: datetime, share: float) -> None:
         start, due = report.first_action_at, report.resolve_due_at
         if due is not None and due <= start:
             start = report.created_at
-    plan = plan_light(report.status, start, due, now, share,
-                      paused=report.status == Status.NEED_INFO, current=report.light)
-    report.light, report.yellow_at, report.red_at = plan.light, plan.yellow_at, plan.red_at
+    if report.status == Status.NEED_INFO:
+        # The clock stands still: the light holds what the running deadline gave when it
+        # stopped (after a question, the follow-up made, that is the resolution deadline's).
+        held = plan_light(report.status, start, due, report.paused_at or now, share)
+        report.light, report.yellow_at, report.red_at = held.light, None, None
+        return
+    plan = plan_light(report.status, start, due, now, share, current=report.light)
+    red_at = plan.red_at
+    if plan.light == "red" and report.light != "red" and due is not None:
+        # Turned red by this action (a re-open past the deadline), not by the clock: the moment
+        # is left for the tick, which sends the transition's reminder and escalation.
+        red_at = due
+    report.light, report.yellow_at, report.red_at = plan.light, plan.yellow_at, red_at
 
 
 def relight(report: Report, deps: Deps, now: datetime | None = None) -> None:
@@ -436,6 +446,11 @@ async def claim(session: AsyncSession, report: Report, version: int) -> bool:
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     report.version = version + 1
+    # The scheduler's tick turns lights by a Core UPDATE that leaves the version alone: the
+    # caller's copy of them may predate it (read before this transaction, or before the tick
+    # committed on PostgreSQL). Re-read now that the row is ours, so `relight` compares with
+    # what is stored and the ORM writes the light it computes.
+    await session.refresh(report, attribute_names=["light", "yellow_at", "red_at"])
     return True
 
 
@@ -662,8 +677,8 @@ async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
     # The new OPD's follow-up clock starts now; the light follows it.
     category = await session.get(Category, report.category_id)
     now = deps.now()
+    resume_clock(report, now)  # leaving need_info: the time waited on the citizen is not lost
     report.first_action_at = report.followup_on_time = report.followup_secs = None
-    report.paused_at = None
     if category is not None:
         report.followup_due_at = deps.cal.due(now, category.followup_deadline)
     relight(report, deps, now)
@@ -687,6 +702,10 @@ async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
 async def relay_to_citizen(session: AsyncSession, deps: Deps, actor: Actor, report: Report,
                            content: dict[str, Any]) -> None:
     """A PIC's reply in the group, sent to the citizen as an answer from the OPD."""
+    # The adapter read the report before downloading the PIC's media, in an earlier
+    # transaction: read it again under the row lock, or a tick or another PIC's action since
+    # then would be overwritten with that copy.
+    await session.refresh(report, with_for_update=True)
     citizen = await session.get(Citizen, report.citizen_id)
     opd = await session.get(Opd, report.opd_id)
     if citizen is None:
@@ -700,6 +719,7 @@ async def relay_to_citizen(session: AsyncSession, deps: Deps, actor: Actor, repo
                             from_status=report.status, to_status=report.status,
                             note=note[:NOTE_MAX]))
     if report.first_action_at is None:  # a reply is a follow-up: the light goes green
+        report.version += 1  # a PIC's press on the old version now loses its compare-and-set
         mark_followup(report, deps.now())
         relight(report, deps)
         session.add(report)
@@ -731,6 +751,9 @@ async def answer_opd(session: AsyncSession, deps: Deps, citizen: Citizen, report
     """The citizen's answer about a report (reply or /balas, on any channel): queued for the
     OPD group, not committed. Returns what to tell the citizen, in their language."""
     t = deps.translator.bind(citizen.language)
+    # The adapter may have read the report before downloading the citizen's photo: decide on
+    # what is stored now (a PIC may have asked a question meanwhile), under the row lock.
+    await session.refresh(report, with_for_update=True)
     if not accepts_answers(report):
         return t("answer-closed", code=report.code)
     if content is None or content.get("type") == "document":

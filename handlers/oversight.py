@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers import lifecycle
 from handlers.lifecycle import Deps, enqueue_many, notify_citizen, refresh_card
 from models import repo
-from models.domain import Status, utcnow
+from models.domain import OPEN_STATUSES, Status, utcnow
 from models.tables import Opd, Report
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,16 @@ async def turn_lights(session: AsyncSession, deps: Deps, light: str, now: dateti
     their cards edited, their OPD groups reminded (one message per group), and for red the
     admins told. Not committed. Returns how many turned."""
     moment = col(Report.red_at) if light == "red" else col(Report.yellow_at)
-    due = select(Report.id).where(moment <= now).order_by(moment).limit(BATCH)
+    # Open reports only: a finished report's moments are never acted on, whatever a stale
+    # writer left in them.
+    is_open = col(Report.status).in_(sorted(OPEN_STATUSES))
+    due = select(Report.id).where(moment <= now, is_open).order_by(moment).limit(BATCH)
     values: dict[str, Any] = {"light": light, "yellow_at": None}
     if light == "red":
         values["red_at"] = None
     # The moment is checked again on the row itself: an action that moved it meanwhile wins.
     stmt = (update(Report)
-            .where(col(Report.id).in_(due.scalar_subquery()), moment <= now)
+            .where(col(Report.id).in_(due.scalar_subquery()), moment <= now, is_open)
             .values(**values)
             .returning(col(Report.id), col(Report.opd_id), col(Report.card_chat_id))
             .execution_options(synchronize_session=False))
