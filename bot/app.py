@@ -354,6 +354,9 @@ def make_scheduler(settings: Settings, sessionmaker: async_sessionmaker[Any], de
                 async with sessionmaker() as session:
                     removed = await purge(session, cutoff)
                     await session.commit()
+        async with sessionmaker() as session:  # idle chats' inbox leases (several workers)
+            await repo.purge_chat_leases(session, utcnow() - timedelta(days=1))
+            await session.commit()
 
     jobs = [Job("oversight", every=timedelta(seconds=settings.scheduler_interval), run=run_tick),
             Job("weekly_digest", period=digest_period, run_in=queue_digest),

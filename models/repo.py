@@ -352,3 +352,15 @@ async def purge_processed(session: AsyncSession, before: datetime) -> int:
     result = await session.execute(
         delete(Inbox).where(col(Inbox.id).in_(old.scalar_subquery())))
     return int(result.rowcount or 0)
+
+
+async def purge_chat_leases(session: AsyncSession, before: datetime) -> int:
+    """Per-chat inbox leases given up before `before` (one row per chat ever seen otherwise);
+    not committed. Returns how many."""
+    from models.tables import JobLease
+
+    result = await session.execute(
+        delete(JobLease).where(col(JobLease.name).startswith("chat:"),
+                               col(JobLease.lease_until).is_(None),
+                               col(JobLease.last_run_at) < before))
+    return int(result.rowcount or 0)

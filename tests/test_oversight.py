@@ -392,6 +392,8 @@ async def test_housekeeping_purges_old_inbox_and_outbox_rows(harness: Harness) -
     await h.say(citizen, "/start")
     old = utcnow() - timedelta(days=40)
     async with h.sessionmaker() as s:
+        s.add(JobLease(name="chat:telegram:42", last_run_at=old))  # an idle chat's lease
+        s.add(JobLease(name="chat:telegram:43", holder="w", lease_until=utcnow()))  # held
         for status in ("sent", "superseded", "parked", "undeliverable", "pending"):
             s.add(Outbox(chat_id="1", kind="text", payload={"text": status}, status=status,
                          created_at=old))
@@ -408,6 +410,9 @@ async def test_housekeeping_purges_old_inbox_and_outbox_rows(harness: Harness) -
     assert {"parked", "undeliverable", "pending"} <= kept
     assert not {"sent", "superseded"} & kept
     assert "old-2" in inbox and "old-0" not in inbox and "old-1" not in inbox
+    async with h.sessionmaker() as s:
+        assert await s.get(JobLease, "chat:telegram:42") is None
+        assert await s.get(JobLease, "chat:telegram:43") is not None
     assert any(k.isdigit() or not k.startswith("old") for k in inbox)  # today's /start stays
 
 

@@ -20,7 +20,7 @@ from handlers.lifecycle import (
 )
 from handlers.telegram.callbacks import CardCb
 from models import repo
-from models.domain import LIGHT_EMOJI, Status
+from models.domain import LIGHT_EMOJI, OPEN_STATUSES, Status
 from models.tables import Report
 
 
@@ -144,7 +144,9 @@ async def render_reminder(session: AsyncSession, deps: Deps, payload: dict[str, 
     lines = [e(t(payload["key"], **params))]
     for rid in ids:
         report = by_id.get(rid)
-        if report is None:
+        # Drawn when sent: a report followed up, finished or moved since is left out.
+        if report is None or report.status not in OPEN_STATUSES or report.light == "green" \
+                or ("opd" in payload and report.opd_id != int(payload["opd"])):
             continue
         category = await deps.catalog.category(session, report.category_id)
         due = report.followup_due_at if report.first_action_at is None else \
