@@ -28,6 +28,7 @@ from handlers.status import help_reply, idle_text_reply, menu_reply, my_reports_
 from models import inbox, repo
 from models.catalog import Catalog
 from models.domain import Clock, Status, SystemClock, WorkCalendar, ticket_length, utcnow
+from models.identity import normalize_phone
 from models.media import MAX_DOWNLOAD_BYTES, MediaRejected, MediaStore
 from models.tables import Category, Citizen, Report
 
@@ -125,6 +126,7 @@ class IntakeConfig:
     draft_ttl: timedelta = timedelta(hours=24)
     ticket_prefix: str = "ADU"
     service_area: tuple[float, float, float, float] | None = None
+    phone_region: str = "ID"  # the country of a phone number typed without a country code
 
 
 @dataclass
@@ -700,13 +702,25 @@ class Intake:
         if isinstance(event, Contact):
             if not event.own:
                 return Step.PHONE, [Reply(t("phone-not-own")), _REPROMPT]
-            data["phone"] = event.phone[:32]
+            # Telegram and WhatsApp give the number with its country code, "+" or not.
+            phone = normalize_phone(event.phone, self.config.phone_region, international=True)
+            if phone is None:
+                return Step.PHONE, [Reply(t("phone-invalid")), _REPROMPT]
+            data["phone"] = phone
             return self._after(data, Step.PHONE, category), [
                 Reply(t("phone-saved"), remove_keyboard=True)]
         if _is_skip(t, event):
             data["phone"] = None
             return self._after(data, Step.PHONE, category), [
                 Reply(t("phone-skipped"), remove_keyboard=True)]
+        if isinstance(event, Text) and any(c.isdigit() for c in event.text):
+            # A number typed instead of shared ("0812-3456-7890"): kept if it is a mobile one.
+            phone = normalize_phone(event.text, self.config.phone_region)
+            if phone is None:
+                return Step.PHONE, [Reply(t("phone-invalid")), _REPROMPT]
+            data["phone"] = phone
+            return self._after(data, Step.PHONE, category), [
+                Reply(t("phone-saved"), remove_keyboard=True)]
         return Step.PHONE, [self._unexpected(t, event, "expect-phone"), _REPROMPT]
 
     async def _on_summary(
