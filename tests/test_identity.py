@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from sqlmodel import select
 
 from models.identity import NikProblem, check_nik, mask_nik, nik_is_female, normalize_phone
+from models.tables import Citizen, Report
+from tests import test_load as L
+from tests.conftest import Harness, jpeg_bytes, new_user
+from tests.test_intake_telegram import draft_of, reports_of, to_location
 
 # ---- phone numbers ----------------------------------------------------------------------------
 
@@ -118,3 +125,103 @@ def test_mask_shows_the_last_four_only() -> None:
     assert masked == "•" * 12 + "0001" and "3171" not in masked
     assert mask_nik("3171 0117 0590 0001") == masked
     assert mask_nik("") == "" and mask_nik(None) == "" and mask_nik("12") == "••"
+
+
+# ---- end to end through the real bot ----------------------------------------------------------
+# (tests/test_whatsapp.py checks the WhatsApp number is stored as E.164 too)
+
+
+async def _send(h: Harness, user: int) -> Report:
+    texts = await h.press(user, "send", h.buttons(user)[0].split(":", 2)[2], replies=1)
+    assert "diterima" in texts[0] or "received" in texts[0], texts
+    [report] = await reports_of(h, user)
+    return report
+
+
+async def _at_phone_step(h: Harness, user: int) -> None:
+    await to_location(h, user)
+    await h.say(user, location=(0.40, 101.85), replies=2)
+    await h.press(user, "name", replies=1)
+
+
+async def test_shared_contact_is_stored_as_e164(harness: Harness) -> None:
+    h, user = harness, new_user()
+    await _at_phone_step(h, user)
+    # Telegram often gives a contact's number without the "+"
+    texts = await h.say(user, contact={"phone_number": "6281234567890", "first_name": "Budi",
+                                       "user_id": user}, replies=2)
+    assert texts[0] == "Nomor HP dicatat." and "+6281234567890" in texts[1]
+    report = await _send(h, user)
+    assert report.reporter_phone == "+6281234567890"
+
+
+async def test_typed_number_is_stored_as_e164(harness: Harness) -> None:
+    h, user = harness, new_user()
+    await _at_phone_step(h, user)
+    texts = await h.say(user, "0812-3456-7890", replies=2)
+    assert texts[0] == "Nomor HP dicatat." and "+6281234567890" in texts[1]
+    report = await _send(h, user)
+    assert report.reporter_phone == "+6281234567890"
+
+
+async def test_invalid_typed_number_is_asked_again_politely(harness: Harness) -> None:
+    h, user = harness, new_user()
+    await _at_phone_step(h, user)
+    for typed in ("12345", "021 5550123"):  # too short; a fixed line
+        texts = await h.say(user, typed, replies=1)
+        assert texts[0].startswith("Maaf, itu bukan nomor HP"), texts
+        assert h.last_markup(user)["keyboard"][0][0]["request_contact"] is True  # still offered
+    assert (await draft_of(h, user)).data.get("phone") is None
+    texts = await h.say(user, "+62 812 3456 7890", replies=2)
+    assert texts[0] == "Nomor HP dicatat."
+    assert (await _send(h, user)).reporter_phone == "+6281234567890"
+
+
+async def test_invalid_number_reprompt_in_english(harness: Harness) -> None:
+    h, user = harness, new_user()
+    await h.say(user, "/start", language_code="en")  # first contact in English
+    await _at_phone_step(h, user)
+    texts = await h.say(user, "555-0199", replies=1)
+    assert texts[0].startswith("Sorry, that is not a mobile number"), texts
+    texts = await h.say(user, contact={"phone_number": "+6281234567891", "first_name": "Budi",
+                                       "user_id": user}, replies=2)
+    assert texts[0] == "Phone number saved."
+    assert (await _send(h, user)).reporter_phone == "+6281234567891"
+
+
+async def test_many_citizens_at_once_each_stored_in_e164(harness: Harness) -> None:
+    """Several citizens share or type their numbers at the same time: each report gets its own
+    citizen's number, normalised, and nobody gets someone else's."""
+    h = harness
+    users = L.distinct_citizens(8)
+
+    async def file(i: int, user: int) -> str:
+        who = f"{user} #{i}"
+        await L.say(h, user, "/start", what=who, label=L.tr("btn-new-report"))
+        await L.press(h, user, L.tr("btn-new-report"), next_label=L.road_label())
+        await L.press(h, user, L.road_label())
+        await L.say(h, user, L.DESCRIPTION, what=who, label=L.tr("btn-done"))
+        photo = h.fake.add_file(jpeg_bytes(size=(64 + i, 48)), file_path=f"photos/id-{i}.jpg")
+        await L.say(h, user, photo=photo, what=who, label=L.tr("btn-done"))
+        await L.press(h, user, L.tr("btn-done"))
+        await L.say(h, user, location=(0.40, 101.85), what=who, label=L.tr("btn-anonymous"))
+        await L.say(h, user, "Budi Santoso", what=who, match=L.any_of("ask-phone"))
+        local = f"81234500{i:03d}"
+        if i % 3 == 2:  # typed
+            await L.say(h, user, f"0{local[:3]}-{local[3:7]}-{local[7:]}", what=who,
+                        label=L.tr("btn-send"))
+        else:  # shared, with and without the "+"
+            number = f"62{local}" if i % 3 == 0 else f"+62{local}"
+            await L.say(h, user, contact={"phone_number": number, "first_name": "Budi",
+                                          "user_id": user}, what=who, label=L.tr("btn-send"))
+        done = await L.press(h, user, L.tr("btn-send"), match=L.any_of(*L.RECEIVED))
+        return L.ticket(done.text)
+
+    codes = await asyncio.gather(*(file(i, u) for i, u in enumerate(users)))
+    assert len(set(codes)) == len(users)
+    async with h.sessionmaker() as s:
+        for i, (user, code) in enumerate(zip(users, codes, strict=True)):
+            report = (await s.exec(select(Report).where(Report.code == code))).one()
+            citizen = await s.get(Citizen, report.citizen_id)
+            assert citizen.external_id == str(user)
+            assert report.reporter_phone == f"+6281234500{i:03d}" and not report.anonymous
