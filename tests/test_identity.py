@@ -177,6 +177,18 @@ async def test_invalid_typed_number_is_asked_again_politely(harness: Harness) ->
     assert (await _send(h, user)).reporter_phone == "+6281234567890"
 
 
+async def test_shared_contact_that_is_no_mobile_number_is_asked_again(harness: Harness) -> None:
+    h, user = harness, new_user()
+    await _at_phone_step(h, user)
+    texts = await h.say(user, contact={"phone_number": "+62811111", "first_name": "Budi",
+                                       "user_id": user}, replies=1)
+    assert texts[0].startswith("Maaf, itu bukan nomor HP"), texts
+    assert (await draft_of(h, user)).data.get("phone") is None
+    texts = await h.say(user, "lewati", replies=2)
+    assert texts[0] == "Tanpa nomor HP."
+    assert (await _send(h, user)).reporter_phone is None
+
+
 async def test_invalid_number_reprompt_in_english(harness: Harness) -> None:
     h, user = harness, new_user()
     await h.say(user, "/start", language_code="en")  # first contact in English
