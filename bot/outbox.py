@@ -125,6 +125,26 @@ class Pacer:
     def pause(self, chat: str, seconds: float) -> None:
         self.paused_until[chat] = max(self.paused_until.get(chat, 0.0), self.clock() + seconds)
 
+    # The interface both pacers share (bot/shared_limits.py `RedisPacer` keeps it in Redis).
+
+    async def reserve(self, chat: str, share: float = 0.0) -> float:
+        """Take a send slot for `chat` now (0.0) or say how many seconds to wait; with
+        `share` > 0 (bulk), only while the last second used less than that share."""
+        wait = self.wait_time(chat)
+        if wait <= 0 and share > 0 and self.crowded(share):
+            wait = 0.05
+        if wait <= 0:
+            self.record(chat)
+        return wait
+
+    async def hold(self, chat: str, seconds: float) -> None:
+        """Pause sends to `chat` for `seconds` (a 429's `retry_after`)."""
+        self.pause(chat, seconds)
+
+    async def held_for(self, chat: str) -> float:
+        """Seconds left of a 429's pause for `chat` (0 = not paused)."""
+        return self.paused_for(chat)
+
     def prune(self) -> None:
         """Drop entries that no longer limit anything."""
         now = self.clock()
@@ -140,7 +160,7 @@ class OutboxWorker(WakeableLoop):
     name = "outbox"
 
     def __init__(self, bot: Bot, sessionmaker: async_sessionmaker[Any], media: MediaStore,
-                 deps: lifecycle.Deps, *, pacer: Pacer | None = None, max_attempts: int = 8,
+                 deps: lifecycle.Deps, *, pacer: Any = None, max_attempts: int = 8,
                  backoff_base: float = 2.0, whatsapp: WhatsAppClient | None = None) -> None:
         super().__init__()
         self.bot = bot
@@ -196,10 +216,8 @@ class OutboxWorker(WakeableLoop):
                 continue
             if row.lease_until is not None and row.lease_until > now:
                 continue
-            wait = self.pacer.wait_time(row.chat_id)
             bulk = broadcast.KEY in row.payload
-            if wait <= 0 and bulk and self.pacer.crowded(BULK_SHARE):
-                wait = 0.05
+            wait = await self.pacer.reserve(row.chat_id, BULK_SHARE if bulk else 0.0)
             if wait > 0:
                 next_due = wait if next_due is None else min(next_due, wait)
                 continue
@@ -253,7 +271,6 @@ class OutboxWorker(WakeableLoop):
             elif row.kind == "digest":
                 rendered, photo = await self._digest(session, row.payload)
             await session.commit()  # no transaction is held over the network call
-            self.pacer.record(row.chat_id)
             if row.channel == Channel.WHATSAPP.value:
                 await self._deliver_whatsapp(session, row, report, citizen)
                 return
@@ -263,7 +280,7 @@ class OutboxWorker(WakeableLoop):
                 log.info("429 for chat %s: retry after %ss", row.chat_id, exc.retry_after)
                 row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after)
                 row.last_error = f"429 retry after {exc.retry_after}"
-                self.pacer.pause(row.chat_id, exc.retry_after)
+                await self.pacer.hold(row.chat_id, exc.retry_after)
                 self._count(row, "retry_after")
             except TelegramMigrateToChat as exc:
                 await self._migrated(session, row, exc.migrate_to_chat_id)
@@ -321,7 +338,7 @@ class OutboxWorker(WakeableLoop):
             if exc.kind == "retry_after":
                 row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after or 30)
                 row.last_error = exc.message[:500]
-                self.pacer.pause(row.chat_id, exc.retry_after or 30)
+                await self.pacer.hold(row.chat_id, exc.retry_after or 30)
                 self._count(row, "retry_after")
             elif exc.kind == "template" and not row.payload.get("force_template"):
                 row.payload = {**row.payload, "force_template": True}
