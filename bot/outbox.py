@@ -127,13 +127,14 @@ class Pacer:
 
     # The interface both pacers share (bot/shared_limits.py `RedisPacer` keeps it in Redis).
 
-    async def reserve(self, chat: str, share: float = 0.0) -> float:
+    async def reserve(self, chat: str, share: float = 0.0, *, peek: bool = False) -> float:
         """Take a send slot for `chat` now (0.0) or say how many seconds to wait; with
-        `share` > 0 (bulk), only while the last second used less than that share."""
+        `share` > 0 (bulk), only while the last second used less than that share; with
+        `peek`, only say (nothing is taken)."""
         wait = self.wait_time(chat)
         if wait <= 0 and share > 0 and self.crowded(share):
             wait = 0.05
-        if wait <= 0:
+        if wait <= 0 and not peek:
             self.record(chat)
         return wait
 
@@ -217,17 +218,23 @@ class OutboxWorker(WakeableLoop):
             if row.lease_until is not None and row.lease_until > now:
                 continue
             bulk = broadcast.KEY in row.payload
-            wait = await self.pacer.reserve(row.chat_id, BULK_SHARE if bulk else 0.0)
+            # The slot itself is taken in `deliver`, just before the send: the lease keeps
+            # other workers off this chat meanwhile.
+            wait = await self.pacer.reserve(row.chat_id, BULK_SHARE if bulk else 0.0,
+                                            peek=True)
             if wait > 0:
                 next_due = wait if next_due is None else min(next_due, wait)
                 continue
             if await self._lease(row.id or 0, now):
                 if bulk and self.broadcast_gate is not None:
                     async with self.broadcast_gate.lock:
-                        await self.deliver(row.id or 0)
+                        wait = await self.deliver(row.id or 0)
                 else:
-                    await self.deliver(row.id or 0)
-                sent_any = True
+                    wait = await self.deliver(row.id or 0)
+                if wait:  # another worker took the overall slot since the look above
+                    next_due = wait if next_due is None else min(next_due, wait)
+                else:
+                    sent_any = True
         return 0.0 if sent_any else next_due
 
     async def _lease(self, row_id: int, now: Any) -> bool:
@@ -240,14 +247,15 @@ class OutboxWorker(WakeableLoop):
             await session.commit()
             return result.rowcount == 1  # type: ignore[attr-defined]
 
-    async def deliver(self, row_id: int) -> None:
+    async def deliver(self, row_id: int) -> float:
         """Send one leased row and record the outcome: a short read, the send with no
-        transaction open, then a short write."""
+        transaction open, then a short write. Returns 0, or the seconds to wait when the
+        pacer had no slot (the lease is then given back)."""
         async with self.sessionmaker() as session:
             row = await session.get(Outbox, row_id)
             if row is None or row.status != "pending":
                 await session.commit()
-                return
+                return 0.0
             covered = None
             if row.kind in EDITS and row.report_id is not None:
                 # Edits of this card queued up to now show no newer state than the one read
@@ -271,9 +279,15 @@ class OutboxWorker(WakeableLoop):
             elif row.kind == "digest":
                 rendered, photo = await self._digest(session, row.payload)
             await session.commit()  # no transaction is held over the network call
+            share = BULK_SHARE if broadcast.KEY in row.payload else 0.0
+            if (wait := await self.pacer.reserve(row.chat_id, share)) > 0:
+                row.lease_until = None
+                session.add(row)
+                await session.commit()
+                return wait
             if row.channel == Channel.WHATSAPP.value:
                 await self._deliver_whatsapp(session, row, report, citizen)
-                return
+                return 0.0
             try:
                 messages = await self._send(row, report, rendered, photo)
             except TelegramRetryAfter as exc:
@@ -312,6 +326,7 @@ class OutboxWorker(WakeableLoop):
             if report is not None:
                 session.add(report)
             await session.commit()
+        return 0.0
 
     async def _coalesced(self, session: Any, row: Outbox, covered: int) -> None:
         """Edits of the same card queued before this one was rendered are done too: it

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 # KEYS: pause, last, group window, global window.
 # ARGV: chat interval (s), group per minute, global per second, bulk share (0 = not bulk),
-#       is group (0/1), member id.  Returns the seconds to wait as a string ("0" = reserved).
+#       is group (0/1), member id, take (1) or only look (0).
+# Returns the seconds to wait as a string ("0" = reserved).
 RESERVE = """
 -- Numbers are written with fmt: Lua's own tostring keeps only 14 digits.
 local function fmt(x) return string.format('%.3f', x) end
@@ -54,6 +55,7 @@ if ARGV[5] == '1' then
   end
 end
 if wait > 0 then return string.format('%.6f', wait / 1000) end
+if ARGV[7] == '0' then return '0' end
 redis.call('SET', KEYS[2], fmt(now), 'PX', math.floor(interval) + 1000)
 redis.call('ZADD', KEYS[4], fmt(now), ARGV[6])
 redis.call('PEXPIRE', KEYS[4], 2000)
@@ -145,13 +147,14 @@ class RedisPacer:
         self.local = Pacer(chat_interval, group_per_minute, global_per_second)  # 429s only
         self._health = _Once("delivery pacer")
 
-    async def reserve(self, chat: str, share: float = 0.0) -> float:
+    async def reserve(self, chat: str, share: float = 0.0, *, peek: bool = False) -> float:
         """Take a send slot for `chat` now (0.0) or say how many seconds to wait; with
-        `share` > 0 (bulk), only while the last second used less than that share."""
+        `share` > 0 (bulk), only while the last second used less than that share; with
+        `peek`, only say (nothing is taken)."""
         p = self.prefix
         keys = [f"{p}pause:{chat}", f"{p}last:{chat}", f"{p}group:{chat}", f"{p}global"]
         args = [self.chat_interval, self.group_per_minute, self.global_per_second, share,
-                1 if chat.startswith("-") else 0, uuid.uuid4().hex]
+                1 if chat.startswith("-") else 0, uuid.uuid4().hex, 0 if peek else 1]
         try:
             wait = float(await self._reserve(keys=keys, args=args))
         except (RedisError, OSError) as exc:
