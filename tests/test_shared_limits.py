@@ -268,3 +268,16 @@ async def test_a_429_seen_by_one_worker_pauses_the_other(two_workers: list[App],
     assert other and other[0].at < limited.at + 1.0
     for call in fake_tg.sent("sendMessage", chat):
         assert call.at >= limited.at + 2 - EPS, (call.at - limited.at)
+
+
+@pytest.mark.parametrize("two_workers", [{"RATE_LIMIT_BURST": 3, "RATE_LIMIT_PER_SECOND": 0.5}],
+                         indirect=True)
+async def test_two_apps_share_a_citizens_flood_bucket(two_workers: list[App]) -> None:
+    """The flood control each app built from its settings: one bucket per citizen for both."""
+    from handlers.telegram.middlewares import Throttle
+
+    throttles = [next(m for m in app.dispatcher.update.outer_middleware
+                      if isinstance(m, Throttle)) for app in two_workers]
+    results = [await throttles[i % 2].take(1234) for i in range(5)]
+    assert [r[0] for r in results] == [True, True, True, False, False]
+    assert sum(r[1] for r in results) == 1  # one notice for the flood, whichever worker
