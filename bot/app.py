@@ -82,6 +82,7 @@ class App:
     metrics: Metrics = field(default_factory=Metrics)
     webhook: TelegramWebhook | None = None  # webhook mode (TELEGRAM_MODE=webhook)
     reader_engine: AsyncEngine | None = None  # SQLite's engine for long reads
+    redis: Any = None  # REDIS_URL's client: pacing and flood control shared by workers
 
     def loops(self) -> dict[str, bool]:
         """Whether each background loop this process started is still running."""
@@ -166,6 +167,8 @@ class App:
             await self.whatsapp.close()
         await self.geocoder.close()
         await self.bot.session.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.engine.dispose()
         if self.reader_engine is not None:
             await self.reader_engine.dispose()
@@ -233,8 +236,21 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
 
         geocoding = GeocodeQueue(geocoder, apply_address, min_delay=settings.geocoder_min_delay)
         intake.geocode_later = geocoding.submit
-    pacer = Pacer(settings.outbox_chat_interval, settings.outbox_group_per_minute,
-                  settings.outbox_global_per_second)
+    redis = None
+    pacer: Any
+    flood_store = None
+    if settings.redis_url:
+        from bot import shared_limits
+
+        redis = await shared_limits.connect(settings.redis_url)
+        pacer = shared_limits.RedisPacer(redis, settings.outbox_chat_interval,
+                                         settings.outbox_group_per_minute,
+                                         settings.outbox_global_per_second,
+                                         prefix=settings.redis_prefix)
+        flood_store = shared_limits.RedisBuckets(redis, prefix=settings.redis_prefix)
+    else:
+        pacer = Pacer(settings.outbox_chat_interval, settings.outbox_group_per_minute,
+                      settings.outbox_global_per_second)
     bot = make_bot(settings)
     whatsapp: WhatsAppClient | None = None
     if settings.whatsapp_enabled:
@@ -291,7 +307,8 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     )
     # Flood control drops without queueing (Telegram here, WhatsApp in its conversation),
     # then the per-update DB session. Ordering per chat is the inbox processor's.
-    throttle = Throttle(translator, settings.rate_limit_burst, settings.rate_limit_per_second)
+    throttle = Throttle(translator, settings.rate_limit_burst, settings.rate_limit_per_second,
+                        flood_store)
     dispatcher.update.outer_middleware(throttle)
     dispatcher.update.outer_middleware(DbSession(sessionmaker, translator, citizens,
                                                  worker.wake))
@@ -300,6 +317,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
               worker, whatsapp, geocoding=geocoding, deps=deps, reader_engine=reader_engine,
               broadcasts=broadcasts)
     worker.metrics = app.metrics
+    app.redis = redis
     app.web = web.Application(client_max_size=4 * 1024 * 1024)
     ops_routes(app.web, sessionmaker, app.metrics, app.loops)
     if settings.telegram_mode == "webhook":

@@ -125,6 +125,27 @@ class Pacer:
     def pause(self, chat: str, seconds: float) -> None:
         self.paused_until[chat] = max(self.paused_until.get(chat, 0.0), self.clock() + seconds)
 
+    # The interface both pacers share (bot/shared_limits.py `RedisPacer` keeps it in Redis).
+
+    async def reserve(self, chat: str, share: float = 0.0, *, peek: bool = False) -> float:
+        """Take a send slot for `chat` now (0.0) or say how many seconds to wait; with
+        `share` > 0 (bulk), only while the last second used less than that share; with
+        `peek`, only say (nothing is taken)."""
+        wait = self.wait_time(chat)
+        if wait <= 0 and share > 0 and self.crowded(share):
+            wait = 0.05
+        if wait <= 0 and not peek:
+            self.record(chat)
+        return wait
+
+    async def hold(self, chat: str, seconds: float) -> None:
+        """Pause sends to `chat` for `seconds` (a 429's `retry_after`)."""
+        self.pause(chat, seconds)
+
+    async def held_for(self, chat: str) -> float:
+        """Seconds left of a 429's pause for `chat` (0 = not paused)."""
+        return self.paused_for(chat)
+
     def prune(self) -> None:
         """Drop entries that no longer limit anything."""
         now = self.clock()
@@ -140,7 +161,7 @@ class OutboxWorker(WakeableLoop):
     name = "outbox"
 
     def __init__(self, bot: Bot, sessionmaker: async_sessionmaker[Any], media: MediaStore,
-                 deps: lifecycle.Deps, *, pacer: Pacer | None = None, max_attempts: int = 8,
+                 deps: lifecycle.Deps, *, pacer: Any = None, max_attempts: int = 8,
                  backoff_base: float = 2.0, whatsapp: WhatsAppClient | None = None) -> None:
         super().__init__()
         self.bot = bot
@@ -196,20 +217,24 @@ class OutboxWorker(WakeableLoop):
                 continue
             if row.lease_until is not None and row.lease_until > now:
                 continue
-            wait = self.pacer.wait_time(row.chat_id)
             bulk = broadcast.KEY in row.payload
-            if wait <= 0 and bulk and self.pacer.crowded(BULK_SHARE):
-                wait = 0.05
+            # The slot itself is taken in `deliver`, just before the send: the lease keeps
+            # other workers off this chat meanwhile.
+            wait = await self.pacer.reserve(row.chat_id, BULK_SHARE if bulk else 0.0,
+                                            peek=True)
             if wait > 0:
                 next_due = wait if next_due is None else min(next_due, wait)
                 continue
             if await self._lease(row.id or 0, now):
                 if bulk and self.broadcast_gate is not None:
                     async with self.broadcast_gate.lock:
-                        await self.deliver(row.id or 0)
+                        wait = await self.deliver(row.id or 0)
                 else:
-                    await self.deliver(row.id or 0)
-                sent_any = True
+                    wait = await self.deliver(row.id or 0)
+                if wait:  # another worker took the overall slot since the look above
+                    next_due = wait if next_due is None else min(next_due, wait)
+                else:
+                    sent_any = True
         return 0.0 if sent_any else next_due
 
     async def _lease(self, row_id: int, now: Any) -> bool:
@@ -222,14 +247,15 @@ class OutboxWorker(WakeableLoop):
             await session.commit()
             return result.rowcount == 1  # type: ignore[attr-defined]
 
-    async def deliver(self, row_id: int) -> None:
+    async def deliver(self, row_id: int) -> float:
         """Send one leased row and record the outcome: a short read, the send with no
-        transaction open, then a short write."""
+        transaction open, then a short write. Returns 0, or the seconds to wait when the
+        pacer had no slot (the lease is then given back)."""
         async with self.sessionmaker() as session:
             row = await session.get(Outbox, row_id)
             if row is None or row.status != "pending":
                 await session.commit()
-                return
+                return 0.0
             covered = None
             if row.kind in EDITS and row.report_id is not None:
                 # Edits of this card queued up to now show no newer state than the one read
@@ -253,17 +279,22 @@ class OutboxWorker(WakeableLoop):
             elif row.kind == "digest":
                 rendered, photo = await self._digest(session, row.payload)
             await session.commit()  # no transaction is held over the network call
-            self.pacer.record(row.chat_id)
+            share = BULK_SHARE if broadcast.KEY in row.payload else 0.0
+            if (wait := await self.pacer.reserve(row.chat_id, share)) > 0:
+                row.lease_until = None
+                session.add(row)
+                await session.commit()
+                return wait
             if row.channel == Channel.WHATSAPP.value:
                 await self._deliver_whatsapp(session, row, report, citizen)
-                return
+                return 0.0
             try:
                 messages = await self._send(row, report, rendered, photo)
             except TelegramRetryAfter as exc:
                 log.info("429 for chat %s: retry after %ss", row.chat_id, exc.retry_after)
                 row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after)
                 row.last_error = f"429 retry after {exc.retry_after}"
-                self.pacer.pause(row.chat_id, exc.retry_after)
+                await self.pacer.hold(row.chat_id, exc.retry_after)
                 self._count(row, "retry_after")
             except TelegramMigrateToChat as exc:
                 await self._migrated(session, row, exc.migrate_to_chat_id)
@@ -295,6 +326,7 @@ class OutboxWorker(WakeableLoop):
             if report is not None:
                 session.add(report)
             await session.commit()
+        return 0.0
 
     async def _coalesced(self, session: Any, row: Outbox, covered: int) -> None:
         """Edits of the same card queued before this one was rendered are done too: it
@@ -321,7 +353,7 @@ class OutboxWorker(WakeableLoop):
             if exc.kind == "retry_after":
                 row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after or 30)
                 row.last_error = exc.message[:500]
-                self.pacer.pause(row.chat_id, exc.retry_after or 30)
+                await self.pacer.hold(row.chat_id, exc.retry_after or 30)
                 self._count(row, "retry_after")
             elif exc.kind == "template" and not row.payload.get("force_template"):
                 row.payload = {**row.payload, "force_template": True}

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     outbox_chat_interval: float = Field(default=1.0, ge=0, alias="OUTBOX_CHAT_INTERVAL")
     outbox_group_per_minute: int = Field(default=20, ge=1, alias="OUTBOX_GROUP_PER_MINUTE")
     outbox_global_per_second: int = Field(default=30, ge=1, alias="OUTBOX_GLOBAL_PER_SECOND")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    redis_prefix: str = Field(default="aduan:", min_length=1, alias="REDIS_PREFIX")
 
     playground_host: str = Field(default="127.0.0.1", alias="PLAYGROUND_HOST")
     playground_port: int = Field(default=8765, ge=0, le=65535, alias="PLAYGROUND_PORT")
@@ -206,6 +208,15 @@ class Settings(BaseSettings):
     def _check_db(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix:// (or be empty)")
         return value
 
     @property

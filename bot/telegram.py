@@ -70,22 +70,22 @@ class DirectReplies(BaseRequestMiddleware):
             await session.commit()
         chat = str(getattr(method, "chat_id", "") or "")
         try:
-            if chat and self.pacer.paused_for(chat) > self.max_wait:
+            if chat and (held := await self.pacer.held_for(chat)) > self.max_wait:
                 raise TelegramRetryAfter(method=method, message="paused by an earlier 429",
-                                         retry_after=int(self.pacer.paused_for(chat)) + 1)
+                                         retry_after=int(held) + 1)
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(self._retryable), wait=self._wait,
                 stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_wait * 2),
                 reraise=True,
             ):
                 with attempt:
-                    if chat and (pause := self.pacer.paused_for(chat)) > 0:
+                    if chat and (pause := await self.pacer.held_for(chat)) > 0:
                         await asyncio.sleep(pause)
                     try:
                         return await make_request(bot, method)
                     except TelegramRetryAfter as exc:
                         if chat:
-                            self.pacer.pause(chat, exc.retry_after)
+                            await self.pacer.hold(chat, exc.retry_after)
                         raise
         except (TelegramRetryAfter, *TRANSIENT) as exc:
             if isinstance(method, AnswerCallbackQuery):
@@ -94,7 +94,8 @@ class DirectReplies(BaseRequestMiddleware):
             if self.queue is not None and isinstance(method, SendMessage | EditMessageText) \
                     and chat and await self.queue(chat, method):
                 # Later direct answers to this chat queue behind this one, keeping the order.
-                self.pacer.pause(chat, max(self.max_wait * 2, self.pacer.paused_for(chat)))
+                held = await self.pacer.held_for(chat)
+                await self.pacer.hold(chat, max(self.max_wait * 2, held))
                 log.info("%s to %s queued in the outbox after: %s", type(method).__name__,
                          chat, exc)
                 raise QueuedForLater(chat) from exc

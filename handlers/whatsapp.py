@@ -211,7 +211,7 @@ class WhatsAppConversation:
     async def _admitted(self, session: AsyncSession, row: Inbox, wa_id: str) -> bool:
         """Flood control, as on Telegram: a dropped message is marked done unprocessed; the
         first of a flood gets one polite notice."""
-        admitted, warn = self.throttle.admit(f"{WA}:{wa_id}")
+        admitted, warn = await self.throttle.take(f"{WA}:{wa_id}")
         if admitted:
             return True
         inbox.attach(session, inbox.Claim(row.id or 0))

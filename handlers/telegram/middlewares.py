@@ -34,14 +34,28 @@ current_session: ContextVar[Any] = ContextVar("aduan_current_session", default=N
 class Throttle(BaseMiddleware):
     """Token bucket per private-chat user; the first dropped update gets one polite notice.
 
-    The same buckets serve WhatsApp (`admit`, keyed by channel and number): one flood
-    control for both channels."""
+    The same buckets serve WhatsApp (`take`, keyed by channel and number): one flood
+    control for both channels. With a shared `store` (Redis, bot/shared_limits.py) the
+    buckets are every worker's; this process' own serve while the store does not answer."""
 
-    def __init__(self, translator: Translator, burst: int, per_second: float) -> None:
+    def __init__(self, translator: Translator, burst: int, per_second: float,
+                 store: Any = None) -> None:
         self.translator = translator
         self.burst = burst
         self.rate = per_second
+        self.store = store  # async take(key, burst, rate) -> (admitted, warn) | None
         self.buckets: dict[int | str, tuple[float, float, bool]] = {}
+
+    async def take(self, key: int | str) -> tuple[bool, bool]:
+        """Take a token for `key` from the shared store, else from this process' buckets:
+        (admitted, warn now: the first drop of a flood)."""
+        if self.store is not None:
+            taken = await self.store.take(key, self.burst, self.rate)
+            if taken is not None:
+                if not taken[0]:
+                    log.info("throttled user %s", key)
+                return taken
+        return self.admit(key)
 
     def admit(self, key: int | str) -> tuple[bool, bool]:
         """Take a token for `key`: (admitted, warn now: the first drop of a flood)."""
@@ -65,7 +79,7 @@ class Throttle(BaseMiddleware):
         chat: Chat | None = data.get("event_chat")
         if user is None or (chat is not None and chat.type != "private"):
             return await handler(event, data)
-        admitted, warn = self.admit(user.id)
+        admitted, warn = await self.take(user.id)
         if admitted:
             return await handler(event, data)
         citizens = data.get("citizens")
