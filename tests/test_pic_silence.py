@@ -48,7 +48,8 @@ async def test_unforwardable_replies_are_answered_in_the_group(harness: Harness)
         h.fake.push_update(update)
         [told] = await h.fake.wait_for(
             "sendMessage", lambda c: c.chat_id == PUPR_GROUP
-            and "tidak bisa diteruskan" in (c.text or ""), since=mark)
+            and "tidak bisa diteruskan" in (c.text or ""), since=mark,
+            timeout=20)  # a shared 2-core machine under a full suite answers slowly
         assert told.params["reply_parameters"]["message_id"] == update["message"]["message_id"]
     # Nothing reached the citizen, and a text reply still does.
     assert len(h.fake.texts(citizen)) == before
@@ -57,4 +58,4 @@ async def test_unforwardable_replies_are_answered_in_the_group(harness: Harness)
                                            chat_type="supergroup", title="OPD",
                                            reply_to_message_id=card_id))
     await h.fake.wait_for("sendMessage", lambda c: c.chat_id == citizen
-                          and "Baik, kami cek." in (c.text or ""), since=mark)
+                          and "Baik, kami cek." in (c.text or ""), since=mark, timeout=20)
