@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="port of the page (default PLAYGROUND_PORT, 8765; 0 = a free one)")
     play.add_argument("--no-browser", action="store_true", help="do not open a browser")
     sub.add_parser("migrate", help="bring the database schema up to date")
+    sub.add_parser("rotate-keys", help="re-encrypt every phone and NIK with the first key of "
+                   "PII_KEYS and recompute their lookup hashes (after adding a new key)")
     seed = sub.add_parser("seed", help="load OPDs and categories from a TOML file")
     seed.add_argument("file", type=Path)
     return parser
@@ -67,6 +69,22 @@ async def _migrate(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     try:
         await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _rotate_keys(settings: Settings) -> int:
+    from models.db import make_engine, make_sessionmaker, migrate
+    from models.pii import convert_plaintext, rotate_all
+
+    await _connectable(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        vault = settings.vault()
+        sessionmaker = make_sessionmaker(engine)
+        await convert_plaintext(sessionmaker, vault, settings.phone_region)
+        return await rotate_all(sessionmaker, vault)
     finally:
         await engine.dispose()
 
@@ -145,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
             print("Database is up to date.")
+        elif args.command == "rotate-keys":
+            rows = asyncio.run(_rotate_keys(settings))
+            print(f"Re-encrypted the personal data of {rows} rows with the first key of "
+                  "PII_KEYS; older keys may now be removed.")
         elif args.command == "seed":
             from models.seed import SeedError
 

@@ -15,6 +15,7 @@ from aiogram.methods import SendMessage, TelegramMethod
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.broadcast import BroadcastRunner
@@ -31,7 +32,7 @@ from bot.scheduler import Job, Scheduler, last_weekly, week_key
 from bot.settings import Settings, require_webhook
 from bot.telegram import DirectReplies, keep_response_classes, make_bot
 from handlers import broadcast as broadcast_core
-from handlers import lifecycle, oversight
+from handlers import lifecycle, oversight, privacy
 from handlers.i18n import Translator
 from handlers.intake import Intake, IntakeConfig
 from handlers.lifecycle import Deps, dispatch
@@ -47,6 +48,7 @@ from models.citizens import CitizenCache
 from models.db import make_engine, make_reader, make_sessionmaker, migrate
 from models.domain import Clock, SystemClock, utcnow
 from models.media import MediaStore
+from models.pii import convert_plaintext
 from models.tables import Report
 
 if TYPE_CHECKING:  # pywa is imported only when WhatsApp is on (it costs ~10 MB resident)
@@ -179,6 +181,10 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     engine = make_engine(settings.database_url)
     await migrate(engine)
     sessionmaker = make_sessionmaker(engine)
+    vault = settings.vault()  # PII_KEYS, or the generated key file
+    # Phones stored in plain text before encryption: converted here, not in the migration
+    # (which has no key); idempotent, a no-op once done.
+    await convert_plaintext(sessionmaker, vault, settings.phone_region)
     reader_engine = make_reader(settings.database_url)
     translator = Translator(default=settings.default_language)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
@@ -199,7 +205,8 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
                 calendar=settings.calendar(), yellow_share=settings.light_yellow_share,
                 auto_close_days=settings.auto_close_days, admin_chat_id=settings.admin_chat_id,
                 clock=clock or SystemClock(),
-                reader=make_sessionmaker(reader_engine) if reader_engine else sessionmaker)
+                reader=make_sessionmaker(reader_engine) if reader_engine else sessionmaker,
+                pii=vault)
     keep_response_classes()
 
     async def on_submitted(session: AsyncSession, report: Report) -> bool:
@@ -215,6 +222,9 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
             calendar=deps.calendar, clock=deps.clock, yellow_share=settings.light_yellow_share,
             draft_ttl=timedelta(hours=settings.draft_ttl_hours),
             ticket_prefix=settings.ticket_prefix, service_area=settings.service_area,
+            phone_region=settings.phone_region, identity_modes=settings.identity_modes,
+            require_phone=settings.require_phone, require_nik=settings.require_nik,
+            vault=vault,
         ),
         on_submitted=on_submitted,
         catalog=catalog,
@@ -224,6 +234,14 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         await lifecycle.refresh_card(session, deps, report)
 
     intake.on_address = on_address
+
+    async def on_erased(session: AsyncSession, report_ids: list[int]) -> None:
+        reports = await session.exec(select(Report).where(col(Report.id).in_(report_ids)))
+        for report in reports.all():
+            if report.card_message_id is not None:
+                await lifecycle.refresh_card(session, deps, report)
+
+    intake.on_erased = on_erased
     geocoding: GeocodeQueue | None = None
     if settings.geocoder != "none":
 
@@ -338,6 +356,26 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     return app
 
 
+async def purge_personal_data(sessionmaker: async_sessionmaker[Any], days: int,
+                              now: datetime | None = None) -> int:
+    """Reporter data of reports closed or rejected more than `days` ago (real time), in short
+    batches; 0 days keeps everything. Returns the reports anonymised."""
+    if days <= 0:
+        return 0
+    now = now or utcnow()
+    cutoff, total = now - timedelta(days=days), 0
+    while True:
+        async with sessionmaker() as session:
+            done = await privacy.purge_expired(session, cutoff, now)
+            await session.commit()
+        total += done
+        if done < privacy.PURGE_BATCH:
+            break
+    if total:
+        log.info("retention: personal data of %d finished reports purged", total)
+    return total
+
+
 def make_scheduler(settings: Settings, sessionmaker: async_sessionmaker[Any], deps: Deps,
                    worker: OutboxWorker) -> Scheduler:
     """The oversight tick (lights, reminders, escalation, auto-close, expired drafts) and the
@@ -375,6 +413,7 @@ def make_scheduler(settings: Settings, sessionmaker: async_sessionmaker[Any], de
         async with sessionmaker() as session:  # idle chats' inbox leases (several workers)
             await repo.purge_chat_leases(session, utcnow() - timedelta(days=1))
             await session.commit()
+        await purge_personal_data(sessionmaker, settings.personal_data_retention_days)
 
     jobs = [Job("oversight", every=timedelta(seconds=settings.scheduler_interval), run=run_tick),
             Job("weekly_digest", period=digest_period, run_in=queue_digest),

@@ -132,6 +132,9 @@ _REDACTIONS = (
     (re.compile(r"(?<!\d)\d{6,12}:[A-Za-z0-9_-]{30,}"), "<token>"),
     (re.compile(r"(?<![\d.])(?:\+?62[ -]?|0)8[1-9][\d \-]{6,12}\d(?![\d.])"), "<phone>"),
     (re.compile(r"(?<!\d)\d{16}(?!\d)"), "<nik>"),
+    # Any number in E.164 (every country), and a NIK typed in groups ("1471 0512 3456 0001").
+    (re.compile(r"(?<![\w+])\+[1-9]\d{7,14}(?!\d)"), "<phone>"),
+    (re.compile(r"(?<!\d)\d{4}[ .\-]\d{4}[ .\-]\d{4}[ .\-]\d{4}(?!\d)"), "<nik>"),
 )
 
 

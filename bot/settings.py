@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PUBLIC_BOT_API = "https://api.telegram.org"
@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     whatsapp_template_params: Annotated[tuple[str, ...], NoDecode] = Field(
         default=("code", "message"), alias="WHATSAPP_TEMPLATE_PARAMS")
 
+    # Identity and personal data (UU PDP): see the README's "Personal data" section.
+    identity_modes: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("named", "confidential", "anonymous"), alias="IDENTITY_MODES")
+    require_phone: bool = Field(default=False, alias="REQUIRE_PHONE")
+    require_nik: bool = Field(default=False, alias="REQUIRE_NIK")
+    phone_region: str = Field(default="ID", pattern=r"^[A-Z]{2}$", alias="PHONE_REGION")
+    pii_keys: SecretStr | None = Field(default=None, alias="PII_KEYS")
+    pii_hash_key: SecretStr | None = Field(default=None, alias="PII_HASH_KEY")
+    pii_key_file: Path | None = Field(default=None, alias="PII_KEY_FILE")
+    personal_data_retention_days: int = Field(default=365, ge=0,
+                                              alias="PERSONAL_DATA_RETENTION_DAYS")
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_ids(cls, value: object) -> object:
@@ -124,6 +136,46 @@ class Settings(BaseSettings):
                 raise ValueError("may only name code, message, status")
             return parts
         return value
+
+    @field_validator("identity_modes", mode="before")
+    @classmethod
+    def _parse_modes(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(p.strip().lower() for p in value.split(",") if p.strip())
+        if isinstance(value, (tuple, list)):
+            unknown = set(value) - {"named", "confidential", "anonymous"}
+            if unknown or not value:
+                raise ValueError("must name one or more of named, confidential, anonymous")
+            order = ("named", "confidential", "anonymous")
+            return tuple(m for m in order if m in value)
+        return value
+
+    @field_validator("pii_keys")
+    @classmethod
+    def _check_pii_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from models.pii import PiiKeyError, parse_keys
+
+        try:
+            parse_keys(value.get_secret_value())
+        except PiiKeyError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("pii_hash_key")
+    @classmethod
+    def _check_hash_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value().strip()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("pii_key_file", mode="before")
+    @classmethod
+    def _blank_key_file(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("whatsapp_template_language")
     @classmethod
@@ -229,6 +281,36 @@ class Settings(BaseSettings):
 
         country = None if self.holidays_country == "none" else self.holidays_country
         return WorkCalendar(self.tz, self.holidays, country)
+
+    @model_validator(mode="after")
+    def _identity_possible(self) -> Settings:
+        if (self.require_phone or self.require_nik) and self.identity_modes == ("anonymous",):
+            raise ValueError("IDENTITY_MODES=anonymous cannot go with REQUIRE_PHONE or "
+                             "REQUIRE_NIK: allow named or confidential too")
+        return self
+
+    @property
+    def anonymous_allowed(self) -> bool:
+        """Anonymous is offered only where allowed and no identity is required."""
+        return "anonymous" in self.identity_modes and not (self.require_phone
+                                                           or self.require_nik)
+
+    def key_file(self) -> Path:
+        """Where the generated personal-data key lives when PII_KEYS is unset: PII_KEY_FILE,
+        else beside MEDIA_DIR (shared by every worker, backed up with the data)."""
+        if self.pii_key_file is not None:
+            return self.pii_key_file
+        return self.media_dir.resolve().parent / "aduan-pii.key"
+
+    def vault(self):  # type: ignore[no-untyped-def]
+        """The personal-data vault: PII_KEYS, else the key file (generated on first use)."""
+        from models.pii import Vault, key_file_vault, parse_keys
+
+        hash_key = (self.pii_hash_key.get_secret_value().strip().encode()
+                    if self.pii_hash_key else None)
+        if self.pii_keys is not None:
+            return Vault(parse_keys(self.pii_keys.get_secret_value()), hash_key)
+        return key_file_vault(self.key_file(), hash_key)
 
     @property
     def whatsapp_enabled(self) -> bool:

@@ -18,8 +18,11 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers import privacy
 from handlers.i18n import Tr, Translator
 from handlers.lifecycle import start_clocks
 from handlers.logctx import about_ticket
@@ -28,7 +31,7 @@ from handlers.status import help_reply, idle_text_reply, menu_reply, my_reports_
 from models import inbox, repo
 from models.catalog import Catalog
 from models.domain import Clock, Status, SystemClock, WorkCalendar, ticket_length, utcnow
-from models.identity import normalize_phone
+from models.identity import check_nik, clean_nik, mask_nik, normalize_phone
 from models.media import MAX_DOWNLOAD_BYTES, MediaRejected, MediaStore
 from models.tables import Category, Citizen, Report
 
@@ -46,6 +49,7 @@ class Step(StrEnum):
     LOCATION = "location"
     IDENTITY = "identity"
     PHONE = "phone"
+    NIK = "nik"
     SUMMARY = "summary"
     EDIT = "edit"
 
@@ -127,6 +131,15 @@ class IntakeConfig:
     ticket_prefix: str = "ADU"
     service_area: tuple[float, float, float, float] | None = None
     phone_region: str = "ID"  # the country of a phone number typed without a country code
+    identity_modes: tuple[str, ...] = ("named", "confidential", "anonymous")
+    require_phone: bool = False
+    require_nik: bool = False
+    vault: Any = None  # models.pii.Vault: phone and NIK encrypted in drafts and reports
+
+    @property
+    def anonymous_allowed(self) -> bool:
+        return "anonymous" in self.identity_modes and not (self.require_phone
+                                                           or self.require_nik)
 
 
 @dataclass
@@ -217,6 +230,8 @@ class Intake:
         self._reports: int | None = None  # reports filed, roughly: sizes the ticket codes
         self._reports_checked = 0
         self.on_address: Callable[[AsyncSession, Report], Awaitable[Any]] | None = None
+        # Called in the transaction that erased a citizen's data (refresh those cards).
+        self.on_erased: Callable[[AsyncSession, list[int]], Awaitable[Any]] | None = None
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -395,6 +410,14 @@ class Intake:
             if draft is not None:
                 await self._drop(session, turn, ctx)
             return [Reply(t("cancelled"), remove_keyboard=True), menu_reply(t, t("menu-prompt"))]
+        if isinstance(event, Button) and event.action == "erase" and event.arg == "yes":
+            erased = await privacy.erase_citizen(session, turn.citizen, utcnow())
+            ctx.cache = ("drop", None)  # the draft went too
+            if self.on_erased is not None and erased.report_ids:
+                await self.on_erased(session, erased.report_ids)
+            log.info("citizen %s erased their personal data (%d reports)", turn.citizen.id,
+                     erased.reports)
+            return [privacy.erased_reply(t, erased), menu_reply(t, t("menu-prompt"))]
 
         view = await self._view(session, t, turn, event)
         if view is not None:
@@ -447,6 +470,13 @@ class Intake:
             return [await my_reports_reply(session, t, turn.citizen, tz)]
         if name in ("help", "bantuan"):
             return [help_reply(t, turn.is_admin)]
+        if name in ("dataku", "mydata"):
+            return [await privacy.my_data_reply(session, t, turn.citizen, self.config.vault, tz)]
+        if name in ("hapus_dataku", "erase_mydata") or (
+                isinstance(event, Button) and event.action == "erase" and event.arg == "ask"):
+            return [privacy.erase_prompt(t)]
+        if isinstance(event, Button) and event.action == "erase":
+            return [Reply(t("erase-cancelled"), edit=True)]
         return None
 
     # -- idle: no draft -------------------------------------------------------------------
@@ -493,16 +523,16 @@ class Intake:
             return [Reply(t(key), request="location", request_label=t("btn-send-location"),
                           skip_label=None if required else t("btn-skip"))]
         if step is Step.IDENTITY:
-            rows = []
-            name = data.get("name") or turn.profile_name or turn.citizen.display_name
-            if name:
-                rows.append([Choice(t("btn-use-name", name=name[:40]), "name")])
-            rows.append([Choice(t("btn-anonymous"), "anon")])
-            rows.append([Choice(t("btn-cancel"), "cancel")])
-            return [Reply(t("ask-identity"), choices=rows, remove_keyboard=True)]
+            return [self._identity_prompt(t, turn, data)]
         if step is Step.PHONE:
+            if self.config.require_phone:
+                return [Reply(t("ask-phone-required"), request="contact",
+                              request_label=t("btn-share-phone"), skip_label=None)]
             return [Reply(t("ask-phone"), request="contact", request_label=t("btn-share-phone"),
                           skip_label=t("btn-skip"))]
+        if step is Step.NIK:
+            return [Reply(t("ask-nik"), choices=[[Choice(t("btn-cancel"), "cancel")]],
+                          remove_keyboard=True)]
         if step is Step.SUMMARY:
             return [await self._summary(session, t, data)]
         if step is Step.EDIT:
@@ -550,8 +580,14 @@ class Intake:
             who = t("summary-anonymous")
         else:
             who = data.get("name") or "-"
-            if data.get("phone"):
-                who = f"{who} ({data['phone']})"
+            phone = self._secret(data, "phone")
+            if phone:
+                who = f"{who} ({phone})"
+            nik = self._secret(data, "nik")
+            if nik:
+                who += " · NIK " + mask_nik(nik)
+            if data.get("identity_mode") == "confidential":
+                who += " — " + t("summary-confidential")
         text = t(
             "summary",
             category=category.name(lang) if category else "-",
@@ -679,19 +715,36 @@ class Intake:
         ctx: _Ctx,
     ) -> StepResult:
         category = await self._category(session, data)
+        modes = self.config.identity_modes
         if isinstance(event, Button) and event.action == "anon":
-            data.update(anonymous=True, name=None, phone=None)
+            if not self.config.anonymous_allowed:
+                return Step.IDENTITY, [Reply(t("identity-anonymous-off"),
+                                             alert=t("button-stale-alert")), _REPROMPT]
+            data.update(anonymous=True, identity_mode="anonymous", name=None)
+            for key in ("phone", "phone_enc", "nik", "nik_enc"):
+                data.pop(key, None)
             return self._after(data, Step.PHONE, category), [Reply(t("identity-anonymous"))]
         name: str | None = None
-        if isinstance(event, Button) and event.action == "name":
+        mode = "named" if "named" in modes else "confidential"
+        if isinstance(event, Button) and event.action in ("name", "conf"):
+            mode = "confidential" if event.action == "conf" else "named"
+            if mode not in modes:
+                return Step.IDENTITY, [Reply(t("identity-mode-off"),
+                                             alert=t("button-stale-alert")), _REPROMPT]
             name = data.get("name") or turn.profile_name or turn.citizen.display_name
+            if not name:  # no profile name: ask for one, keeping the chosen mode
+                data.update(anonymous=False, identity_mode=mode)
+                return Step.IDENTITY, [Reply(t("ask-name"))]
         elif isinstance(event, Text) and not _is_skip(t, event):
             name = " ".join(event.text.split())
             if not 2 <= len(name) <= NAME_MAX:
                 return Step.IDENTITY, [Reply(t("name-invalid", max=NAME_MAX)), _REPROMPT]
+            if data.get("identity_mode") in modes and data.get("identity_mode") != "anonymous":
+                mode = data["identity_mode"]
         if name:
-            data.update(anonymous=False, name=name[:NAME_MAX])
-            return Step.PHONE, [Reply(t("identity-name", name=name[:NAME_MAX]))]
+            data.update(anonymous=False, identity_mode=mode, name=name[:NAME_MAX])
+            key = "identity-confidential" if mode == "confidential" else "identity-name"
+            return Step.PHONE, [Reply(t(key, name=name[:NAME_MAX]))]
         return Step.IDENTITY, [self._unexpected(t, event, "expect-identity"), _REPROMPT]
 
     async def _on_phone(
@@ -706,11 +759,13 @@ class Intake:
             phone = normalize_phone(event.phone, self.config.phone_region, international=True)
             if phone is None:
                 return Step.PHONE, [Reply(t("phone-invalid")), _REPROMPT]
-            data["phone"] = phone
+            self._keep(data, "phone", phone)
             return self._after(data, Step.PHONE, category), [
                 Reply(t("phone-saved"), remove_keyboard=True)]
         if _is_skip(t, event):
-            data["phone"] = None
+            if self.config.require_phone:
+                return Step.PHONE, [Reply(t("phone-required")), _REPROMPT]
+            self._keep(data, "phone", None)
             return self._after(data, Step.PHONE, category), [
                 Reply(t("phone-skipped"), remove_keyboard=True)]
         if isinstance(event, Text) and any(c.isdigit() for c in event.text):
@@ -718,10 +773,59 @@ class Intake:
             phone = normalize_phone(event.text, self.config.phone_region)
             if phone is None:
                 return Step.PHONE, [Reply(t("phone-invalid")), _REPROMPT]
-            data["phone"] = phone
+            self._keep(data, "phone", phone)
             return self._after(data, Step.PHONE, category), [
                 Reply(t("phone-saved"), remove_keyboard=True)]
         return Step.PHONE, [self._unexpected(t, event, "expect-phone"), _REPROMPT]
+
+    async def _on_nik(
+        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
+        ctx: _Ctx,
+    ) -> StepResult:
+        category = await self._category(session, data)
+        if isinstance(event, Text):
+            problem = check_nik(event.text)
+            if problem is not None:
+                return Step.NIK, [Reply(t(f"nik-invalid-{problem.value}"))]
+            self._keep(data, "nik", clean_nik(event.text))
+            return self._after(data, Step.NIK, category), [Reply(t("nik-saved"))]
+        return Step.NIK, [self._unexpected(t, event, "expect-nik"), _REPROMPT]
+
+    def _identity_prompt(self, t: Tr, turn: Turn, data: dict[str, Any]) -> Reply:
+        """The identity question with the modes this deployment allows."""
+        modes = self.config.identity_modes
+        name = data.get("name") or turn.profile_name or turn.citizen.display_name
+        rows = []
+        if "named" in modes:
+            label = t("btn-use-name", name=name[:40]) if name else t("btn-named")
+            rows.append([Choice(label, "name")])
+        if "confidential" in modes:
+            rows.append([Choice(t("btn-confidential"), "conf")])
+        if self.config.anonymous_allowed:
+            rows.append([Choice(t("btn-anonymous"), "anon")])
+        rows.append([Choice(t("btn-cancel"), "cancel")])
+        if data.get("identity_mode") in ("named", "confidential") and not data.get("name"):
+            return Reply(t("ask-name"), choices=rows, remove_keyboard=True)
+        shown = [m for m in modes if m != "anonymous" or self.config.anonymous_allowed]
+        text = "\n".join([t("ask-identity-modes")] + [t(f"identity-explain-{m}") for m in shown])
+        return Reply(text, choices=rows, remove_keyboard=True)
+
+    def _keep(self, data: dict[str, Any], key: str, value: str | None) -> None:
+        """A phone or NIK into the draft: encrypted when a vault is configured."""
+        data.pop(key, None)
+        data.pop(key + "_enc", None)
+        if value is None:
+            return
+        if self.config.vault is not None:
+            data[key + "_enc"] = self.config.vault.encrypt(value)
+        else:
+            data[key] = value
+
+    def _secret(self, data: dict[str, Any], key: str) -> str | None:
+        """A phone or NIK from the draft, decrypted."""
+        if data.get(key + "_enc") and self.config.vault is not None:
+            return self.config.vault.decrypt(data[key + "_enc"])
+        return data.get(key)
 
     async def _on_summary(
         self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
@@ -774,14 +878,18 @@ class Intake:
                 return Step.LOCATION
             if step is Step.IDENTITY and not data.get("anonymous"):
                 return Step.PHONE
+            if step is Step.PHONE and self.config.require_nik and not data.get("anonymous"):
+                return Step.NIK
             if "description" not in data:
                 return Step.DESCRIPTION
             data.pop("editing", None)
             return Step.SUMMARY
         order = [Step.CATEGORY, Step.DESCRIPTION, Step.MEDIA, Step.LOCATION, Step.IDENTITY,
-                 Step.PHONE, Step.SUMMARY]
+                 Step.PHONE, Step.NIK, Step.SUMMARY]
         nxt = order[order.index(step) + 1]
         if nxt is Step.PHONE and data.get("anonymous"):
+            nxt = Step.SUMMARY
+        if nxt is Step.NIK and not self.config.require_nik:
             nxt = Step.SUMMARY
         return nxt
 
@@ -795,6 +903,21 @@ class Intake:
             return Step.MEDIA
         if category.requires_location and data.get("latitude") is None:
             return Step.LOCATION
+        return self._identity_missing(data)
+
+    def _identity_missing(self, data: dict[str, Any]) -> Step | None:
+        """The identity step still owed under this deployment's rules (which may have changed
+        since the draft began), or None."""
+        cfg = self.config
+        mode = data.get("identity_mode") or ("anonymous" if data.get("anonymous") else "named")
+        if mode == "anonymous":
+            return None if cfg.anonymous_allowed else Step.IDENTITY
+        if mode not in cfg.identity_modes:
+            return Step.IDENTITY
+        if cfg.require_phone and not self._secret(data, "phone"):
+            return Step.PHONE
+        if cfg.require_nik and not self._secret(data, "nik"):
+            return Step.NIK
         return None
 
     async def _category(self, session: AsyncSession, data: dict[str, Any]) -> Category | None:
@@ -882,6 +1005,10 @@ class Intake:
         category = await self._category(session, data)
         assert category is not None and turn.citizen.id is not None
         anonymous = bool(data.get("anonymous"))
+        mode = "anonymous" if anonymous else (data.get("identity_mode") or "named")
+        vault = self.config.vault
+        phone = None if anonymous else self._secret(data, "phone")
+        nik = None if anonymous else self._secret(data, "nik")
         report = Report(
             code="",
             channel=turn.channel,
@@ -893,8 +1020,8 @@ class Intake:
             longitude=data.get("longitude"),
             address=data.get("address"),
             reporter_name=None if anonymous else data.get("name"),
-            reporter_phone=None if anonymous else data.get("phone"),
             anonymous=anonymous,
+            identity_mode=mode,
             language=turn.citizen.language,
             status=Status.RECEIVED.value,
             draft_nonce=data.get("nonce"),
@@ -903,6 +1030,16 @@ class Intake:
                                                         None)
         start_clocks(report, category, calendar, self.config.clock.now(),
                      self.config.yellow_share)
+        if vault is not None:
+            report.reporter_phone_enc = vault.encrypt(phone)
+            report.reporter_phone_hash = vault.hash("phone", phone)
+            report.reporter_nik_enc = vault.encrypt(nik)
+            report.reporter_nik_hash = vault.hash("nik", nik)
+            if phone:  # the citizen's own number, shown back to them by /dataku
+                await session.execute(
+                    update(Citizen).where(col(Citizen.id) == turn.citizen.id)
+                    .values(phone_enc=report.reporter_phone_enc,
+                            phone_hash=report.reporter_phone_hash))
         attachments = list(data.get("media", [])) + list(data.get("voice", []))
         # The draft goes first, by version: a draft changed meanwhile (another process)
         # conflicts here, before anything is written, and the turn is redone on fresh state.
@@ -912,7 +1049,7 @@ class Intake:
             self._reports, self._reports_checked = await repo.count_reports(session), 0
         report = await repo.create_report(
             session, report, attachments, prefix=self.config.ticket_prefix,
-            actor_id=turn.user, actor_name=None if anonymous else data.get("name"),
+            actor_id=turn.user, actor_name=None if mode != "named" else data.get("name"),
             code_length=ticket_length(self._reports),
         )
         self._reports += 1

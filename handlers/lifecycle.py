@@ -102,6 +102,7 @@ class Deps:
     admin_chat_id: int | None = None  # escalations and the digest; else each super-admin
     roles: Roles | None = None  # None: the super-admins of admin_ids only
     reader: Any = None  # sessionmaker for long reads (reports) that never take the write lock
+    pii: Any = None  # models.pii.Vault: decrypts reporters' phones for those allowed to see
 
     def __post_init__(self) -> None:
         if self.calendar is None:
@@ -771,7 +772,7 @@ async def relay_to_group(session: AsyncSession, deps: Deps, citizen: Citizen, re
     note = content.get("text") or content.get("caption") or f"[{content.get('type')}]"
     session.add(ReportEvent(report_id=report.id or 0, kind="citizen_reply",
                             actor_kind="citizen", actor_id=citizen.external_id,
-                            actor_name=None if report.anonymous else citizen.display_name,
+                            actor_name=None if report.identity_hidden else citizen.display_name,
                             from_status=report.status, to_status=report.status,
                             note=note[:NOTE_MAX]))
     if report.status == Status.NEED_INFO:

@@ -52,6 +52,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.i18n import Tr
 from handlers.lifecycle import Deps
+from handlers.privacy import admin_reporter, reporter_phone
 from handlers.replies import split_text
 from models import repo
 from models.domain import LIGHT_EMOJI, OPEN_STATUSES, Status
@@ -530,7 +531,7 @@ async def timeline(session: AsyncSession, code: str) -> TimelineView | None:
                         await repo.attachments_of(session, report.id))
 
 
-def timeline_text(view: TimelineView, t: Tr, tz: ZoneInfo) -> str:
+def timeline_text(view: TimelineView, t: Tr, tz: ZoneInfo, vault: Any = None) -> str:
     """Plain text of /cari: the report, its deadlines and light, its whole timeline. The
     reporter is named only when not anonymous (admins may see it; OPDs never see anonymous
     reporters)."""
@@ -538,7 +539,7 @@ def timeline_text(view: TimelineView, t: Tr, tz: ZoneInfo) -> str:
     light = LIGHT_EMOJI["done"] if r.light == "done" else LIGHT_EMOJI.get(r.light, "")
     if r.status == Status.REJECTED:
         light = LIGHT_EMOJI["rejected"]
-    reporter = t("search-anonymous") if r.anonymous or not r.reporter_name else r.reporter_name
+    reporter = admin_reporter(r, t, vault)  # admins only: phone, NIK masked, 'confidential'
     lines = [
         t("search-head", code=r.code, status=t(f"status-{r.status}"), light=light,
           category=view.category.name(t.lang) if view.category else "-",
@@ -590,7 +591,8 @@ async def export_rows(session: AsyncSession, deps: Deps, start: datetime, end: d
                       personal: bool = False, limit: int = EXPORT_MAX) -> Export:
     """The reports received in [start, end), oldest first, with their timelines. Personal
     data (reporter name and phone, the citizen's chat id and username, citizens' ids on
-    events) only when `personal`; never for anonymous reports."""
+    events) only when `personal`; never for anonymous or confidential reports (a confidential
+    reporter is for operators' and admins' eyes in the bot, never in a file)."""
     tz = deps.tz
     conn = await session.connection()
     total = int((await conn.execute(select(func.count()).where(_in(start, end)))).scalar_one())
@@ -598,9 +600,9 @@ async def export_rows(session: AsyncSession, deps: Deps, start: datetime, end: d
     wanted = [R.id, R.code, R.created_at, R.status, R.light, R.opd_id, R.category_id, R.channel,
               R.description, R.address, R.latitude, R.longitude, R.anonymous,
               R.followup_due_at, R.first_action_at, R.followup_on_time, R.resolve_due_at,
-              R.resolved_at, R.reopen_count, R.rating, R.citizen_id]
+              R.resolved_at, R.reopen_count, R.rating, R.citizen_id, R.identity_mode]
     if personal:
-        wanted += [R.reporter_name, R.reporter_phone]
+        wanted += [R.reporter_name, R.reporter_phone, R.reporter_phone_enc]
     reports = list(await conn.execute(
         select(*wanted).where(_in(start, end)).order_by(R.created_at, R.id).limit(limit)))
     ids = [r.id for r in reports]
@@ -630,13 +632,15 @@ async def export_rows(session: AsyncSession, deps: Deps, start: datetime, end: d
     def when(at: datetime | None) -> str:
         return "" if at is None else at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
-    def who(ev: Any) -> tuple[str, str]:
-        if ev.actor_kind == "citizen" and not personal:
-            return "", ""
-        return ev.actor_name or "", ev.actor_id or ""
-
     rows, event_rows = [], []
     for r in reports:
+        hidden = r.anonymous or r.identity_mode != "named"
+
+        def who(ev: Any, hidden: bool = hidden) -> tuple[str, str]:
+            if ev.actor_kind == "citizen" and (hidden or not personal):
+                return "", ""
+            return ev.actor_name or "", ev.actor_id or ""
+
         opd, cat = opds.get(r.opd_id), cats.get(r.category_id)
         evs = events.get(r.id, [])
         line = []
@@ -664,9 +668,8 @@ async def export_rows(session: AsyncSession, deps: Deps, start: datetime, end: d
         ]
         if personal:
             person = citizens.get(r.citizen_id)
-            hidden = r.anonymous
             row += ["" if hidden else (r.reporter_name or ""),
-                    "" if hidden else (r.reporter_phone or ""),
+                    "" if hidden else (reporter_phone(r, deps.pii) or ""),
                     "" if hidden or person is None else person.external_id,
                     "" if hidden or person is None else (person.username or "")]
         rows.append(row)

@@ -38,7 +38,7 @@ KEYWORDS = {
     "batal": "batal", "cancel": "batal", "lapor": "lapor", "laporan": "lapor",
     "menu": "start", "mulai": "start", "start": "start", "halo": "start", "hi": "start",
     "hello": "start", "bantuan": "help", "help": "help", "laporanku": "laporanku",
-    "bahasa": "bahasa", "language": "bahasa",
+    "bahasa": "bahasa", "language": "bahasa", "dataku": "dataku", "mydata": "dataku",
 }
 
 

@@ -60,7 +60,10 @@ class Citizen(SQLModel, table=True):
     language: str = Field(default="id", max_length=8)
     display_name: str | None = Field(default=None, max_length=200)
     username: str | None = Field(default=None, max_length=64)
+    # Legacy plain text, emptied at start-up (models/pii.py convert_plaintext); never written.
     phone: str | None = Field(default=None, max_length=32)
+    phone_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    phone_hash: str | None = Field(default=None, max_length=64, index=True)
     blocked_since: datetime | None = None  # the citizen blocked the bot
     banned_at: datetime | None = None  # an admin banned the citizen (/blokir)
     ban_notified: bool = Field(default=False)  # told once, then ignored
@@ -103,8 +106,16 @@ class Report(SQLModel, table=True):
     longitude: float | None = None
     address: str | None = Field(default=None, max_length=500)
     reporter_name: str | None = Field(default=None, max_length=200)
+    # Legacy plain text, emptied at start-up (models/pii.py convert_plaintext); never written.
     reporter_phone: str | None = Field(default=None, max_length=32)
-    anonymous: bool = Field(default=False)
+    anonymous: bool = Field(default=False)  # True exactly when identity_mode is anonymous
+    # named | confidential (identity for operators and admins only) | anonymous
+    identity_mode: str = Field(default="named", max_length=16)
+    reporter_phone_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    reporter_phone_hash: str | None = Field(default=None, max_length=64, index=True)
+    reporter_nik_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    reporter_nik_hash: str | None = Field(default=None, max_length=64, index=True)
+    personal_purged_at: datetime | None = None  # retention or /hapus_dataku: anonymised
     language: str = Field(default="id", max_length=8)
     status: str = Field(default=Status.RECEIVED.value, max_length=16, index=True)
     draft_nonce: str | None = Field(default=None, max_length=32, unique=True)
@@ -135,6 +146,11 @@ class Report(SQLModel, table=True):
     red_at: datetime | None = Field(default=None, index=True)
     close_due_at: datetime | None = Field(default=None, index=True)  # auto-close when resolved
     supporters: int = Field(default=0)
+
+    @property
+    def identity_hidden(self) -> bool:
+        """Whether an OPD (group, card, exports) must not see who reported."""
+        return self.anonymous or self.identity_mode != "named"
 
 
 class Attachment(SQLModel, table=True):

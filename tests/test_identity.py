@@ -152,7 +152,7 @@ async def test_shared_contact_is_stored_as_e164(harness: Harness) -> None:
                                        "user_id": user}, replies=2)
     assert texts[0] == "Nomor HP dicatat." and "+6281234567890" in texts[1]
     report = await _send(h, user)
-    assert report.reporter_phone == "+6281234567890"
+    assert h.app.deps.pii.decrypt(report.reporter_phone_enc) == "+6281234567890"
 
 
 async def test_typed_number_is_stored_as_e164(harness: Harness) -> None:
@@ -161,7 +161,7 @@ async def test_typed_number_is_stored_as_e164(harness: Harness) -> None:
     texts = await h.say(user, "0812-3456-7890", replies=2)
     assert texts[0] == "Nomor HP dicatat." and "+6281234567890" in texts[1]
     report = await _send(h, user)
-    assert report.reporter_phone == "+6281234567890"
+    assert h.app.deps.pii.decrypt(report.reporter_phone_enc) == "+6281234567890"
 
 
 async def test_invalid_typed_number_is_asked_again_politely(harness: Harness) -> None:
@@ -171,10 +171,11 @@ async def test_invalid_typed_number_is_asked_again_politely(harness: Harness) ->
         texts = await h.say(user, typed, replies=1)
         assert texts[0].startswith("Maaf, itu bukan nomor HP"), texts
         assert h.last_markup(user)["keyboard"][0][0]["request_contact"] is True  # still offered
-    assert (await draft_of(h, user)).data.get("phone") is None
+    assert (await draft_of(h, user)).data.get("phone_enc") is None
     texts = await h.say(user, "+62 812 3456 7890", replies=2)
     assert texts[0] == "Nomor HP dicatat."
-    assert (await _send(h, user)).reporter_phone == "+6281234567890"
+    report = await _send(h, user)
+    assert h.app.deps.pii.decrypt(report.reporter_phone_enc) == "+6281234567890"
 
 
 async def test_shared_contact_that_is_no_mobile_number_is_asked_again(harness: Harness) -> None:
@@ -183,10 +184,10 @@ async def test_shared_contact_that_is_no_mobile_number_is_asked_again(harness: H
     texts = await h.say(user, contact={"phone_number": "+62811111", "first_name": "Budi",
                                        "user_id": user}, replies=1)
     assert texts[0].startswith("Maaf, itu bukan nomor HP"), texts
-    assert (await draft_of(h, user)).data.get("phone") is None
+    assert (await draft_of(h, user)).data.get("phone_enc") is None
     texts = await h.say(user, "lewati", replies=2)
     assert texts[0] == "Tanpa nomor HP."
-    assert (await _send(h, user)).reporter_phone is None
+    assert (await _send(h, user)).reporter_phone_enc is None
 
 
 async def test_invalid_number_reprompt_in_english(harness: Harness) -> None:
@@ -198,7 +199,8 @@ async def test_invalid_number_reprompt_in_english(harness: Harness) -> None:
     texts = await h.say(user, contact={"phone_number": "+6281234567891", "first_name": "Budi",
                                        "user_id": user}, replies=2)
     assert texts[0] == "Phone number saved."
-    assert (await _send(h, user)).reporter_phone == "+6281234567891"
+    report = await _send(h, user)
+    assert h.app.deps.pii.decrypt(report.reporter_phone_enc) == "+6281234567891"
 
 
 async def test_many_citizens_at_once_each_stored_in_e164(harness: Harness) -> None:
@@ -236,4 +238,5 @@ async def test_many_citizens_at_once_each_stored_in_e164(harness: Harness) -> No
             report = (await s.exec(select(Report).where(Report.code == code))).one()
             citizen = await s.get(Citizen, report.citizen_id)
             assert citizen.external_id == str(user)
-            assert report.reporter_phone == f"+6281234500{i:03d}" and not report.anonymous
+            phone = h.app.deps.pii.decrypt(report.reporter_phone_enc)
+            assert phone == f"+6281234500{i:03d}" and not report.anonymous

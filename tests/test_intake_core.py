@@ -47,6 +47,12 @@ PELALAWAN = (-0.95, 101.25, 0.55, 103.15)
 DESCRIPTION = "Jalan berlubang besar di depan SD 003, sudah dua minggu."
 
 
+def identity_prompt(t: Tr) -> str:
+    """The identity question with every mode allowed (the default IDENTITY_MODES)."""
+    return "\n".join([t("ask-identity-modes")] + [
+        t(f"identity-explain-{m}") for m in ("named", "confidential", "anonymous")])
+
+
 def joined(*texts: str) -> str:
     """One message per step: an acknowledgement folded in front of the message after it."""
     return "\n\n".join(texts)
@@ -191,7 +197,7 @@ async def test_happy_path_ends_in_one_report(env: Env) -> None:
     replies = await env.say(Location(0.40, 101.85))
     # Not folded: the acknowledgement removes the location keyboard, which Telegram cannot do
     # in the message that carries the identity buttons.
-    assert [r.text for r in replies] == [t("location-saved", place=ADDRESS), t("ask-identity")]
+    assert [r.text for r in replies] == [t("location-saved", place=ADDRESS), identity_prompt(t)]
     assert replies[0].remove_keyboard  # the location keyboard goes with the acknowledgement
     assert env.intake.geocoder.calls == [(0.40, 101.85)]  # type: ignore[attr-defined]
 
@@ -240,7 +246,7 @@ async def test_named_reporter_and_failing_geocoder_keeps_coordinates(env: Env) -
     await to_step(env, "air", Step.LOCATION)  # water: location required, photo optional
     replies = await env.say(Location(0.412361, 101.856789), intake)
     assert [r.text for r in replies] == [
-        env.t("location-saved", place="0.41236, 101.85679"), env.t("ask-identity")]
+        env.t("location-saved", place="0.41236, 101.85679"), identity_prompt(env.t)]
     draft = await assert_step(env, Step.IDENTITY)
     assert draft.data["address"] is None and draft.data["latitude"] == 0.412361
 
@@ -324,7 +330,7 @@ async def test_optional_category_skips_photo_and_location(env: Env) -> None:
     assert replies[-1].text == t("ask-location")
     assert replies[-1].skip_label == t("btn-skip")
     replies = await env.say(Text("Lewati"))
-    assert [r.text for r in replies] == [t("location-skipped"), t("ask-identity")]
+    assert [r.text for r in replies] == [t("location-skipped"), identity_prompt(t)]
     await assert_step(env, Step.IDENTITY)
 
     await env.say(Text("Siti Aminah"))
@@ -363,7 +369,7 @@ async def test_location_outside_service_area_is_refused(env: Env) -> None:
 
     replies = await env.say(Location(0.40, 101.85), intake)
     assert [r.text for r in replies] == [
-        env.t("location-saved", place=ADDRESS), env.t("ask-identity")]
+        env.t("location-saved", place=ADDRESS), identity_prompt(env.t)]
     await assert_step(env, Step.IDENTITY)
 
 

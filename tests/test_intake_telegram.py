@@ -145,7 +145,8 @@ async def test_full_conversation_to_ticket(harness: Harness) -> None:
     [report] = await reports_of(h, user)
     assert report.code == code and report.status == "received"
     assert report.latitude == 0.40 and report.address.startswith("Jalan Lintas Timur")
-    assert report.reporter_phone == "+6281234567890" and not report.anonymous
+    assert h.app.deps.pii.decrypt(report.reporter_phone_enc) == "+6281234567890"
+    assert not report.anonymous and report.reporter_phone is None  # no plain text
     assert report.followup_due_at is not None and report.followup_due_at > report.created_at
     assert await draft_of(h, user) is None
     async with h.sessionmaker() as s:
@@ -187,7 +188,8 @@ async def test_restart_mid_conversation_loses_nothing(harness: Harness) -> None:
     texts = await h.press(user, "send", h.buttons(user)[0].split(":", 2)[2], replies=1)
     assert "diterima" in texts[0]
     [report] = await reports_of(h, user)
-    assert report.anonymous and report.reporter_name is None and report.reporter_phone is None
+    assert report.anonymous and report.reporter_name is None
+    assert report.reporter_phone_enc is None and report.identity_mode == "anonymous"
 
 
 async def test_album_is_one_step_with_one_answer(harness: Harness) -> None:

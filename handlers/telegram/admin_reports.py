@@ -76,7 +76,7 @@ async def cmd_search(message: Message, command: CommandObject, session: AsyncSes
     if view is None:
         await message.reply(t("search-not-found", code=code))
         return
-    await _send_text(message, reports.timeline_text(view, t, deps.tz))
+    await _send_text(message, reports.timeline_text(view, t, deps.tz, deps.pii))
     files = []
     for item in view.album:
         path = media_store.path(item.path)

@@ -18,6 +18,7 @@ from handlers.lifecycle import (
     Deps,
     card_view,
 )
+from handlers.privacy import opd_reporter
 from handlers.telegram.callbacks import CardCb
 from models import repo
 from models.domain import LIGHT_EMOJI, OPEN_STATUSES, Status
@@ -29,15 +30,7 @@ def card_text(deps: Deps, view: CardView) -> str:
     report, category, opd, citizen = view.report, view.category, view.opd, view.citizen
     t = deps.translator.bind(deps.default_language)
     e = html.escape
-    if report.anonymous:
-        reporter = t("card-anonymous")
-    else:
-        parts = [report.reporter_name or (citizen.display_name if citizen else None) or "-"]
-        if citizen and citizen.username and report.channel == "telegram":
-            parts.append("@" + citizen.username)
-        if report.reporter_phone:
-            parts.append(report.reporter_phone)
-        reporter = " · ".join(parts)
+    reporter = opd_reporter(report, citizen, t, deps.pii)  # 'Rahasia' when confidential
     if report.latitude is not None and report.longitude is not None:
         url = f"https://maps.google.com/?q={report.latitude:.6f},{report.longitude:.6f}"
         place = report.address or f"{report.latitude:.5f}, {report.longitude:.5f}"

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 # The citizen's commands, in menu order; their descriptions are the keys `cmd-<name>`.
-CITIZEN_COMMANDS = ("start", "lapor", "status", "laporanku", "batal", "bahasa", "help")
+CITIZEN_COMMANDS = ("start", "lapor", "status", "laporanku", "batal", "bahasa", "dataku",
+                    "hapus_dataku", "help")
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ help =
     /balas CODE message — answer the agency about your report
     /batal — cancel the report in progress
     /bahasa — change language (Indonesia/English)
+    /dataku — the personal data we hold about you; /hapus_dataku — erase it
 help-admin =
     Admin commands:
     /opd_add CODE Indonesian name | English name — add an agency (OPD)

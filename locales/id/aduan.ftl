@@ -114,6 +114,7 @@ help =
     /balas KODE pesan — jawab pertanyaan dinas tentang laporan Anda
     /batal — batalkan laporan yang sedang dibuat
     /bahasa — ganti bahasa (Indonesia/English)
+    /dataku — data pribadi Anda yang kami simpan; /hapus_dataku — hapus data itu
 help-admin =
     Perintah admin:
     /opd_add KODE Nama Indonesia | English name — tambah OPD
