@@ -764,7 +764,7 @@ class Intake:
                 Reply(t("phone-saved"), remove_keyboard=True)]
         if _is_skip(t, event):
             if self.config.require_phone:
-                return Step.PHONE, [Reply(t("phone-required")), _REPROMPT]
+                return Step.PHONE, [Reply(t("phone-required"))]  # the keyboard stays up
             self._keep(data, "phone", None)
             return self._after(data, Step.PHONE, category), [
                 Reply(t("phone-skipped"), remove_keyboard=True)]

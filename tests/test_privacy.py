@@ -1,0 +1,481 @@
+"""Identity choices, personal data encrypted at rest, who sees what, retention, /dataku and
+/hapus_dataku — through the real bot on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import re
+import stat
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text, update
+from sqlmodel import col, select
+
+from bot.app import purge_personal_data
+from handlers import reports
+from handlers.i18n import Translator
+from models.domain import utcnow
+from models.pii import Vault, convert_plaintext, key_file_vault, rotate_all
+from models.tables import Citizen, Report, ReportEvent
+from tests import test_load as L
+from tests.conftest import ADMIN_ID, Harness, jpeg_bytes, new_user
+from tests.test_agency_groups import (
+    PIC_A,
+    PUPR_GROUP,
+    buttons_of,
+    card_of,
+    group_press,
+    setup_groups,
+)
+from tests.test_intake_telegram import category_id
+
+NAME = "Sutini Rahayuningsih"
+PHONE_TYPED, PHONE = "0812-3456-7890", "+6281234567890"
+NIK = "3171014709900001"  # a woman born 7 September 1990 (day 47 = 7 + 40)
+T = Translator(default="id")
+
+
+def tr(key: str, lang: str = "id", **params: Any) -> str:
+    return T(lang, key, **params)
+
+
+def plain_values(phone: str = PHONE, nik: str = NIK, name: str = NAME) -> list[str]:
+    """Every way the reporter's identity could show up in plain text."""
+    return [name, phone, phone.lstrip("+"), phone[3:], PHONE_TYPED, nik, mask_free(nik)]
+
+
+def mask_free(nik: str) -> str:
+    """The NIK's first twelve digits: what masking hides."""
+    return nik[:12]
+
+
+async def say(h: Harness, user: int, msg: str | None = None, replies: int = 1,
+              **kwargs: Any) -> list[str]:
+    return await h.say(user, msg, replies=replies, first_name=NAME, **kwargs)
+
+
+async def press(h: Harness, user: int, action: str, arg: str = "") -> list[str]:
+    """A button press by the citizen whose profile name is NAME; the texts shown after."""
+    mark = h.fake.mark()
+    update_ = h.fake.make_callback(user, user, f"in:{action}:{arg}", h.last_message_id(user),
+                                   first_name=NAME)
+    h.fake.push_update(update_)
+    await h.fake.wait_for("answerCallbackQuery", since=mark, timeout=20)
+    # Under a crowd the answer may leave through the outbox after the press is answered.
+    await h.fake.wait_for(None, lambda c: c.chat_id == user and c.method in (
+        "sendMessage", "editMessageText"), since=mark, timeout=20)
+    return [c.text or "" for c in h.fake.calls[mark:] if c.ok and c.chat_id == user
+            and c.method in ("sendMessage", "editMessageText")]
+
+
+async def to_identity(h: Harness, user: int, lang: str = "id") -> list[str]:
+    """A report up to the identity question; returns that question's button actions."""
+    await say(h, user, "/start", language_code=lang)
+    await press(h, user, "new")
+    await press(h, user, "cat", str(await category_id(h, "jalan")))
+    await say(h, user, "Jalan berlubang besar di depan SD 003, sudah dua minggu.")
+    fid = h.fake.add_file(jpeg_bytes(), file_path=f"photos/p{user}.jpg")
+    await say(h, user, photo=fid)
+    await press(h, user, "done")
+    await say(h, user, location=(0.40, 101.85), replies=2)
+    return [b.split(":")[1] for b in h.buttons(user)]
+
+
+async def send(h: Harness, user: int) -> str:
+    nonce = h.buttons(user)[0].split(":", 2)[2]
+    texts = await press(h, user, "send", nonce)
+    match = re.search(r"(ADU-[A-Z0-9]{4,})", texts[0])
+    assert match, texts
+    return match.group(1)
+
+
+async def report_by(h: Harness, code: str) -> Report:
+    async with h.sessionmaker() as s:
+        return (await s.exec(select(Report).where(Report.code == code))).one()
+
+
+async def raw_rows(h: Harness) -> str:
+    """Every row of the tables that hold people's data, as stored (no ORM, no decryption)."""
+    out = []
+    async with h.sessionmaker() as s:
+        for table in ("report", "citizen", "draft", "report_event", "outbox"):
+            out += [repr(tuple(r)) for r in (await s.execute(text(f"SELECT * FROM {table}")))]
+    return "\n".join(out)
+
+
+def group_traffic(h: Harness) -> str:
+    """Everything the bot sent to the OPD group: texts, captions, buttons, files."""
+    parts = []
+    for c in h.fake.calls:
+        if c.chat_id == PUPR_GROUP:
+            parts.append(json.dumps(c.params, ensure_ascii=False, default=str))
+            parts += [repr(f) for f in c.files.values()]
+    return "\n".join(parts)
+
+
+def leaks(haystack: str, user: int | None = None, values: list[str] | None = None) -> list[str]:
+    found = [v for v in (values or plain_values()) if v and v in haystack]
+    if user is not None and re.search(rf"(?<!\d){user}(?!\d)", haystack):
+        found.append(str(user))
+    return found
+
+
+# ---- the vault -------------------------------------------------------------------------------
+
+
+def test_vault_encrypts_hashes_and_rotates() -> None:
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    v_old = Vault([old], hash_key=b"h" * 32)
+    token = v_old.encrypt(PHONE)
+    assert token and PHONE not in token and v_old.decrypt(token) == PHONE
+    assert v_old.encrypt(PHONE) != token  # random IV: equal values do not look equal
+    assert v_old.hash("phone", PHONE) == v_old.hash("phone", PHONE) != v_old.hash("nik", PHONE)
+    both = Vault([new, old], hash_key=b"h" * 32)  # the new key added first
+    assert both.decrypt(token) == PHONE
+    rotated = both.rotate(token)
+    assert Vault([new]).decrypt(rotated) == PHONE
+    assert v_old.decrypt(rotated) is None  # written with the new key only
+    assert Vault([new]).decrypt(token) is None  # the old key dropped too early: unreadable
+    # Without PII_HASH_KEY the hash key comes from the first key (HKDF): stable per key.
+    assert Vault([old]).hash("phone", PHONE) == Vault([old, new]).hash("phone", PHONE)
+    assert Vault([old]).hash("phone", PHONE) != Vault([new]).hash("phone", PHONE)
+
+
+def test_key_file_is_generated_once_with_mode_0600(tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "keys" / "aduan-pii.key"
+    with caplog.at_level(logging.WARNING):
+        first = key_file_vault(path)
+        second = key_file_vault(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert second.decrypt(first.encrypt(NIK)) == NIK
+    assert sum("generated a personal-data key" in r.getMessage() for r in caplog.records) == 1
+
+
+# ---- identity choices through the bot --------------------------------------------------------
+
+
+@pytest.mark.settings(REQUIRE_PHONE=True, REQUIRE_NIK=True, IDENTITY_MODES="named,confidential")
+async def test_confidential_reporter_appears_nowhere_an_opd_or_a_file_can_see(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    h, user = harness, new_user()
+    caplog.set_level(logging.INFO)  # LOG_LEVEL default; DEBUG lets aiosqlite log SQL
+    await setup_groups(h)
+    actions = await to_identity(h, user)
+    assert actions == ["name", "conf", "cancel"]  # anonymous is not offered: identity required
+    texts = await press(h, user, "anon")  # a forged anonymous press changes nothing
+    assert any(tr("identity-anonymous-off") in t for t in texts)
+    texts = await press(h, user, "conf")
+    assert tr("identity-confidential", name=NAME) in texts[0]
+    texts = await say(h, user, "lewati")  # the phone is required here: no skipping
+    assert texts[0] == tr("phone-required")
+    texts = await say(h, user, PHONE_TYPED, replies=2)
+    assert texts[0] == tr("phone-saved") and texts[1] == tr("ask-nik")
+    # Every NIK problem gets its own polite re-prompt and changes nothing.
+    for typed, problem in (("317101470990001", "length"), ("31710147099000A1", "not-digits"),
+                           ("3171014700900001", "month"), ("3171017209900001", "day"),
+                           ("3171013102900001", "date"), ("3171014709900000", "serial"),
+                           ("0071014709900001", "region")):
+        assert await say(h, user, typed) == [tr(f"nik-invalid-{problem}")], typed
+    texts = await say(h, user, "3171 0147 0990 0001")  # grouped as on the KTP
+    summary = texts[0]
+    assert tr("nik-saved") in summary and "••••••••••••0001" in summary and NIK not in summary
+    assert PHONE in summary and tr("summary-confidential") in summary
+    code = await send(h, user)
+
+    card = await card_of(h, PUPR_GROUP, code)
+    assert tr("reporter-confidential") in card.text
+    report = await report_by(h, code)
+    assert report.identity_mode == "confidential" and not report.anonymous
+    assert report.reporter_name == NAME and h.app.deps.pii.decrypt(
+        report.reporter_nik_enc) == NIK
+    # A PIC takes it: the card is edited; still no identity.
+    await group_press(h, PUPR_GROUP, PIC_A, buttons_of(card.params["reply_markup"])["take"],
+                      card.result["message_id"])
+    await h.fake.wait_for("editMessageText", lambda c: c.chat_id == PUPR_GROUP)
+    assert leaks(group_traffic(h), user) == []
+
+    # Encrypted at rest: neither the phone nor the NIK is in any stored row in plain text.
+    raw = await raw_rows(h)
+    assert leaks(raw, values=[PHONE, PHONE.lstrip("+"), NIK, PHONE_TYPED]) == []
+    async with h.sessionmaker() as s:
+        found = (await s.exec(select(Report).where(
+            Report.reporter_phone_hash == h.app.deps.pii.hash("phone", PHONE)))).all()
+    assert [r.code for r in found] == [code]  # looked up by the keyed hash
+
+    # Exports, for the OPD scope and the personal one: "Rahasia" is all a file ever says.
+    period = (utcnow() - timedelta(days=1), utcnow() + timedelta(days=1))
+    async with h.sessionmaker() as s:
+        for personal in (False, True):
+            export = await reports.export_rows(s, h.app.deps, *period, personal=personal)
+            assert [r[0] for r in export.rows] == [code]
+            csv_text = reports.to_csv(export).decode("utf-8")
+            from openpyxl import load_workbook
+
+            book = load_workbook(io.BytesIO(reports.to_xlsx(export)))
+            cells = " ".join(str(c.value) for ws in book for row in ws.iter_rows() for c in row)
+            assert leaks(csv_text + cells, user) == [], personal
+
+    # /cari by an admin: name and phone, the NIK masked, never in full.
+    mark = h.fake.mark()
+    h.fake.push_update(h.fake.make_message(ADMIN_ID, ADMIN_ID, f"/cari {code}"))
+    [found_msg] = await h.fake.wait_for("sendMessage", lambda c: c.chat_id == ADMIN_ID,
+                                        since=mark)
+    assert NAME in found_msg.text and PHONE in found_msg.text
+    assert "NIK ••••••••••••0001" in found_msg.text and NIK not in found_msg.text
+
+    # Nothing logged holds the phone or the NIK (raw records, before any redaction).
+    logged = "\n".join(r.getMessage() + str(r.exc_text or "") for r in caplog.records)
+    assert leaks(logged, values=[PHONE, PHONE.lstrip("+"), PHONE_TYPED, NIK, NAME]) == []
+
+
+async def test_named_reporter_is_seen_by_the_opd_and_admins(harness: Harness) -> None:
+    h, user = harness, new_user()
+    await setup_groups(h)
+    assert await to_identity(h, user) == ["name", "conf", "anon", "cancel"]
+    await press(h, user, "name")
+    await say(h, user, PHONE_TYPED, replies=2)  # no NIK step: not required
+    code = await send(h, user)
+    card = await card_of(h, PUPR_GROUP, code)
+    assert NAME in card.text and PHONE in card.text
+    report = await report_by(h, code)
+    assert report.identity_mode == "named" and report.reporter_nik_enc is None
+    assert report.reporter_phone is None and PHONE not in (report.reporter_phone_enc or PHONE)
+    async with h.sessionmaker() as s:
+        export = await reports.export_rows(s, h.app.deps, utcnow() - timedelta(days=1),
+                                           utcnow() + timedelta(days=1), personal=True)
+    row = dict(zip(export.columns, export.rows[0], strict=True))
+    assert row["reporter_name"] == NAME and row["reporter_phone"] == PHONE
+
+
+async def test_anonymous_stores_nothing_about_the_reporter(harness: Harness) -> None:
+    h, user = harness, new_user()
+    await to_identity(h, user)
+    texts = await press(h, user, "anon")
+    assert tr("identity-anonymous") in texts[0]
+    code = await send(h, user)
+    report = await report_by(h, code)
+    assert report.anonymous and report.identity_mode == "anonymous"
+    assert report.reporter_name is None and report.reporter_phone_enc is None
+    assert report.reporter_nik_enc is None
+    async with h.sessionmaker() as s:
+        citizen = await s.get(Citizen, report.citizen_id)
+        events = (await s.exec(select(ReportEvent).where(
+            ReportEvent.report_id == report.id))).all()
+    assert citizen.phone_enc is None and all(e.actor_name is None for e in events)
+
+
+@pytest.mark.settings(IDENTITY_MODES="confidential", REQUIRE_NIK=True)
+async def test_nik_required_in_english_and_only_confidential(harness: Harness) -> None:
+    h, user = harness, new_user()
+    assert await to_identity(h, user, lang="en") == ["conf", "cancel"]
+    texts = await press(h, user, "name")  # named is not offered here
+    assert any(tr("identity-mode-off", "en") in t for t in texts)
+    await press(h, user, "conf")
+    texts = await say(h, user, "skip", replies=2)  # the phone stays optional
+    assert texts[-1] == tr("ask-nik", "en")
+    assert await say(h, user, "12345") == [tr("nik-invalid-length", "en")]
+    assert await say(h, user, "3171010700900001") == [tr("nik-invalid-month", "en")]
+    texts = await say(h, user, NIK)
+    assert tr("nik-saved", "en") in texts[0]
+    code = await send(h, user)
+    report = await report_by(h, code)
+    assert report.identity_mode == "confidential"
+    assert report.reporter_nik_hash == h.app.deps.pii.hash("nik", NIK)
+
+
+# ---- data migration and key rotation -----------------------------------------------------------
+
+
+async def test_old_plain_phones_become_encrypted_e164_and_keys_rotate(harness: Harness) -> None:
+    h, user = harness, new_user()
+    await to_identity(h, user)
+    await press(h, user, "anon")
+    code = await send(h, user)
+    async with h.sessionmaker() as s:  # as an older version stored it: plain, as typed
+        await s.execute(update(Report).where(col(Report.code) == code).values(
+            reporter_phone="0812 3456 7890", anonymous=False, identity_mode="named"))
+        await s.execute(update(Citizen).where(col(Citizen.external_id) == str(user))
+                        .values(phone="+62 812-3456-7890"))
+        await s.commit()
+    await h.restart()  # the start-up step converts them
+    vault = h.app.deps.pii
+    report = await report_by(h, code)
+    assert report.reporter_phone is None and vault.decrypt(report.reporter_phone_enc) == PHONE
+    assert report.reporter_phone_hash == vault.hash("phone", PHONE)
+    assert PHONE not in await raw_rows(h) and "0812 3456 7890" not in await raw_rows(h)
+    assert await convert_plaintext(h.sessionmaker, vault) == 0  # idempotent
+
+    # Rotation: the new key first, rotate-keys, then the old key can go.
+    old_key = (h.settings.key_file()).read_text().strip().encode()
+    new_key = Fernet.generate_key()
+    both = Vault([new_key, old_key])
+    assert await rotate_all(h.sessionmaker, both) >= 2
+    only_new = Vault([new_key])
+    report = await report_by(h, code)
+    assert only_new.decrypt(report.reporter_phone_enc) == PHONE
+    assert report.reporter_phone_hash == only_new.hash("phone", PHONE)
+    async with h.sessionmaker() as s:
+        citizen = (await s.exec(select(Citizen).where(Citizen.external_id == str(user)))).one()
+    assert only_new.decrypt(citizen.phone_enc) == PHONE
+
+
+# ---- retention -------------------------------------------------------------------------------
+
+
+async def _figures(h: Harness) -> tuple[Any, Any]:
+    period = (utcnow() - timedelta(days=400), utcnow() + timedelta(days=1))
+    async with h.sessionmaker() as s:
+        stats = await reports.statistics(s, h.app.deps, *period)
+        card = await reports.report_card(s, h.app.deps, *period)
+    return repr(stats), repr(card)
+
+
+async def test_retention_purges_identity_of_old_finished_reports_only(harness: Harness) -> None:
+    h = harness
+    users = L.distinct_citizens(4)
+    codes = []
+    for user in users:
+        await to_identity(h, user)
+        await press(h, user, "name")
+        await say(h, user, PHONE_TYPED, replies=2)
+        codes.append(await send(h, user))
+    old = utcnow() - timedelta(days=400)
+    async with h.sessionmaker() as s:  # two closed long ago, one rejected recently, one open
+        await s.execute(update(Report).where(col(Report.code).in_(codes[:2]))
+                        .values(status="closed", updated_at=old))
+        await s.execute(update(Report).where(col(Report.code) == codes[2])
+                        .values(status="rejected"))
+        await s.commit()
+    before = await _figures(h)
+    assert await purge_personal_data(h.sessionmaker, 365) == 2
+    assert await purge_personal_data(h.sessionmaker, 365) == 0  # nothing left to do
+    assert await purge_personal_data(h.sessionmaker, 0) == 0  # 0 keeps everything
+    assert await _figures(h) == before  # /statistik and /rapor figures unchanged
+    for i, code in enumerate(codes):
+        report = await report_by(h, code)
+        purged = i < 2
+        assert (report.personal_purged_at is not None) == purged
+        assert (report.reporter_name is None) == purged
+        assert (report.reporter_phone_enc is None) == purged
+        assert report.status == ("closed" if purged else report.status)
+        async with h.sessionmaker() as s:
+            citizen = await s.get(Citizen, report.citizen_id)
+            events = (await s.exec(select(ReportEvent).where(
+                ReportEvent.report_id == report.id, ReportEvent.actor_kind == "citizen"))).all()
+        assert (citizen.phone_enc is None) == purged  # no open report left: phone gone too
+        assert all((e.actor_name is None and e.actor_id is None) == purged for e in events)
+        assert events  # the timeline stays
+
+
+# ---- /dataku and /hapus_dataku ---------------------------------------------------------------
+
+
+async def test_mydata_shows_and_erase_removes_keeping_reports(harness: Harness) -> None:
+    h, user = harness, new_user()
+    await setup_groups(h)
+    await to_identity(h, user)
+    await press(h, user, "name")
+    await say(h, user, PHONE_TYPED, replies=2)
+    code = await send(h, user)
+    card = await card_of(h, PUPR_GROUP, code)
+    assert NAME in card.text
+    texts = await say(h, user, "/dataku")
+    assert PHONE in texts[0] and code in texts[0] and tr("mydata-identity-named") in texts[0]
+    texts = await say(h, user, "/mydata", language_code="en")  # the English alias
+    assert PHONE in texts[0] and code in texts[0]
+    texts = await say(h, user, "/hapus_dataku")
+    assert texts == [tr("erase-confirm")]
+    assert await press(h, user, "erase", "no") == [tr("erase-cancelled")]
+    assert (await report_by(h, code)).reporter_name == NAME  # nothing erased
+    await say(h, user, "/hapus_dataku")
+    before = await _figures(h)
+    mark = h.fake.mark()
+    texts = await press(h, user, "erase", "yes")
+    assert await _figures(h) == before  # statistics intact
+    assert tr("erase-done", reports=1) in texts[0] and tr("erase-done-open", count=1) in texts[0]
+    report = await report_by(h, code)
+    assert report.status == "dispatched" and report.personal_purged_at is not None
+    assert report.reporter_name is None and report.reporter_phone_enc is None
+    # The card in the group is edited: no name, no number.
+    edit = await h.fake.wait_for("editMessageText", lambda c: c.chat_id == PUPR_GROUP
+                                 and c.params.get("message_id") == card.result["message_id"],
+                                 since=mark)
+    assert NAME not in edit[-1].text and PHONE not in edit[-1].text
+    assert tr("reporter-erased") in edit[-1].text
+    texts = await say(h, user, "/dataku")
+    assert PHONE not in texts[0] and tr("mydata-identity-erased") in texts[0]
+    # The citizen is still told about progress on the open report (by chat id).
+    mark = h.fake.mark()
+    await group_press(h, PUPR_GROUP, PIC_A, buttons_of(card.params["reply_markup"])["take"],
+                      card.result["message_id"])
+    await h.fake.wait_for("sendMessage", lambda c: c.chat_id == user and code in (c.text or ""),
+                          since=mark)
+
+
+# ---- many people at once ---------------------------------------------------------------------
+
+
+async def test_many_citizens_file_confidential_and_named_at_once(harness: Harness) -> None:
+    h = harness
+    users = L.distinct_citizens(12)
+
+    async def file(i: int, user: int) -> tuple[str, str]:
+        await to_identity(h, user)
+        mode = "conf" if i % 2 else "name"
+        await press(h, user, mode)
+        await say(h, user, f"0812-3456-7{i:03d}", replies=2)
+        return await send(h, user), mode
+
+    filed = await asyncio.gather(*(file(i, u) for i, u in enumerate(users)))
+    vault = h.app.deps.pii
+    assert len({c for c, _ in filed}) == len(users)
+    for i, ((code, mode), user) in enumerate(zip(filed, users, strict=True)):
+        report = await report_by(h, code)
+        assert report.identity_mode == ("confidential" if mode == "conf" else "named")
+        async with h.sessionmaker() as s:
+            citizen = await s.get(Citizen, report.citizen_id)
+        assert citizen.external_id == str(user)
+        assert vault.decrypt(report.reporter_phone_enc) == f"+628123456{7000 + i}"
+    assert "+628123456" not in await raw_rows(h)
+
+
+@pytest.mark.settings(OUTBOX_GROUP_PER_MINUTE=1000)  # eight cards at once, not paced
+async def test_many_erase_at_once_while_pics_act(harness: Harness) -> None:
+    h = harness
+    await setup_groups(h)
+    users = L.distinct_citizens(8)
+    codes = []
+    for user in users:
+        await to_identity(h, user)
+        await press(h, user, "conf" if user % 2 else "name")
+        await say(h, user, PHONE_TYPED, replies=2)
+        codes.append(await send(h, user))
+    cards = [await card_of(h, PUPR_GROUP, code) for code in codes]
+
+    async def erase(user: int) -> None:
+        await say(h, user, "/hapus_dataku")
+        texts = await press(h, user, "erase", "yes")
+        assert tr("erase-done", reports=1) in texts[0], texts
+
+    async def take(card: Any) -> None:
+        await group_press(h, PUPR_GROUP, PIC_A, buttons_of(card.params["reply_markup"])["take"],
+                          card.result["message_id"])
+
+    await asyncio.gather(*(erase(u) for u in users), *(take(c) for c in cards))
+    for code in codes:
+        report = await report_by(h, code)
+        assert report.personal_purged_at is not None and report.reporter_name is None
+        assert report.reporter_phone_enc is None and report.anonymous
+        assert report.status == "in_progress" and report.assignee_name  # the PIC's take held
+    async with h.sessionmaker() as s:
+        phones = (await s.exec(select(Citizen.phone_enc).where(
+            col(Citizen.external_id).in_([str(u) for u in users])))).all()
+    assert phones == [None] * len(users)
