@@ -31,7 +31,6 @@ from tests.test_agency_groups import (
     PUPR_GROUP,
     buttons_of,
     card_of,
-    group_press,
     setup_groups,
 )
 from tests.test_intake_telegram import category_id
@@ -67,12 +66,27 @@ async def press(h: Harness, user: int, action: str, arg: str = "") -> list[str]:
     update_ = h.fake.make_callback(user, user, f"in:{action}:{arg}", h.last_message_id(user),
                                    first_name=NAME)
     h.fake.push_update(update_)
-    await h.fake.wait_for("answerCallbackQuery", since=mark, timeout=20)
+    qid = update_["callback_query"]["id"]
+    await h.fake.wait_for("answerCallbackQuery", lambda c: c.params.get("callback_query_id")
+                          == qid, since=mark, timeout=20)
     # Under a crowd the answer may leave through the outbox after the press is answered.
     await h.fake.wait_for(None, lambda c: c.chat_id == user and c.method in (
         "sendMessage", "editMessageText"), since=mark, timeout=20)
     return [c.text or "" for c in h.fake.calls[mark:] if c.ok and c.chat_id == user
             and c.method in ("sendMessage", "editMessageText")]
+
+
+async def pic_press(h: Harness, card: Any, action: str) -> str:
+    """PIC A presses a card button; the answer to that very press (others may be pressing)."""
+    mark = h.fake.mark()
+    update_ = h.fake.make_callback(PUPR_GROUP, PIC_A, buttons_of(card.params["reply_markup"])
+                                   [action], card.result["message_id"], chat_type="supergroup",
+                                   first_name="Andi")
+    h.fake.push_update(update_)
+    qid = update_["callback_query"]["id"]
+    [answer] = await h.fake.wait_for("answerCallbackQuery", lambda c: c.params.get(
+        "callback_query_id") == qid, since=mark, timeout=20)
+    return str(answer.params.get("text") or "")
 
 
 async def to_identity(h: Harness, user: int, lang: str = "id") -> list[str]:
@@ -197,8 +211,7 @@ async def test_confidential_reporter_appears_nowhere_an_opd_or_a_file_can_see(
     assert report.reporter_name == NAME and h.app.deps.pii.decrypt(
         report.reporter_nik_enc) == NIK
     # A PIC takes it: the card is edited; still no identity.
-    await group_press(h, PUPR_GROUP, PIC_A, buttons_of(card.params["reply_markup"])["take"],
-                      card.result["message_id"])
+    await pic_press(h, card, "take")
     await h.fake.wait_for("editMessageText", lambda c: c.chat_id == PUPR_GROUP)
     assert leaks(group_traffic(h), user) == []
 
@@ -414,8 +427,7 @@ async def test_mydata_shows_and_erase_removes_keeping_reports(harness: Harness) 
     assert PHONE not in texts[0] and tr("mydata-identity-erased") in texts[0]
     # The citizen is still told about progress on the open report (by chat id).
     mark = h.fake.mark()
-    await group_press(h, PUPR_GROUP, PIC_A, buttons_of(card.params["reply_markup"])["take"],
-                      card.result["message_id"])
+    await pic_press(h, card, "take")
     await h.fake.wait_for("sendMessage", lambda c: c.chat_id == user and code in (c.text or ""),
                           since=mark)
 
@@ -465,11 +477,9 @@ async def test_many_erase_at_once_while_pics_act(harness: Harness) -> None:
         texts = await press(h, user, "erase", "yes")
         assert tr("erase-done", reports=1) in texts[0], texts
 
-    async def take(card: Any) -> None:
-        await group_press(h, PUPR_GROUP, PIC_A, buttons_of(card.params["reply_markup"])["take"],
-                          card.result["message_id"])
-
-    await asyncio.gather(*(erase(u) for u in users), *(take(c) for c in cards))
+    answers = await asyncio.gather(*(pic_press(h, c, "take") for c in cards),
+                                   *(erase(u) for u in users))
+    assert all("Anda tangani" in a for a in answers[:len(cards)]), answers
     for code in codes:
         report = await report_by(h, code)
         assert report.personal_purged_at is not None and report.reporter_name is None
