@@ -297,10 +297,10 @@ class Settings(BaseSettings):
 
     def key_file(self) -> Path:
         """Where the generated personal-data key lives when PII_KEYS is unset: PII_KEY_FILE,
-        else beside MEDIA_DIR (shared by every worker, backed up with the data)."""
+        else inside MEDIA_DIR (a volume every worker shares and that outlives a container)."""
         if self.pii_key_file is not None:
             return self.pii_key_file
-        return self.media_dir.resolve().parent / "aduan-pii.key"
+        return self.media_dir / ".aduan-pii.key"
 
     def vault(self):  # type: ignore[no-untyped-def]
         """The personal-data vault: PII_KEYS, else the key file (generated on first use)."""

@@ -170,7 +170,8 @@ async def test_full_loop_whatsapp_citizen_and_telegram_pic(wah: Harness,
     code = await send_report(wa, await to_summary(wa))
     async with h.sessionmaker() as s:
         report = (await s.exec(select(Report).where(Report.code == code))).one()
-    assert report.channel == "whatsapp" and report.reporter_phone == "+" + wa.wa_id  # E.164
+    assert report.channel == "whatsapp"  # the number in E.164, encrypted at rest:
+    assert h.app.deps.pii.decrypt(report.reporter_phone_enc) == "+" + wa.wa_id
 
     # The card in the OPD's Telegram group, the photo uploaded from the stored (clean) file.
     card = await card_of(h, PUPR_GROUP, code)
