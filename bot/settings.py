@@ -329,7 +329,10 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = str(err["loc"][0]) if err["loc"] else "?"
+        if not err["loc"]:  # a rule across settings (e.g. IDENTITY_MODES with REQUIRE_NIK)
+            msg = err["msg"].removeprefix("Value error, ")
+            raise SettingsError(f"Invalid settings: {msg}.") from None
+        name = str(err["loc"][0])
         field = Settings.model_fields.get(name)
         env = field.alias if field and field.alias else name.upper()
         msg = err["msg"].removeprefix("Value error, ")

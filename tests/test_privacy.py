@@ -489,3 +489,73 @@ async def test_many_erase_at_once_while_pics_act(harness: Harness) -> None:
         phones = (await s.exec(select(Citizen.phone_enc).where(
             col(Citizen.external_id).in_([str(u) for u in users])))).all()
     assert phones == [None] * len(users)
+
+
+# ---- the same on WhatsApp --------------------------------------------------------------------
+
+
+@pytest.fixture
+async def graph_api() -> Any:
+    from tests import fakegraph as fg
+
+    server = fg.FakeGraphAPI()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def wa_nik(db_url: str, fake_tg: Any, geocoder: Any, graph_api: Any,
+                 tmp_path: Path) -> Any:
+    """The app with WhatsApp on and a NIK required."""
+    from tests import fakegraph as fg
+    from tests.conftest import make_settings, start_seeded
+
+    graph = graph_api
+    settings = make_settings(
+        db_url, fake_tg, tmp_path / "media", geocoder.port,
+        WHATSAPP_TOKEN=fg.TOKEN, WHATSAPP_PHONE_NUMBER_ID=fg.PHONE_ID,
+        WHATSAPP_APP_SECRET=fg.APP_SECRET, WHATSAPP_VERIFY_TOKEN=fg.VERIFY_TOKEN,
+        WHATSAPP_API_URL=graph.api_base("v22.0"), REQUIRE_NIK=True)
+    h = await start_seeded(fake_tg, settings)
+    yield h
+    await h.stop()
+
+
+async def test_whatsapp_confidential_with_nik_then_mydata_and_erase(wa_nik: Harness,
+                                                                    graph_api: Any) -> None:
+    from tests import fakegraph as fg
+    from tests.test_whatsapp import WA, ids, send_report
+
+    h, graph = wa_nik, graph_api
+    wa = WA(h, graph, "6281234500077", name=NAME)
+    await setup_groups(h)
+    await wa.text("halo", "Halo")
+    await wa.row("new:", "Langkah 1/5")
+    await wa.row(f"cat:{await category_id(h, 'jalan')}", "Langkah 2/5")
+    await wa.text("Jalan berlubang besar di depan pasar, bahaya untuk motor.", "Langkah 3/5")
+    media_id = graph.add_media(jpeg_bytes("green"), "image/jpeg")
+    await wa.send(fg.image_message(wa.wa_id, media_id), "(1/5)")
+    await wa.button("done:", "Langkah 4/5")
+    identity = (await wa.send(fg.location_message(wa.wa_id, 0.40, 101.85), "Langkah 5/5"))[-1]
+    assert ids(identity) == ["name:", "conf:", "cancel:"]  # NIK required: no anonymous
+    await wa.row("conf:", tr("identity-confidential", name=NAME).split(":")[0])
+    await wa.button("wa_phone:", tr("ask-nik")[:20])
+    await wa.text("3171014700900001", tr("nik-invalid-month"))
+    summary = await wa.text(NIK, "••••••••••••0001")
+    assert NIK not in summary.text
+    code = await send_report(wa, summary)
+    card = await card_of(h, PUPR_GROUP, code)
+    assert tr("reporter-confidential") in card.text
+    assert leaks(group_traffic(h), values=[NAME, wa.wa_id, "+" + wa.wa_id, NIK]) == []
+    report = await report_by(h, code)
+    assert h.app.deps.pii.decrypt(report.reporter_phone_enc) == "+" + wa.wa_id
+
+    mine = await wa.text("/dataku", tr("mydata-head"))
+    assert "+" + wa.wa_id in mine.text and code in mine.text and "••••••••••••0001" in mine.text
+    assert NIK not in mine.text
+    await wa.button("erase:ask", tr("erase-confirm")[:30])
+    await wa.button("erase:yes", tr("erase-done", reports=1)[:30])
+    report = await report_by(h, code)
+    assert report.reporter_nik_enc is None and report.reporter_phone_enc is None
+    assert report.personal_purged_at is not None and report.status == "dispatched"
