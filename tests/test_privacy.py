@@ -559,3 +559,67 @@ async def test_whatsapp_confidential_with_nik_then_mydata_and_erase(wa_nik: Harn
     report = await report_by(h, code)
     assert report.reporter_nik_enc is None and report.reporter_phone_enc is None
     assert report.personal_purged_at is not None and report.status == "dispatched"
+
+
+# ---- settings and the command line -----------------------------------------------------------
+
+
+def test_identity_settings_are_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bot.settings import SettingsError, load_settings
+
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(IDENTITY_MODES="anonymous, NAMED", _env_file=None)
+    assert s.identity_modes == ("named", "anonymous") and s.anonymous_allowed
+    assert not load_settings(REQUIRE_PHONE="true", _env_file=None).anonymous_allowed
+    for bad, needle in (({"IDENTITY_MODES": "named,secret"}, "IDENTITY_MODES"),
+                        ({"PII_KEYS": "not-a-key"}, "PII_KEYS"),
+                        ({"PII_HASH_KEY": "short"}, "PII_HASH_KEY"),
+                        ({"IDENTITY_MODES": "anonymous", "REQUIRE_NIK": "true"},
+                         "cannot go with")):
+        with pytest.raises(SettingsError, match=needle):
+            load_settings(_env_file=None, **bad)
+
+
+def test_logs_redact_numbers_of_any_country_and_grouped_niks() -> None:
+    from bot.ops import redact
+
+    line = redact("to +447911123456 and 0812-3456-7890, NIK 3171 0147 0990 0001 / " + NIK)
+    assert "7911123456" not in line and "3456-7890" not in line and "0147" not in line
+    assert NIK not in line and redact("update 123456789 took 12 ms") == \
+        "update 123456789 took 12 ms"
+
+
+def test_rotate_keys_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    """`aduan rotate-keys`: every phone re-encrypted with the first key of PII_KEYS."""
+    from bot.__main__ import main
+    from models.db import make_engine, make_sessionmaker, migrate
+
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'aduan.db'}"
+
+    async def prepare() -> None:
+        engine = make_engine(url)
+        await migrate(engine)
+        async with make_sessionmaker(engine)() as s:
+            s.add(Citizen(channel="telegram", external_id="42",
+                          phone_enc=Vault([old]).encrypt(PHONE)))
+            await s.commit()
+        await engine.dispose()
+
+    async def stored() -> str:
+        engine = make_engine(url)
+        async with make_sessionmaker(engine)() as s:
+            token = (await s.exec(select(Citizen.phone_enc))).one()
+        await engine.dispose()
+        return token
+
+    asyncio.run(prepare())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+    monkeypatch.setenv("PII_KEYS", f"{new.decode()},{old.decode()}")
+    assert main(["rotate-keys"]) == 0
+    assert "Re-encrypted the personal data of 1 rows" in capsys.readouterr().out
+    token = asyncio.run(stored())
+    assert Vault([new]).decrypt(token) == PHONE and Vault([old]).decrypt(token) is None
