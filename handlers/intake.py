@@ -733,15 +733,16 @@ class Intake:
                                              alert=t("button-stale-alert")), _REPROMPT]
             name = data.get("name") or turn.profile_name or turn.citizen.display_name
             if not name:  # no profile name: ask for one, keeping the chosen mode
-                data.update(anonymous=False, identity_mode=mode)
+                data["name_for"] = mode
                 return Step.IDENTITY, [Reply(t("ask-name"))]
         elif isinstance(event, Text) and not _is_skip(t, event):
             name = " ".join(event.text.split())
             if not 2 <= len(name) <= NAME_MAX:
                 return Step.IDENTITY, [Reply(t("name-invalid", max=NAME_MAX)), _REPROMPT]
-            if data.get("identity_mode") in modes and data.get("identity_mode") != "anonymous":
-                mode = data["identity_mode"]
+            if data.get("name_for") in modes:  # the name asked for after Named / Confidential
+                mode = data["name_for"]
         if name:
+            data.pop("name_for", None)
             data.update(anonymous=False, identity_mode=mode, name=name[:NAME_MAX])
             key = "identity-confidential" if mode == "confidential" else "identity-name"
             return Step.PHONE, [Reply(t(key, name=name[:NAME_MAX]))]
@@ -804,7 +805,7 @@ class Intake:
         if self.config.anonymous_allowed:
             rows.append([Choice(t("btn-anonymous"), "anon")])
         rows.append([Choice(t("btn-cancel"), "cancel")])
-        if data.get("identity_mode") in ("named", "confidential") and not data.get("name"):
+        if data.get("name_for"):
             return Reply(t("ask-name"), choices=rows, remove_keyboard=True)
         shown = [m for m in modes if m != "anonymous" or self.config.anonymous_allowed]
         text = "\n".join([t("ask-identity-modes")] + [t(f"identity-explain-{m}") for m in shown])

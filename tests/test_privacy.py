@@ -623,3 +623,60 @@ def test_rotate_keys_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     assert "Re-encrypted the personal data of 1 rows" in capsys.readouterr().out
     token = asyncio.run(stored())
     assert Vault([new]).decrypt(token) == PHONE and Vault([old]).decrypt(token) is None
+
+
+@pytest.fixture
+async def core_env(tmp_path: Path) -> Any:
+    """The intake core on a seeded SQLite file, no channel (as tests/test_intake_core.py)."""
+    from handlers.intake import Intake, IntakeConfig
+    from models import repo
+    from models.db import make_engine, make_sessionmaker, migrate
+    from models.media import MediaStore
+    from models.seed import load_seed
+    from tests.conftest import SEED
+    from tests.test_intake_core import WIB, AddressGeocoder, Env
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'core.db'}")
+    await migrate(engine)
+    sessionmaker = make_sessionmaker(engine)
+    async with sessionmaker() as session:
+        await load_seed(session, SEED)
+        citizen, _ = await repo.upsert_citizen(session, "telegram", "424243", language="id",
+                                               display_name=None)
+        await session.commit()
+    intake = Intake(T, MediaStore(tmp_path / "media"), AddressGeocoder(), IntakeConfig(tz=WIB))
+    yield Env(intake, sessionmaker, citizen, tmp_path / "media", T.bind("id"))
+    await engine.dispose()
+
+
+async def test_no_profile_name_then_confidential_asks_the_name_and_keeps_the_choice(
+        core_env: Any) -> None:
+    """The core without a channel: a citizen with no profile name presses Confidential, is
+    asked for a name, types it, and stays confidential (a typed name alone means Named)."""
+    from handlers.intake import Button as Press
+    from handlers.intake import Step, Turn
+    from handlers.intake import Text as Typed
+    from tests.test_intake_core import to_step
+
+    await to_step(core_env, "jalan", Step.IDENTITY)
+    nameless = Citizen(id=core_env.citizen.id, channel="telegram",
+                       external_id=core_env.citizen.external_id, language="id")
+
+    async def say(event: Any) -> list[str]:
+        async with core_env.sessionmaker() as session:
+            replies = await core_env.intake.handle(session, Turn(nameless), event, core_env.fetch)
+        return [r.text for r in replies if r.text]
+
+    assert (await say(Press("conf")))[-1] == tr("ask-name")
+    texts = await say(Typed("Sri Wahyuni"))
+    assert tr("identity-confidential", name="Sri Wahyuni") in texts[0]
+    draft = await core_env.draft()
+    assert draft.step == "phone" and draft.data["identity_mode"] == "confidential"
+    assert "name_for" not in draft.data
+    await say(Press("edit_menu"))  # not at the summary: re-prompted, nothing changes
+    await say(Typed("lewati"))
+    await say(Press("edit_menu"))
+    await say(Press("edit", "identity"))
+    texts = await say(Typed("Sri Wahyuni"))  # typed, no button: Named
+    assert tr("identity-name", name="Sri Wahyuni") in texts[0]
+    assert (await core_env.draft()).data["identity_mode"] == "named"
