@@ -22,7 +22,10 @@ from tests.test_intake_telegram import (
 
 def media_files(h: Harness) -> list[str]:
     root = h.settings.media_dir
-    return [str(p) for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    # Stored files are named by their SHA-256; the generated personal-data key
+    # (MEDIA_DIR/.aduan-pii.key) is not one of them.
+    return [str(p) for p in root.rglob("*") if p.is_file() and p != h.settings.key_file()
+            ] if root.exists() else []
 
 
 async def test_ten_thousand_character_description(harness: Harness) -> None:
