@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -147,12 +147,11 @@ async def erase_citizen(session: AsyncSession, citizen: Citizen, now: datetime) 
     theirs (which stay, anonymised); in the caller's transaction."""
     out = Erased()
     assert citizen.id is not None
-    rows = (await session.execute(
-        select(Report.id, Report.status, Report.reporter_name, Report.reporter_phone_enc,
-               Report.reporter_nik_enc, Report.reporter_phone, Report.anonymous)
-        .where(col(Report.citizen_id) == citizen.id))).all()
-    held = [r for r in rows if r.reporter_name or r.reporter_phone_enc or r.reporter_nik_enc
-            or r.reporter_phone or not r.anonymous]
+    # Anonymous reports too: their timeline still names the citizen's chat id (on WhatsApp,
+    # their phone number).
+    held = (await session.execute(
+        select(Report.id, Report.status).where(col(Report.citizen_id) == citizen.id,
+                                               col(Report.personal_purged_at).is_(None)))).all()
     out.report_ids = [r.id for r in held]
     out.reports = len(held)
     out.open_reports = sum(1 for r in held if r.status not in FINISHED)
@@ -208,15 +207,11 @@ async def purge_expired(session: AsyncSession, cutoff: datetime, now: datetime,
     """Up to `limit` reports closed or rejected before `cutoff` lose their reporter data
     (anonymised as by erasure), and their citizens' stored phone goes when they have no
     report still open; in the caller's transaction. Returns the reports purged."""
-    has_identity = or_(col(Report.reporter_name).is_not(None),
-                       col(Report.reporter_phone_enc).is_not(None),
-                       col(Report.reporter_nik_enc).is_not(None),
-                       col(Report.reporter_phone).is_not(None),
-                       col(Report.anonymous).is_(False))
+    # Anonymous reports too: their timeline still holds the citizen's chat id.
     rows = (await session.execute(
         select(Report.id, Report.citizen_id).where(
             col(Report.status).in_(FINISHED), col(Report.updated_at) < cutoff,
-            col(Report.personal_purged_at).is_(None), has_identity)
+            col(Report.personal_purged_at).is_(None))
         .order_by(Report.id).limit(limit))).all()
     if not rows:
         return 0

@@ -93,6 +93,8 @@ class Report(SQLModel, table=True):
         Index("ix_report_opd_created", "opd_id", "created_at"),
         # Open reds and yellows per OPD, counted and listed from the index alone (reports).
         Index("ix_report_light_opd", "light", "opd_id", "created_at", "status"),
+        # The retention purge: reports not yet anonymised, oldest change first.
+        Index("ix_report_purge", "personal_purged_at", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

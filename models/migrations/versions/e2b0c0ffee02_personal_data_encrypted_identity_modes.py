@@ -36,6 +36,7 @@ def upgrade() -> None:
                                       nullable=True))
         batch_op.create_index('ix_report_reporter_phone_hash', ['reporter_phone_hash'])
         batch_op.create_index('ix_report_reporter_nik_hash', ['reporter_nik_hash'])
+        batch_op.create_index('ix_report_purge', ['personal_purged_at', 'updated_at'])
     op.execute("UPDATE report SET identity_mode = 'anonymous' WHERE anonymous")
     with op.batch_alter_table('citizen') as batch_op:
         batch_op.add_column(sa.Column('phone_enc', sa.Text(), nullable=True))
@@ -50,6 +51,7 @@ def downgrade() -> None:
         batch_op.drop_column('phone_hash')
         batch_op.drop_column('phone_enc')
     with op.batch_alter_table('report') as batch_op:
+        batch_op.drop_index('ix_report_purge')
         batch_op.drop_index('ix_report_reporter_nik_hash')
         batch_op.drop_index('ix_report_reporter_phone_hash')
         for name in ('personal_purged_at', 'reporter_nik_hash', 'reporter_nik_enc',
