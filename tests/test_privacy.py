@@ -680,3 +680,22 @@ async def test_no_profile_name_then_confidential_asks_the_name_and_keeps_the_cho
     texts = await say(Typed("Sri Wahyuni"))  # typed, no button: Named
     assert tr("identity-name", name="Sri Wahyuni") in texts[0]
     assert (await core_env.draft()).data["identity_mode"] == "named"
+
+
+async def test_ban_by_ticket_in_an_opd_group_does_not_name_a_confidential_reporter(
+        harness: Harness) -> None:
+    h, user = harness, new_user()
+    await setup_groups(h)
+    await to_identity(h, user)
+    await press(h, user, "conf")
+    await say(h, user, PHONE_TYPED, replies=2)
+    code = await send(h, user)
+    await card_of(h, PUPR_GROUP, code)
+    mark = h.fake.mark()
+    h.fake.push_update(h.fake.make_message(PUPR_GROUP, ADMIN_ID, f"/blokir {code}",
+                                           chat_type="supergroup", title="PUPR",
+                                           first_name="Admin"))
+    [answer] = await h.fake.wait_for("sendMessage", lambda c: c.chat_id == PUPR_GROUP,
+                                     since=mark)
+    assert "diblokir" in answer.text and code in answer.text
+    assert leaks(group_traffic(h), user) == []

@@ -268,13 +268,22 @@ async def _ban_target(message: Message, command: CommandObject, session: AsyncSe
     return target.citizens[0]
 
 
+def _who(message: Message, command: CommandObject, citizen: Any) -> str:
+    """The citizen as the answer names them: channel, id and name in a private chat; in a
+    group (maybe an OPD's, where a confidential reporter must stay unknown) only what the
+    admin typed."""
+    if message.chat.type == "private":
+        return bans.label(citizen)
+    return (command.args or "").strip()
+
+
 async def cmd_ban(message: Message, command: CommandObject, session: AsyncSession,
                   deps: lifecycle.Deps, t: Tr, citizens: CitizenCache) -> None:
     """`/blokir CODE | user id | WhatsApp number`."""
     citizen = await _ban_target(message, command, session, deps, t)
     if citizen is None:
         return
-    who = bans.label(citizen)
+    who = _who(message, command, citizen)
     done = await bans.ban(session, citizen)
     citizens.forget(citizen.channel, citizen.external_id)
     log.info("admin %s banned citizen %s", message.from_user.id if message.from_user else "?",
@@ -288,7 +297,7 @@ async def cmd_unban(message: Message, command: CommandObject, session: AsyncSess
     citizen = await _ban_target(message, command, session, deps, t)
     if citizen is None:
         return
-    who = bans.label(citizen)
+    who = _who(message, command, citizen)
     done = await bans.unban(session, deps, citizen)
     citizens.forget(citizen.channel, citizen.external_id)
     await message.reply(t("unban-done" if done else "unban-not-banned", who=who))
