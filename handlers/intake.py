@@ -217,6 +217,8 @@ class Intake:
         self._reports: int | None = None  # reports filed, roughly: sizes the ticket codes
         self._reports_checked = 0
         self.on_address: Callable[[AsyncSession, Report], Awaitable[Any]] | None = None
+        # Per-citizen limits (handlers/verification.py `admit`): a refusal text, or None.
+        self.admit: Callable[[AsyncSession, Citizen, Tr], Awaitable[str | None]] | None = None
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -385,6 +387,9 @@ class Intake:
         if (isinstance(event, Command) and event.name in ("lapor", "report", "new")) or (
             isinstance(event, Button) and event.action == "new"
         ):
+            if self.admit is not None and (
+                    refusal := await self.admit(session, turn.citizen, t)) is not None:
+                return notices + [menu_reply(t, refusal)]
             data: dict[str, Any] = {"nonce": secrets.token_hex(8)}
             version = draft.version if draft else None
             step = Step.CATEGORY
@@ -734,6 +739,9 @@ class Intake:
             missing = await self._missing(session, data)
             if missing is not None:
                 return missing, [Reply(t("summary-incomplete"))]
+            if self.admit is not None and (
+                    refusal := await self.admit(session, turn.citizen, t)) is not None:
+                return Step.SUMMARY, [Reply(refusal)]  # the draft waits; nothing is filed
             report, opd = await self._submit(session, t, turn, data, ctx)
             # One message: the ticket, and where it went (dispatched in this transaction).
             received = (t("report-received-forwarded", code=report.code, opd=opd) if opd
