@@ -167,6 +167,16 @@ async def _handled_by(session: AsyncSession, report: Report) -> str:
 
 
 async def _won(session: AsyncSession, t: Tr, report: Report) -> Outcome | None:
+    """Still awaiting verification, and the compare-and-set on the report's version won;
+    else who handled it first."""
+    rid = report.id
+    if not awaiting_verification(report):
+        return Outcome(False, t("verify-already", name=await _handled_by(session, report)),
+                       report=report)
+    return await _claimed(session, t, report)
+
+
+async def _claimed(session: AsyncSession, t: Tr, report: Report) -> Outcome | None:
     """The compare-and-set on the report's version; the loser is told who won."""
     rid = report.id
     if await claim(session, report, report.version):
@@ -309,7 +319,7 @@ async def merge_into(session: AsyncSession, deps: Deps, actor: Actor, source: Re
             or target.merged_into_id is not None:
         return Outcome(False, t("verify-merge-bad-target"), prompt="merge", report=source)
     was_awaiting = awaiting_verification(source)
-    if (lost := await _won(session, t, source)) is not None:
+    if (lost := await _claimed(session, t, source)) is not None:
         return lost
     source.reject_reason, source.merged_into_id = "duplicate", target.id
     source.resolution_note = target.code
