@@ -169,7 +169,6 @@ async def _handled_by(session: AsyncSession, report: Report) -> str:
 async def _won(session: AsyncSession, t: Tr, report: Report) -> Outcome | None:
     """Still awaiting verification, and the compare-and-set on the report's version won;
     else who handled it first."""
-    rid = report.id
     if not awaiting_verification(report):
         return Outcome(False, t("verify-already", name=await _handled_by(session, report)),
                        report=report)
