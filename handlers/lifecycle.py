@@ -804,7 +804,11 @@ async def relay_to_group(session: AsyncSession, deps: Deps, citizen: Citizen, re
             await session.refresh(report)
     header = t("relay-from-citizen", code=report.code)
     extra: dict[str, Any] = {"reply_to": "card", "link": "relay"}
-    if opd is not None and opd.chat_id is not None:
+    if awaiting_verification(report) and deps.operator_chat_id is not None:
+        # Not verified yet: the OPD has not got the report; its operators hear the answer.
+        _enqueue_relay(session, report.card_chat_id or deps.operator_chat_id, header, content,
+                       report, "telegram", extra)
+    elif opd is not None and opd.chat_id is not None:
         if opd.thread_id:
             extra["thread_id"] = opd.thread_id
         _enqueue_relay(session, report.card_chat_id or opd.chat_id, header, content, report,

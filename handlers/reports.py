@@ -601,6 +601,13 @@ def timeline_text(view: TimelineView, t: Tr, tz: ZoneInfo) -> str:
         lines.append(t("search-address", address=r.address))
     if r.rating:
         lines.append(t("search-rating", stars="⭐" * r.rating))
+    if r.verify_due_at is not None:
+        lines.append(t("search-verify", due=local(r.verify_due_at, tz),
+                       verified=local(r.verified_at, tz), name=r.verified_by or "-"))
+    if r.spam_reasons:
+        from handlers.verification import spam_text
+
+        lines.append(f"{t('card-spam')}: {spam_text(t, r)}")
     lines += ["", t("search-events")]
     for ev in view.events[-TIMELINE_MAX:]:
         what = t(f"status-{ev.to_status}") if ev.kind == "status" and ev.to_status \

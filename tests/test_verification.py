@@ -183,6 +183,16 @@ async def test_verify_dispatches_to_the_opd_and_tells_the_citizen(harness: Harne
     assert "Hanya operator" in answer
     assert (await report_by(h, code)).status == Status.RECEIVED
 
+    # The citizen adds something before verification: the operators hear it, not the OPD.
+    mark = h.fake.mark()
+    await h.say(citizen, f"/balas {code} Lubangnya makin besar hari ini")
+    [relay] = await h.fake.wait_for("sendMessage", lambda c: c.chat_id == OPS
+                                    and "makin besar" in (c.text or ""), since=mark)
+    assert relay.params["reply_parameters"]["message_id"] == mid
+    # An admin's /cari shows the verification deadline and the spam score.
+    found = await h.say(ADMIN_ID, f"/cari {code}")
+    assert "Verifikasi: batas" in found[0] and "Skor spam: 15 (akun baru" in found[0]
+
     mark = h.fake.mark()
     answer = await op_press(h, OPERATOR, buttons["ok"], mid)
     assert f"{code} diverifikasi" in answer
@@ -200,6 +210,8 @@ async def test_verify_dispatches_to_the_opd_and_tells_the_citizen(harness: Harne
     assert report.followup_due_at >= report.verified_at and report.red_at == \
         report.followup_due_at
     assert len(await events(h, report.id, to="verified")) == 1
+    assert not [c for c in h.fake.calls if c.chat_id == PUPR_GROUP
+                and "makin besar" in (c.text or "")]
 
     # The same (old) button again: already handled, by whom.
     answer = await op_press(h, ADMIN_ID, buttons["ok"], mid, first_name="Admin")

@@ -51,3 +51,4 @@ stats-verification = Verification: { $verified } verified, median { $median }, {
 event-merged = Merged into another report
 event-merged_in = Another report merged into this one
 event-recategorised = Category changed by an operator
+search-verify = Verification: due { $due }, verified { $verified } by { $name }

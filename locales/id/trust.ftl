@@ -51,3 +51,4 @@ stats-verification = Verifikasi: { $verified } diverifikasi, median { $median },
 event-merged = Digabung ke laporan lain
 event-merged_in = Laporan lain digabung ke sini
 event-recategorised = Kategori diubah operator
+search-verify = Verifikasi: batas { $due }, diverifikasi { $verified } oleh { $name }
