@@ -110,8 +110,23 @@ async def on_submitted(session: AsyncSession, deps: Deps, report: Report) -> boo
     relight(report, deps, report.created_at)
     report.card_chat_id, report.card_message_id = None, None
     await session.flush()
-    if deps.operator_chat_id is not None:
-        enqueue(session, deps.operator_chat_id, "card", {"link": "card"}, report.id)
+    chat = deps.operator_chat_id
+    if chat is None:
+        return False
+    # The operators judge from what the OPD would see: the card, its photos, voice, the pin.
+    enqueue(session, chat, "card", {"link": "card"}, report.id)
+    attachments = await repo.attachments_of(session, report.id or 0)
+    media = [a for a in attachments if a.kind in ("photo", "video")]
+    if media:
+        enqueue(session, chat, "album", {"files": [[a.kind, a.path] for a in media[:10]],
+                                         "reply_to": "card", "link": "album"}, report.id)
+    for voice in (a for a in attachments if a.kind == "voice"):
+        enqueue(session, chat, "voice", {"path": voice.path, "reply_to": "card",
+                                         "link": "album"}, report.id)
+    if report.latitude is not None and report.longitude is not None:
+        enqueue(session, chat, "location", {"latitude": report.latitude,
+                                            "longitude": report.longitude,
+                                            "reply_to": "card", "link": "location"}, report.id)
     return False
 
 

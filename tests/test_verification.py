@@ -177,6 +177,10 @@ async def test_verify_dispatches_to_the_opd_and_tells_the_citizen(harness: Harne
     assert not [c for c in h.fake.calls if c.chat_id == PUPR_GROUP and code in (c.text or "")]
     buttons = vbuttons(card.params["reply_markup"])
     assert set(buttons) == {"ok", "rj", "rc", "mg"}
+    # The operators see the photo and the pin too, as answers to the card.
+    [photo] = await h.fake.wait_for("sendPhoto", lambda c: c.chat_id == OPS)
+    assert photo.params["reply_parameters"]["message_id"] == mid
+    await h.fake.wait_for("sendLocation", lambda c: c.chat_id == OPS)
 
     # Someone who is no operator: told politely, nothing changes.
     answer = await op_press(h, OUTSIDER, buttons["ok"], mid, first_name="Zed")
