@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, func, select
@@ -56,6 +56,10 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 async def spam_score(session: AsyncSession, deps: Deps, report: Report) -> tuple[int, list[str]]:
     """The report's spam score (0-100) and its signals: the same text as one of the citizen's
     recent reports, no photo or video, a citizen first seen less than 24 h ago, and their
@@ -63,10 +67,13 @@ async def spam_score(session: AsyncSession, deps: Deps, report: Report) -> tuple
     now = deps.now()
     reasons: list[str] = []
     score = 0
-    recent = (await session.exec(select(Report.description).where(
-        Report.citizen_id == report.citizen_id, col(Report.id) != report.id,
-        col(Report.created_at) >= now - REPEAT_WINDOW))).all()
-    if _norm(report.description) in {_norm(d) for d in recent}:
+    # One read of the citizen's other reports (few: MAX_REPORTS_PER_DAY bounds them).
+    others = (await session.exec(select(Report.description, Report.created_at, Report.status,
+                                        Report.reject_reason).where(
+        Report.citizen_id == report.citizen_id, col(Report.id) != report.id))).all()
+    since = now - REPEAT_WINDOW
+    text = _norm(report.description)
+    if any(_norm(d) == text and _aware(at) >= since for d, at, _s, _r in others):
         score += SPAM_REPEAT
         reasons.append("repeat")
     media = await session.scalar(select(func.count()).select_from(Attachment).where(
@@ -78,9 +85,8 @@ async def spam_score(session: AsyncSession, deps: Deps, report: Report) -> tuple
     if citizen is not None and now - citizen.created_at < NEW_ACCOUNT:
         score += SPAM_NEW
         reasons.append("new")
-    hoaxes = await session.scalar(select(func.count()).select_from(Report).where(
-        Report.citizen_id == report.citizen_id, Report.status == Status.REJECTED.value,
-        Report.reject_reason == "hoax")) or 0
+    hoaxes = sum(1 for _d, _a, st, why in others
+                 if st == Status.REJECTED.value and why == "hoax")
     if hoaxes:
         score += min(SPAM_HOAX_EACH * hoaxes, SPAM_HOAX_MAX)
         reasons.append(f"hoax:{hoaxes}")
