@@ -15,6 +15,7 @@ from bot.settings import (
     Settings,
     SettingsError,
     load_settings,
+    operator_chat,
     require_token,
     require_webhook,
 )
@@ -189,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run_playground(settings, port, browser))
         else:
             require_token(settings)
+            operator_chat(settings)
             if settings.telegram_mode == "webhook":
                 require_webhook(settings)
             _fewer_malloc_arenas()

@@ -29,13 +29,13 @@ from bot.inbox import (
 from bot.ops import Metrics, ops_routes
 from bot.outbox import OutboxWorker, Pacer
 from bot.scheduler import Job, Scheduler, last_weekly, week_key
-from bot.settings import Settings, require_webhook
+from bot.settings import Settings, operator_chat, require_webhook
 from bot.telegram import DirectReplies, keep_response_classes, make_bot
 from handlers import broadcast as broadcast_core
-from handlers import lifecycle, oversight, privacy
+from handlers import lifecycle, oversight, privacy, verification
 from handlers.i18n import Translator
 from handlers.intake import Intake, IntakeConfig
-from handlers.lifecycle import Deps, dispatch
+from handlers.lifecycle import Deps
 from handlers.telegram import setup_routers
 from handlers.telegram.admin import register_admin_menus
 from handlers.telegram.files import dump_markup, queued_link
@@ -206,12 +206,16 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
                 auto_close_days=settings.auto_close_days, admin_chat_id=settings.admin_chat_id,
                 clock=clock or SystemClock(),
                 reader=make_sessionmaker(reader_engine) if reader_engine else sessionmaker,
-                pii=vault)
+                pii=vault,
+                verify_reports=settings.verify_reports, operator_chat_id=operator_chat(settings),
+                verify_deadline=settings.verify_deadline,
+                max_reports_per_day=settings.max_reports_per_day)
     keep_response_classes()
 
     async def on_submitted(session: AsyncSession, report: Report) -> bool:
-        # The citizen's ticket message says where it went: no separate notice.
-        return await dispatch(session, deps, report, notify=False)
+        # Scored; dispatched (or, with VERIFY_REPORTS, held for the operators). The citizen's
+        # ticket message says where it went: no separate notice.
+        return await verification.on_submitted(session, deps, report)
 
     intake = Intake(
         translator,
@@ -242,6 +246,12 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
                 await lifecycle.refresh_card(session, deps, report)
 
     intake.on_erased = on_erased
+
+    async def admit(session: AsyncSession, citizen: Any, t: Any) -> str | None:
+        return await verification.admit(session, deps, citizen, t)
+
+    intake.admit = admit
+
     geocoding: GeocodeQueue | None = None
     if settings.geocoder != "none":
 

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     auto_close_days: int = Field(default=10, ge=1, le=365, alias="AUTO_CLOSE_DAYS")
     light_yellow_share: float = Field(default=0.75, gt=0, lt=1, alias="LIGHT_YELLOW_SHARE")
     admin_chat_id: int | None = Field(default=None, alias="ADMIN_CHAT_ID")
+    # Operator verification: reports wait in OPERATOR_CHAT_ID (else ADMIN_CHAT_ID) until an
+    # operator verifies them; only verified reports reach the OPD.
+    verify_reports: bool = Field(default=False, alias="VERIFY_REPORTS")
+    operator_chat_id: int | None = Field(default=None, alias="OPERATOR_CHAT_ID")
+    max_reports_per_day: int = Field(default=5, ge=0, le=1000, alias="MAX_REPORTS_PER_DAY")
     digest_weekday: int = Field(default=1, ge=1, le=7, alias="DIGEST_WEEKDAY")
     digest_time: str = Field(default="07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
                              alias="DIGEST_TIME")
@@ -208,7 +213,7 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value.upper()
 
-    @field_validator("admin_chat_id", mode="before")
+    @field_validator("admin_chat_id", "operator_chat_id", mode="before")
     @classmethod
     def _blank_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -353,6 +358,19 @@ def require_webhook(settings: Settings) -> tuple[str, str]:
                             "string of letters, digits, _ and - (e.g. from `openssl rand -hex "
                             "32`).")
     return settings.webhook_url, secret
+
+
+def operator_chat(settings: Settings) -> int | None:
+    """The operators' group when verification is on (OPERATOR_CHAT_ID, else ADMIN_CHAT_ID);
+    SettingsError naming OPERATOR_CHAT_ID if neither is set. None when verification is off."""
+    if not settings.verify_reports:
+        return None
+    chat = settings.operator_chat_id or settings.admin_chat_id
+    if chat is None:
+        raise SettingsError("VERIFY_REPORTS is on but OPERATOR_CHAT_ID is not set: set "
+                            "OPERATOR_CHAT_ID to the operators' Telegram group id (from /myid "
+                            "there), or ADMIN_CHAT_ID, or VERIFY_REPORTS=false.")
+    return chat
 
 
 def require_token(settings: Settings) -> str:

@@ -232,6 +232,8 @@ class Intake:
         self.on_address: Callable[[AsyncSession, Report], Awaitable[Any]] | None = None
         # Called in the transaction that erased a citizen's data (refresh those cards).
         self.on_erased: Callable[[AsyncSession, list[int]], Awaitable[Any]] | None = None
+        # Per-citizen limits (handlers/verification.py `admit`): a refusal text, or None.
+        self.admit: Callable[[AsyncSession, Citizen, Tr], Awaitable[str | None]] | None = None
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -400,6 +402,9 @@ class Intake:
         if (isinstance(event, Command) and event.name in ("lapor", "report", "new")) or (
             isinstance(event, Button) and event.action == "new"
         ):
+            if self.admit is not None and (
+                    refusal := await self.admit(session, turn.citizen, t)) is not None:
+                return notices + [menu_reply(t, refusal)]
             data: dict[str, Any] = {"nonce": secrets.token_hex(8)}
             version = draft.version if draft else None
             step = Step.CATEGORY
@@ -839,6 +844,9 @@ class Intake:
             missing = await self._missing(session, data)
             if missing is not None:
                 return missing, [Reply(t("summary-incomplete"))]
+            if self.admit is not None and (
+                    refusal := await self.admit(session, turn.citizen, t)) is not None:
+                return Step.SUMMARY, [Reply(refusal)]  # the draft waits; nothing is filed
             report, opd = await self._submit(session, t, turn, data, ctx)
             # One message: the ticket, and where it went (dispatched in this transaction).
             received = (t("report-received-forwarded", code=report.code, opd=opd) if opd

@@ -103,6 +103,11 @@ class Deps:
     roles: Roles | None = None  # None: the super-admins of admin_ids only
     reader: Any = None  # sessionmaker for long reads (reports) that never take the write lock
     pii: Any = None  # models.pii.Vault: decrypts reporters' phones for those allowed to see
+    # Operator verification (handlers/verification.py): on, the operators' group, the deadline.
+    verify_reports: bool = False
+    operator_chat_id: int | None = None
+    verify_deadline: str = "3d"
+    max_reports_per_day: int = 0  # per citizen and local day; 0: no limit
 
     def __post_init__(self) -> None:
         if self.calendar is None:
@@ -246,6 +251,10 @@ async def refresh_card(session: AsyncSession, deps: Deps, report: Report) -> Non
     The outbox is the only place that edits a card; it renders the newest state when it
     sends, and pending edits of the same card are coalesced into that one."""
     chat = report.card_chat_id
+    if chat is None and awaiting_verification(report):
+        chat = deps.operator_chat_id  # the operators' card, not posted yet
+        if chat is None:
+            return
     if chat is None:
         opd = await session.get(Opd, report.opd_id)
         if opd is None or opd.chat_id is None:
@@ -314,7 +323,8 @@ async def dispatch_waiting(session: AsyncSession, deps: Deps, opd: Opd) -> int:
     messages that could not reach its old group."""
     result = await session.exec(select(Report).where(
         Report.opd_id == opd.id, col(Report.status).in_([Status.RECEIVED, Status.VERIFIED])))
-    waiting = list(result.all())
+    # Reports still awaiting an operator's verification stay in the operators' group.
+    waiting = [r for r in result.all() if not awaiting_verification(r)]
     for report in waiting:
         await dispatch(session, deps, report)
     stuck = await session.exec(select(Report).where(
@@ -394,7 +404,9 @@ def mark_followup(report: Report, now: datetime) -> None:
     if report.first_action_at is not None:
         return
     report.first_action_at = now
-    report.followup_secs = max(0, int((now - report.created_at).total_seconds()))
+    # With verification on, the OPD's follow-up clock started when the report was verified.
+    started = report.verified_at or report.created_at
+    report.followup_secs = max(0, int((now - started).total_seconds()))
     due = report.followup_due_at
     report.followup_on_time = due is None or now <= due
 
@@ -411,9 +423,17 @@ def resume_clock(report: Report, now: datetime) -> None:
     report.paused_at = None
 
 
+def awaiting_verification(report: Report) -> bool:
+    """Whether the report waits for an operator's verification (VERIFY_REPORTS)."""
+    return (report.status == Status.RECEIVED and report.verify_due_at is not None
+            and report.verified_at is None)
+
+
 def _plan(report: Report, now: datetime, share: float) -> None:
-    if report.first_action_at is None:  # waiting for the first follow-up
-        start, due = report.created_at, report.followup_due_at
+    if awaiting_verification(report):  # the operators' verification deadline runs
+        start, due = report.created_at, report.verify_due_at
+    elif report.first_action_at is None:  # waiting for the first follow-up
+        start, due = report.verified_at or report.created_at, report.followup_due_at
     else:  # followed up: the resolution deadline runs
         start, due = report.first_action_at, report.resolve_due_at
         if due is not None and due <= start:
@@ -785,7 +805,11 @@ async def relay_to_group(session: AsyncSession, deps: Deps, citizen: Citizen, re
             await session.refresh(report)
     header = t("relay-from-citizen", code=report.code)
     extra: dict[str, Any] = {"reply_to": "card", "link": "relay"}
-    if opd is not None and opd.chat_id is not None:
+    if awaiting_verification(report) and deps.operator_chat_id is not None:
+        # Not verified yet: the OPD has not got the report; its operators hear the answer.
+        _enqueue_relay(session, report.card_chat_id or deps.operator_chat_id, header, content,
+                       report, "telegram", extra)
+    elif opd is not None and opd.chat_id is not None:
         if opd.thread_id:
             extra["thread_id"] = opd.thread_id
         _enqueue_relay(session, report.card_chat_id or opd.chat_id, header, content, report,

@@ -92,17 +92,24 @@ async def turn_lights(session: AsyncSession, deps: Deps, light: str, now: dateti
     stmt = (update(Report)
             .where(col(Report.id).in_(due.scalar_subquery()), moment <= now, is_open)
             .values(**values)
-            .returning(col(Report.id), col(Report.opd_id), col(Report.card_chat_id))
+            .returning(col(Report.id), col(Report.opd_id), col(Report.card_chat_id),
+                       col(Report.status), col(Report.verify_due_at), col(Report.verified_at))
             .execution_options(synchronize_session=False))
     rows = (await session.execute(stmt)).all()
     if not rows:
         return 0
     by_opd: dict[int, list[int]] = defaultdict(list)
+    verifying: list[int] = []  # awaiting an operator: the operators' group is reminded
     queued: list[tuple[int | str, str, dict[str, Any], int | None]] = []
-    for report_id, opd_id, card_chat in rows:
-        by_opd[opd_id].append(report_id)
+    for report_id, opd_id, card_chat, status, verify_due, verified_at in rows:
+        if status == Status.RECEIVED and verify_due is not None and verified_at is None:
+            verifying.append(report_id)
+        else:
+            by_opd[opd_id].append(report_id)
         if card_chat is not None:
             queued.append((card_chat, "relight_card", {}, report_id))
+    if verifying:
+        queued += verification_reminders(deps, light, verifying)
     for opd_id, ids in by_opd.items():
         opd = await deps.catalog.opd(session, opd_id) or await session.get(Opd, opd_id)
         if opd is not None and opd.chat_id is not None:
@@ -114,6 +121,24 @@ async def turn_lights(session: AsyncSession, deps: Deps, light: str, now: dateti
             queued += escalation(deps, opd_id, ids)
     await enqueue_many(session, queued)
     return len(rows)
+
+
+def verification_reminders(deps: Deps, light: str, ids: list[int]
+                           ) -> list[tuple[int | str, str, dict[str, Any], int | None]]:
+    """Unverified reports turning yellow or red: one reminder to the operators' group, and
+    for red the escalation to the admin group (else each super-admin)."""
+    out: list[tuple[int | str, str, dict[str, Any], int | None]] = []
+    if deps.operator_chat_id is not None:
+        out.append((deps.operator_chat_id, "reminder",
+                    {"key": f"reminder-verify-{light}", "ids": ids[:SHOWN], "count": len(ids)},
+                    None))
+    if light == "red":
+        payload = {"key": "escalation-verify-red", "ids": ids[:SHOWN], "count": len(ids)}
+        targets = [deps.admin_chat_id] if deps.admin_chat_id else sorted(deps.admin_ids)
+        # Where the operators' group is the admin group (fallback), its reminder is enough.
+        out += [(chat, "reminder", payload, None) for chat in targets
+                if chat != deps.operator_chat_id]
+    return out
 
 
 def escalation(deps: Deps, opd_id: int, ids: list[int]

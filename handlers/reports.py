@@ -354,6 +354,7 @@ class Stats:
     by_status: dict[str, int] = field(default_factory=dict)
     by_category: list[tuple[int, str, str, int]] = field(default_factory=list)  # id, id/en
     by_light: dict[str, int] = field(default_factory=dict)
+    verification: VerifyStats | None = None
 
     @property
     def open(self) -> int:
@@ -385,7 +386,53 @@ async def statistics(session: AsyncSession, deps: Deps, start: datetime, end: da
             cat = cats.get(cid)
             stats.by_category.append((cid, cat.name_id if cat else "?",
                                       cat.name_en if cat else "?", count))
+    if deps.verify_reports:
+        stats.verification = await verification_stats(session, start, end)
     return stats
+
+
+@dataclass
+class VerifyStats:
+    """Operator verification over a period: how many verified, on time, the median wait."""
+
+    verified: int = 0
+    on_time: int = 0
+    median_secs: float | None = None
+
+    @property
+    def on_time_pct(self) -> float | None:
+        return 100.0 * self.on_time / self.verified if self.verified else None
+
+
+async def verification_stats(session: AsyncSession, start: datetime, end: datetime
+                             ) -> VerifyStats:
+    """The reports received in [start, end) that an operator verified: count, share within
+    VERIFY_DEADLINE, median time from filing to verification (read row by row: only verified
+    reports of the period, a week's worth for the digest)."""
+    conn = await session.connection()
+    result = await conn.execute(
+        select(R.created_at, R.verified_at, R.verify_due_at)
+        .where(_in(start, end), R.verified_at.is_not(None)))
+    waits: list[float] = []
+    on_time = 0
+    for created, verified, due in result:
+        created, verified, due = _aware(created), _aware(verified), _aware(due)
+        waits.append(max(0.0, (verified - created).total_seconds()))
+        on_time += due is None or verified <= due
+    waits.sort()
+    median = None
+    if waits:
+        mid = len(waits) // 2
+        median = waits[mid] if len(waits) % 2 else (waits[mid - 1] + waits[mid]) / 2
+    return VerifyStats(len(waits), on_time, median)
+
+
+def verification_line(v: VerifyStats | None, t: Tr) -> str | None:
+    """'Verification: 12 verified, median 5h 10m, 92% on time', or None when none were."""
+    if v is None or not v.verified:
+        return None
+    return t("stats-verification", verified=str(v.verified), median=duration(t, v.median_secs),
+             ontime=_pct(v.on_time_pct))
 
 
 def statistics_text(stats: Stats, t: Tr, period: Period) -> str:
@@ -404,6 +451,8 @@ def statistics_text(stats: Stats, t: Tr, period: Period) -> str:
         lines += ["", t("stats-by-category")]
         lines += [f"• {en if t.lang == 'en' else name}: {n}"
                   for _cid, name, en, n in stats.by_category]
+    if (line := verification_line(stats.verification, t)) is not None:
+        lines += ["", line]
     return "\n".join(lines)
 
 
@@ -553,6 +602,13 @@ def timeline_text(view: TimelineView, t: Tr, tz: ZoneInfo, vault: Any = None) ->
         lines.append(t("search-address", address=r.address))
     if r.rating:
         lines.append(t("search-rating", stars="⭐" * r.rating))
+    if r.verify_due_at is not None:
+        lines.append(t("search-verify", due=local(r.verify_due_at, tz),
+                       verified=local(r.verified_at, tz), name=r.verified_by or "-"))
+    if r.spam_reasons:
+        from handlers.verification import spam_text
+
+        lines.append(f"{t('card-spam')}: {spam_text(t, r)}")
     lines += ["", t("search-events")]
     for ev in view.events[-TIMELINE_MAX:]:
         what = t(f"status-{ev.to_status}") if ev.kind == "status" and ev.to_status \
@@ -742,6 +798,10 @@ async def weekly_digest(session: AsyncSession, deps: Deps, week_end: datetime
     before = await report_card(session, deps, _midnight(day - timedelta(days=14), deps.tz),
                                period.start)
     text = digest_text(this, t, period)
+    if deps.verify_reports and (line := verification_line(
+            await verification_stats(session, period.start, period.end), t)) is not None \
+            and len(text) + len(escape(line)) + 1 <= TEXT_LIMIT:
+        text += "\n" + escape(line)
     png = await asyncio.to_thread(report_card_chart, this, before,
                                   ChartLabels.of(t, period.label()), t.lang)
     return text, png

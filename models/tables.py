@@ -148,6 +148,13 @@ class Report(SQLModel, table=True):
     red_at: datetime | None = Field(default=None, index=True)
     close_due_at: datetime | None = Field(default=None, index=True)  # auto-close when resolved
     supporters: int = Field(default=0)
+    # Operator verification (VERIFY_REPORTS): when and by whom; a merged duplicate's target.
+    verified_at: datetime | None = None
+    verified_by: str | None = Field(default=None, max_length=200)
+    merged_into_id: int | None = Field(default=None, foreign_key="report.id")
+    # Spam score at submit (0-100) and its signals, comma-separated (repeat,nomedia,new,hoax:N).
+    spam_score: int = Field(default=0)
+    spam_reasons: str | None = Field(default=None, max_length=100)
 
     @property
     def identity_hidden(self) -> bool:

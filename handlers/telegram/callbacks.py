@@ -33,3 +33,12 @@ class FeedbackCb(CallbackData, prefix="fb"):
 
     r: int
     a: str
+
+
+class VerifyCb(CallbackData, prefix="vf"):
+    """A verification card button in the operators' group: report id, action, version, arg."""
+
+    r: int
+    a: str
+    v: int
+    x: str = ""

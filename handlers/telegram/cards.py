@@ -16,10 +16,11 @@ from handlers.lifecycle import (
     REJECT_REASONS,
     CardView,
     Deps,
+    awaiting_verification,
     card_view,
 )
-from handlers.privacy import opd_reporter
-from handlers.telegram.callbacks import CardCb
+from handlers.privacy import admin_reporter, opd_reporter
+from handlers.telegram.callbacks import CardCb, VerifyCb
 from models import repo
 from models.domain import LIGHT_EMOJI, OPEN_STATUSES, Status
 from models.tables import Report
@@ -30,7 +31,10 @@ def card_text(deps: Deps, view: CardView) -> str:
     report, category, opd, citizen = view.report, view.category, view.opd, view.citizen
     t = deps.translator.bind(deps.default_language)
     e = html.escape
-    reporter = opd_reporter(report, citizen, t, deps.pii)  # 'Rahasia' when confidential
+    verifying = awaiting_verification(report)
+    # Operators (before verification) may know a confidential reporter; an OPD never does.
+    reporter = (admin_reporter(report, t, deps.pii) if verifying
+                else opd_reporter(report, citizen, t, deps.pii))
     if report.latitude is not None and report.longitude is not None:
         url = f"https://maps.google.com/?q={report.latitude:.6f},{report.longitude:.6f}"
         place = report.address or f"{report.latitude:.5f}, {report.longitude:.5f}"
@@ -39,7 +43,9 @@ def card_text(deps: Deps, view: CardView) -> str:
         where = e(t("card-no-location"))
     due = report.followup_due_at if report.first_action_at is None else report.resolve_due_at
     deadline = due_text(deps, due)
-    if report.first_action_at is None:
+    if verifying:
+        deadline = t("card-deadline-verify", due=due_text(deps, report.verify_due_at))
+    elif report.first_action_at is None:
         deadline = t("card-deadline-followup", due=deadline)
     else:
         deadline = t("card-deadline-resolve", due=deadline)
@@ -55,6 +61,15 @@ def card_text(deps: Deps, view: CardView) -> str:
     ]
     if view.voices:
         lines.append(f"{e(t('card-voice'))}: {view.voices}")
+    if verifying:
+        from handlers.verification import spam_text  # the card module stays import-light
+
+        spam = spam_text(t, report)
+        lines.append(f"{e(t('card-spam'))}: {e(spam or t('card-spam-none'))}")
+    if report.verified_by:
+        lines.append(f"{e(t('card-verified-by'))}: {e(report.verified_by)}")
+    if report.supporters:
+        lines.append(f"{e(t('card-supporters'))}: {report.supporters}")
     if report.assignee_name:
         lines.append(f"{e(t('card-assignee'))}: {e(report.assignee_name)}")
     if report.status == Status.RESOLVED and report.resolution_note:
@@ -108,7 +123,43 @@ async def render(session: AsyncSession, deps: Deps, report: Report
                  ) -> tuple[str, InlineKeyboardMarkup]:
     """The card's HTML text and buttons for the report as it is now."""
     view = await card_view(session, report)
+    if awaiting_verification(report):
+        return card_text(deps, view), verify_markup(deps, report)
     return card_text(deps, view), card_markup(deps, view)
+
+
+def _vbutton(label: str, report: Report, action: str, arg: str = "") -> InlineKeyboardButton:
+    data = VerifyCb(r=report.id or 0, a=action, v=report.version, x=arg).pack()
+    return InlineKeyboardButton(text=label, callback_data=data)
+
+
+def verify_markup(deps: Deps, report: Report) -> InlineKeyboardMarkup:
+    """The operators' card: verify, reject, re-categorise, merge as duplicate."""
+    t = deps.translator.bind(deps.default_language)
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [_vbutton(t("verify-btn-ok"), report, "ok")],
+        [_vbutton(t("verify-btn-reject"), report, "rj"),
+         _vbutton(t("verify-btn-category"), report, "rc")],
+        [_vbutton(t("verify-btn-merge"), report, "mg")]])
+
+
+def verify_reject_markup(deps: Deps, report: Report) -> InlineKeyboardMarkup:
+    from handlers.verification import VERIFY_REJECT_REASONS
+
+    t = deps.translator.bind(deps.default_language)
+    rows = [[_vbutton(t(f"reject-{r}"), report, "rx", r)] for r in VERIFY_REJECT_REASONS]
+    rows.append([_vbutton(t("card-btn-back"), report, "back")])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def verify_category_markup(session: AsyncSession, deps: Deps, report: Report
+                                 ) -> InlineKeyboardMarkup:
+    t = deps.translator.bind(deps.default_language)
+    rows = [[_vbutton(c.name(t.lang)[:60], report, "rk", str(c.id))]
+            for c in await repo.active_categories(session)
+            if c.id != report.category_id]
+    rows.append([_vbutton(t("card-btn-back"), report, "back")])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 
@@ -144,6 +195,8 @@ async def render_reminder(session: AsyncSession, deps: Deps, payload: dict[str, 
         category = await deps.catalog.category(session, report.category_id)
         due = report.followup_due_at if report.first_action_at is None else \
             report.resolve_due_at
+        if awaiting_verification(report):
+            due = report.verify_due_at
         code = e(report.code)
         link = card_link(report.card_chat_id, report.card_message_id)
         shown = f'<a href="{e(link)}">{code}</a>' if link else f"<b>{code}</b>"
