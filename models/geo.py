@@ -143,12 +143,16 @@ class _Shape:
 class AreaIndex:
     """Every area in memory, prepared: which OPD covers a point, and the service area."""
 
-    def __init__(self, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic,
+                 service: BaseGeometry | None = None) -> None:
         self.ttl = ttl
         self.clock = clock
         self._loaded_at: float | None = None
         self._opd_areas: list[_Shape] = []
         self._service: list[_Shape] = []
+        # SERVICE_AREA as a GeoJSON file: used instead of a seed's service_area polygons.
+        self._fixed = None if service is None else _Shape(
+            None, "SERVICE_AREA", service.area, service.bounds, prep(service))
 
     def invalidate(self) -> None:
         """Forget the areas; the next question reloads them (after `aduan seed`)."""
@@ -188,8 +192,10 @@ class AreaIndex:
                               ) -> bool | None:
         """Whether the point lies in the deployment's service polygons; None if there are
         none (then the SERVICE_AREA box, if any, decides)."""
+        point = Point(lon, lat)
+        if self._fixed is not None:
+            return self._fixed.prepared.covers(point)
         await self._ensure(session)
         if not self._service:
             return None
-        point = Point(lon, lat)
         return any(item.prepared.covers(point) for item in self._service)

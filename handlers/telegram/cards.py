@@ -62,6 +62,8 @@ def card_text(deps: Deps, view: CardView) -> str:
     ]
     if view.voices:
         lines.append(f"{e(t('card-voice'))}: {view.voices}")
+    if report.supporters:  # citizens following it (models/followers.py)
+        lines.append(e(t("card-supporters", count=report.supporters)))
     if report.assignee_name:
         lines.append(f"{e(t('card-assignee'))}: {e(report.assignee_name)}")
     if report.status == Status.RESOLVED and report.resolution_note:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 8
 CONVERSATION_COMMANDS = (
     "lapor", "report", "new", "batal", "cancel", "status", "laporanku", "myreports", "help",
-    "bantuan",
+    "bantuan", "berhenti_ikuti", "unfollow",
 )
 
 
