@@ -717,7 +717,8 @@ class Intake:
         """Follow one of the open reports offered near the pin (the draft ends), or go on."""
         category = await self._category(session, data)
         if isinstance(event, Location):  # another pin: checked afresh
-            return await self._on_location(session, t, turn, data, event, ctx)
+            step, replies = await self._on_location(session, t, turn, data, event, ctx)
+            return step, replies + ([_REPROMPT] if step is Step.NEARBY else [])
         if isinstance(event, Button) and event.action == "new_anyway":
             data.pop("nearby", None)
             return self._after(data, Step.LOCATION, category), []
