@@ -207,8 +207,8 @@ async def test_seed_loads_geojson_areas_and_refuses_bad_files(geo: Geo) -> None:
     folder = geo.tmp / "seed"
     (folder / "areas").mkdir(parents=True)
     (folder / "areas" / "holed.geojson").write_text(json.dumps(HOLED))
-    (folder / "areas" / "bowtie.geojson").write_text(json.dumps({"type": "Polygon", "coordinates": [
-        [[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}))
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+    (folder / "areas" / "bowtie.geojson").write_text(json.dumps(bowtie))
     (folder / "areas" / "point.geojson").write_text(json.dumps(
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}}))
 
@@ -560,3 +560,54 @@ async def test_nearby_query_reads_the_category_latitude_index(geo: Geo, db_url: 
         found = await nearby_open_reports(s, cats[0], 0.4, 101.8, 150)
         assert loop.time() - started < 1.0
         assert found and all(d <= 150 for _, d in found)
+
+
+# ---- end to end on Telegram -----------------------------------------------------------------
+
+
+@pytest.mark.settings(DUPLICATE_RADIUS_M=150)
+async def test_telegram_second_citizen_follows_instead_of_filing(harness: Any) -> None:
+    """Through the real bot: a citizen files a road report; a second one at the same pin is
+    offered it, follows it, and the card in the OPD group shows 👥 1; the PIC's step reaches
+    the follower."""
+    from tests.conftest import new_user
+    from tests.test_intake_telegram import to_location
+
+    h = harness
+    group = -1001000000777
+    async with h.sessionmaker() as s:
+        pupr = await repo.opd_by_code(s, "PUPR")
+        pupr.chat_id = group  # type: ignore[union-attr]
+        s.add(pupr)
+        await s.commit()
+    first, second = new_user(), new_user()
+    await to_location(h, first)
+    texts = await h.say(first, location=PIN, replies=2)
+    assert "Langkah 5/5" in texts[1]  # nothing near yet: straight on
+    await h.press(first, "anon")
+    await h.press(first, "send")
+    async with h.sessionmaker() as s:
+        report = (await s.exec(select(Report))).one()
+    await h.fake.wait_for("sendMessage", lambda c: c.chat_id == group
+                          and report.code in (c.text or ""), timeout=10)
+
+    await to_location(h, second)
+    texts = await h.say(second, location=(PIN[0] + 30 * M, PIN[1]), replies=2)
+    assert "Sudah dilaporkan?" in texts[1] and report.code in texts[1] and "± 30 m" in texts[1]
+    assert f"in:follow:{report.id}" in h.buttons(second)
+    assert "in:new_anyway:" in h.buttons(second)
+    mark = h.fake.mark()
+    texts = await h.press(second, "follow", str(report.id))
+    assert any(f"Anda kini mengikuti laporan {report.code}" in t for t in texts), texts
+    await h.fake.wait_for("editMessageText", lambda c: c.chat_id == group
+                          and "👥 1 warga mendukung" in (c.text or ""), since=mark, timeout=10)
+    async with h.sessionmaker() as s:
+        assert (await s.exec(select(func.count()).select_from(Report))).one() == 1
+        assert await repo.load_draft(s, "telegram", str(second)) is None
+        stored = await s.get(Report, report.id)
+        mark = h.fake.mark()
+        assert (await lifecycle.take(s, h.app.deps, lifecycle.Actor(1, "Admin"), stored)).ok
+    h.app.worker.wake()
+    await h.fake.wait_for("sendMessage", lambda c: c.chat_id == second
+                          and f"Laporan {report.code} yang Anda ikuti" in (c.text or ""),
+                          since=mark, timeout=10)
