@@ -611,3 +611,19 @@ async def test_telegram_second_citizen_follows_instead_of_filing(harness: Any) -
     await h.fake.wait_for("sendMessage", lambda c: c.chat_id == second
                           and f"Laporan {report.code} yang Anda ikuti" in (c.text or ""),
                           since=mark, timeout=10)
+
+
+async def test_admin_turns_routing_by_area_on_and_off(geo: Geo) -> None:
+    """`/kategori_ubah CODE area=ya` makes a category route by area; a bad flag changes
+    nothing."""
+    from handlers import admin as admin_core
+
+    async with geo.sm() as s:
+        category = await admin_core.edit_category(
+            s, admin_core.parse_category_edit("air area=ya"))
+        assert category.route_by_area
+        with pytest.raises(admin_core.UsageError):
+            admin_core.parse_category_edit("air area=mungkin")
+        category = await admin_core.edit_category(
+            s, admin_core.parse_category_edit("air wilayah=tidak"))
+        assert not category.route_by_area

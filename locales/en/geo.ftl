@@ -20,3 +20,4 @@ btn-unfollow = Unfollow { $code }
 unfollow-usage = Type /berhenti_ikuti and the ticket code, for example: /berhenti_ikuti { $example }
 unfollow-not-following = You are not following report { $code }.
 unfollow-done = You no longer follow report { $code }. No further updates will be sent.
+admin-cat-route-by-area = Routes by area (area=ya|tidak): { $answer }

@@ -20,3 +20,4 @@ btn-unfollow = Berhenti ikuti { $code }
 unfollow-usage = Ketik /berhenti_ikuti dan kode tiketnya, misalnya: /berhenti_ikuti { $example }
 unfollow-not-following = Anda tidak sedang mengikuti laporan { $code }.
 unfollow-done = Anda berhenti mengikuti laporan { $code }. Kabar berikutnya tidak akan dikirim lagi.
+admin-cat-route-by-area = Rute menurut wilayah (area=ya|tidak): { $answer }
