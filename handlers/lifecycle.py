@@ -176,6 +176,8 @@ async def notify_citizen(session: AsyncSession, deps: Deps, report: Report, key:
     """A notification in the citizen's own channel and language, linked to the report."""
     citizen = await session.get(Citizen, report.citizen_id)
     if citizen is None:
+        if key in FOLLOWER_NOTICES:  # the reporter is gone; those following it are not
+            await notify_followers(session, deps, report, params.get("note"))
         return
     opd = await session.get(Opd, report.opd_id)
     lang = citizen.language

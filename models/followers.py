@@ -28,7 +28,9 @@ class FollowOutcome(StrEnum):
 
 async def follow(session: AsyncSession, report_id: int, citizen_id: int) -> FollowOutcome:
     """Make the citizen a follower of an open report (once) and count the support."""
-    report = await session.get(Report, report_id)
+    # Under the report's row lock: a PIC merging or rejecting it at this moment either sees
+    # this follower or is seen to have finished it, never leaves one behind.
+    report = await session.get(Report, report_id, with_for_update=True, populate_existing=True)
     if report is None or report.status not in OPEN_STATUSES:
         return FollowOutcome.CLOSED
     if report.citizen_id == citizen_id:

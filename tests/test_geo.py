@@ -627,3 +627,36 @@ async def test_admin_turns_routing_by_area_on_and_off(geo: Geo) -> None:
         category = await admin_core.edit_category(
             s, admin_core.parse_category_edit("air wilayah=tidak"))
         assert not category.route_by_area
+
+
+async def test_following_the_duplicate_while_it_is_merged_leaves_no_one_behind(geo: Geo) -> None:
+    """Citizens following B at the moment a PIC merges B into A end up following A (or were
+    told B is closed): none is left on the rejected B, and both counts match the rows."""
+    ra, rb = await geo.citizen("700"), await geo.citizen("701")
+    a = await geo.file(ra, "air", PIN)
+    b = await geo.file(rb, "air", (PIN[0] + 0.01, PIN[1]))
+    crowd = [await geo.citizen(str(710 + i)) for i in range(20)]
+
+    async def follow(citizen: Citizen) -> str:
+        async with geo.sm() as s:
+            outcome = await followers.follow(s, b.id or 0, citizen.id or 0)
+            await s.commit()
+            return outcome
+
+    async def merge() -> lifecycle.Outcome:
+        async with geo.sm() as s:
+            report = await s.get(Report, b.id)
+            return await lifecycle.reject_duplicate(s, geo.deps, lifecycle.Actor(1, "Admin"),
+                                                    report, a.code, "ADU")
+
+    results = await asyncio.gather(*(follow(c) for c in crowd[:10]), merge(),
+                                   *(follow(c) for c in crowd[10:]))
+    assert results[10].ok
+    outcomes = [r for r in results if isinstance(r, str)]
+    assert set(outcomes) <= {"followed", "closed"}
+    assert await geo.follower_ids(b.id or 0) == []
+    assert (await geo.report(b.id or 0)).supporters == 0
+    on_a = await geo.follower_ids(a.id or 0)
+    assert (await geo.report(a.id or 0)).supporters == len(on_a)
+    followed = sorted(c.id for c, o in zip(crowd, outcomes, strict=True) if o == "followed")
+    assert on_a == sorted([rb.id, *followed])  # type: ignore[type-var]
