@@ -35,6 +35,7 @@ from handlers.status import (
 from models import followers, inbox, repo
 from models.catalog import Catalog
 from models.domain import (
+    OPEN_STATUSES,
     Clock,
     Status,
     SystemClock,
@@ -729,18 +730,22 @@ class Intake:
                                      _REPROMPT]
             assert turn.citizen.id is not None
             report_id = int(event.arg)
-            outcome = await followers.follow(session, report_id, turn.citizen.id)
             report = await session.get(Report, report_id)
             code = report.code if report is not None else "-"
+            refused = await self._follow_refused(session, report, turn.citizen.id)
+            if refused is not None:  # nothing written: the offer stays
+                return Step.NEARBY, [Reply(t(refused, code=code), alert=t(refused, code=code)),
+                                     _REPROMPT]
+            # The draft goes first, by version: changed meanwhile (its address filled in, a
+            # second press), the turn is redone on fresh state before anything is written.
+            await repo.delete_draft(session, turn.channel, turn.user, version=ctx.version)
+            outcome = await followers.follow(session, report_id, turn.citizen.id)
             if outcome is followers.FollowOutcome.FOLLOWED and report is not None:
-                await repo.delete_draft(session, turn.channel, turn.user, version=ctx.version)
                 await refresh_card(session, None, report)  # the card shows the new count
-                return None, [Reply(t("follow-done", code=code)),
-                              menu_reply(t, t("menu-prompt"))]
-            key = {followers.FollowOutcome.ALREADY: "follow-already",
-                   followers.FollowOutcome.OWN: "follow-own"}.get(outcome, "follow-closed")
-            return Step.NEARBY, [Reply(t(key, code=code), alert=t(key, code=code)),
-                                 _REPROMPT]
+                key = "follow-done"
+            else:  # lost a race since the check above: said as it is, nothing counted
+                key = _FOLLOW_REFUSED.get(outcome, "follow-closed")
+            return None, [Reply(t(key, code=code)), menu_reply(t, t("menu-prompt"))]
         return Step.NEARBY, [self._unexpected(t, event, "expect-nearby"), _REPROMPT]
 
     async def _on_identity(
@@ -993,6 +998,17 @@ class Intake:
             forwarded = opd.name(t.lang) if opd is not None else "-"
         return report, forwarded
 
+    async def _follow_refused(self, session: AsyncSession, report: Report | None,
+                              citizen_id: int) -> str | None:
+        """Why the citizen cannot follow the report (a translation key), or None."""
+        if report is None or report.id is None or report.status not in OPEN_STATUSES:
+            return "follow-closed"
+        if report.citizen_id == citizen_id:
+            return "follow-own"
+        if await followers.is_follower(session, report.id, citizen_id):
+            return "follow-already"
+        return None
+
     async def _route(self, session: AsyncSession, category: Category, data: dict[str, Any]
                      ) -> int:
         """The OPD a report goes to: the one whose area covers the pin where the category
@@ -1070,6 +1086,7 @@ class Intake:
 
 
 _REPROMPT = Reply("")
+_FOLLOW_REFUSED = {"already": "follow-already", "own": "follow-own", "closed": "follow-closed"}
 
 
 def _reprompt(replies: list[Reply]) -> bool:

@@ -92,8 +92,9 @@ class Report(SQLModel, table=True):
         Index("ix_report_opd_created", "opd_id", "created_at"),
         # Open reds and yellows per OPD, counted and listed from the index alone (reports).
         Index("ix_report_light_opd", "light", "opd_id", "created_at", "status"),
-        # Open reports of a category near a pin: a latitude band of one category (models/geo.py).
-        Index("ix_report_category_lat", "category_id", "latitude"),
+        # Open reports of a category near a pin: a latitude band of one category, longitude
+        # checked in the index before any row is read (models/geo.py).
+        Index("ix_report_category_lat", "category_id", "latitude", "longitude"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

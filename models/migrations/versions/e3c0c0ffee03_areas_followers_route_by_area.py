@@ -46,7 +46,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('route_by_area', sa.Boolean(), nullable=False,
                                       server_default=sa.false()))
     with op.batch_alter_table('report', schema=None) as batch_op:
-        batch_op.create_index('ix_report_category_lat', ['category_id', 'latitude'],
+        batch_op.create_index('ix_report_category_lat', ['category_id', 'latitude', 'longitude'],
                               unique=False)
 
 
