@@ -660,3 +660,23 @@ async def test_following_the_duplicate_while_it_is_merged_leaves_no_one_behind(g
     assert (await geo.report(a.id or 0)).supporters == len(on_a)
     followed = sorted(c.id for c, o in zip(crowd, outcomes, strict=True) if o == "followed")
     assert on_a == sorted([rb.id, *followed])  # type: ignore[type-var]
+
+
+async def test_follow_redone_when_another_process_changed_the_draft(geo: Geo) -> None:
+    """The address of the shared pin arrives (through another process) between the offer and
+    the press: the follow is counted once and the citizen told so, not 'already following'."""
+    reporter, fan = await geo.citizen("800"), await geo.citizen("801")
+    report = await geo.file(reporter, "air", PIN)
+    await geo.to_location(fan, "air")
+    await geo.say(fan, Location(*PIN))
+    other = Intake(geo.intake.translator, geo.intake.media, NoGeocoder(), geo.intake.config,
+                   catalog=geo.deps.catalog, areas=AreaIndex())
+    async with geo.sm() as s:
+        draft = await repo.load_draft(s, "telegram", "801")
+        assert draft is not None and draft.step == Step.NEARBY
+        await other.apply_address(s, "telegram", "801", draft.data["nonce"], *PIN,
+                                  "Jalan Lintas Timur")
+    told = await geo.say(fan, Button("follow", str(report.id)))
+    assert f"Anda kini mengikuti laporan {report.code}" in told[0].text, told
+    assert (await geo.report(report.id or 0)).supporters == 1
+    assert await geo.follower_ids(report.id or 0) == [fan.id]
