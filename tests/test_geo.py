@@ -680,3 +680,60 @@ async def test_follow_redone_when_another_process_changed_the_draft(geo: Geo) ->
     assert f"Anda kini mengikuti laporan {report.code}" in told[0].text, told
     assert (await geo.report(report.id or 0)).supporters == 1
     assert await geo.follower_ids(report.id or 0) == [fan.id]
+
+
+# ---- end to end on WhatsApp -----------------------------------------------------------------
+
+
+@pytest.fixture
+async def wa_geo(db_url: str, fake_tg: Any, geocoder: Any, tmp_path: Path
+                 ) -> AsyncIterator[tuple[Any, Any]]:
+    from bot.playground import graphapi as fg
+    from tests.conftest import make_settings, start_seeded
+
+    graph = fg.FakeGraphAPI()
+    await graph.start()
+    settings = make_settings(
+        db_url, fake_tg, tmp_path / "media", geocoder.port,
+        WHATSAPP_TOKEN=fg.TOKEN, WHATSAPP_PHONE_NUMBER_ID=fg.PHONE_ID,
+        WHATSAPP_APP_SECRET=fg.APP_SECRET, WHATSAPP_VERIFY_TOKEN=fg.VERIFY_TOKEN,
+        WHATSAPP_API_URL=graph.api_base("v22.0"), DUPLICATE_RADIUS_M=150)
+    h = await start_seeded(fake_tg, settings)
+    yield h, graph
+    await h.stop()
+    await graph.stop()
+
+
+async def test_whatsapp_citizen_offered_reply_buttons_and_follows(wa_geo: Any) -> None:
+    """On WhatsApp the offer is reply buttons (≤ 3, titles ≤ 20); following answers in the
+    citizen's chat and counts the support."""
+    from bot.playground import graphapi as fg
+    from tests.conftest import jpeg_bytes
+    from tests.test_whatsapp import WA, ids, send_report, titles, to_summary
+
+    h, graph = wa_geo
+    first = WA(h, graph, "6281100000001")
+    code = await send_report(first, await to_summary(first, anonymous=True))
+    async with h.sessionmaker() as s:
+        report = await repo.report_by_code(s, code)
+        assert report is not None
+    second = WA(h, graph, "6281100000002", name="Rina")
+    await second.text("halo", "Halo Rina")
+    async with h.sessionmaker() as s:
+        jalan = (await repo.category_by_code(s, "jalan")).id  # type: ignore[union-attr]
+    await second.row("new:", "Langkah 1/5")
+    await second.row(f"cat:{jalan}", "Langkah 2/5")
+    await second.text("Lubang besar di jalan depan pasar, sudah lama.", "Langkah 3/5")
+    media_id = graph.add_media(jpeg_bytes("green"), "image/jpeg")
+    await second.send(fg.image_message(second.wa_id, media_id), "(1/5)")
+    await second.button("done:", "Langkah 4/5")
+    calls = await second.send(fg.location_message(second.wa_id, 0.40, 101.85),
+                              "Sudah dilaporkan?")
+    offer = calls[-1]
+    assert code in offer.text
+    assert ids(offer) == [f"follow:{report.id}", "new_anyway:"]
+    assert all(len(t) <= 20 for t in titles(offer)) and titles(offer)[0] == f"Ikuti {code}"
+    await second.button(f"follow:{report.id}", f"Anda kini mengikuti laporan {code}")
+    async with h.sessionmaker() as s:
+        assert (await s.get(Report, report.id)).supporters == 1  # type: ignore[union-attr]
+        assert (await s.exec(select(func.count()).select_from(Report))).one() == 1
