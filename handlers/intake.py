@@ -1017,8 +1017,9 @@ class Intake:
         if category.route_by_area and self.areas is not None and lat is not None \
                 and lon is not None:
             opd_id = await self.areas.opd_at(session, float(lat), float(lon))
-            if opd_id is not None:
-                return opd_id
+            opd = await self.catalog.opd(session, opd_id) if opd_id is not None else None
+            if opd is not None and opd.active and opd.id is not None:  # catalog: fresher
+                return opd.id
         return category.opd_id
 
     async def _outside(self, session: AsyncSession, lat: float, lon: float) -> bool:
