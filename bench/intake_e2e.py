@@ -844,6 +844,8 @@ class Bench:
             "RATE_LIMIT_BURST": "1000000",
             "RATE_LIMIT_PER_SECOND": "1000000",
             "LOG_LEVEL": "WARNING",
+            # Every citizen files at one pin: no "already reported nearby?" step in this flow.
+            "DUPLICATE_RADIUS_M": "0",
             STATS_ENV: str(work / "stats.json"),
             PARENT_ENV: str(os.getpid()),
         })

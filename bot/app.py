@@ -47,6 +47,7 @@ from models.catalog import Catalog
 from models.citizens import CitizenCache
 from models.db import make_engine, make_reader, make_sessionmaker, migrate
 from models.domain import Clock, SystemClock, utcnow
+from models.geo import AreaIndex, load_area_text
 from models.media import MediaStore
 from models.pii import convert_plaintext
 from models.tables import Report
@@ -229,9 +230,11 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
             phone_region=settings.phone_region, identity_modes=settings.identity_modes,
             require_phone=settings.require_phone, require_nik=settings.require_nik,
             vault=vault,
+            duplicate_radius_m=settings.duplicate_radius_m,
         ),
         on_submitted=on_submitted,
         catalog=catalog,
+        areas=area_index(settings),
     )
 
     async def on_address(session: AsyncSession, report: Report) -> None:
@@ -495,3 +498,12 @@ async def run_polling(app: App) -> None:
     finally:
         app.poller = None
         await app.stop_background()
+
+
+def area_index(settings: Settings) -> AreaIndex:
+    """The OPDs' areas and the service polygons (SERVICE_AREA as a GeoJSON file, checked
+    when the settings were read, or a seed's service_area)."""
+    fixed = None
+    if settings.service_area_file is not None:
+        fixed = load_area_text(settings.service_area_file.read_text(encoding="utf-8"))
+    return AreaIndex(service=fixed)

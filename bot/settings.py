@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     service_area: Annotated[tuple[float, float, float, float] | None, NoDecode] = Field(
         default=None, alias="SERVICE_AREA"
     )
+    # SERVICE_AREA given as a GeoJSON file (Polygon/MultiPolygon, holes allowed) instead.
+    service_area_file: Path | None = Field(default=None, exclude=True)
+    duplicate_radius_m: float = Field(default=150.0, ge=0, le=5000, alias="DUPLICATE_RADIUS_M")
 
     rate_limit_burst: int = Field(default=20, ge=1, alias="RATE_LIMIT_BURST")
     rate_limit_per_second: float = Field(default=2.0, gt=0, alias="RATE_LIMIT_PER_SECOND")
@@ -238,11 +241,33 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             if not value.strip():
                 return None
+            if value.strip().lower().endswith((".geojson", ".json")):
+                return None  # a polygon file: read by _area_file below
             parts = [float(p) for p in value.split(",")]
             if len(parts) != 4 or parts[0] >= parts[2] or parts[1] >= parts[3]:
                 raise ValueError("must be min_lat,min_lon,max_lat,max_lon")
             return tuple(parts)
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _area_file(cls, data: object) -> object:
+        """SERVICE_AREA=path/to/area.geojson: checked now (exists, valid polygons)."""
+        if not isinstance(data, dict):
+            return data
+        value = data.get("SERVICE_AREA", data.get("service_area"))
+        if isinstance(value, str) and value.strip().lower().endswith((".geojson", ".json")):
+            from models.geo import GeoError, load_area_text
+
+            path = Path(value.strip())
+            try:
+                load_area_text(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"SERVICE_AREA: cannot read {path}: {exc}") from None
+            except GeoError as exc:
+                raise ValueError(f"SERVICE_AREA: {path}: {exc}") from None
+            data = {**data, "service_area_file": path}
+        return data
 
     @field_validator("timezone")
     @classmethod
@@ -341,6 +366,8 @@ def load_settings(**overrides: object) -> Settings:
         field = Settings.model_fields.get(name)
         env = field.alias if field and field.alias else name.upper()
         msg = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:  # a check across settings: its message names the setting
+            raise SettingsError(f"Invalid setting {msg}.") from None
         raise SettingsError(
             f"Invalid setting {env}: {msg}. Set {env} in the environment or .env."
         ) from None

@@ -299,6 +299,7 @@ CATEGORY_FIELDS = {
     "nama": "name", "name": "name", "opd": "opd", "foto": "photo", "photo": "photo",
     "lokasi": "location", "location": "location", "followup": "followup",
     "tindaklanjut": "followup", "resolve": "resolve", "selesai": "resolve",
+    "area": "area", "wilayah": "area",  # route by the OPDs' areas (models/geo.py)
 }
 
 
@@ -314,6 +315,7 @@ class CategoryEdit:
     followup: Deadline | None = None
     resolve: Deadline | None = None
     changed: list[str] = field(default_factory=list)
+    route_by_area: bool | None = None
 
 
 def _flag(value: str, usage: str) -> bool:
@@ -373,6 +375,8 @@ def parse_category_edit(args: str) -> CategoryEdit:
         edit.followup = _deadline(raw["followup"], usage)
     if "resolve" in raw:
         edit.resolve = _deadline(raw["resolve"], usage)
+    if "area" in raw:
+        edit.route_by_area = _flag(raw["area"], usage)
     return edit
 
 
@@ -397,6 +401,8 @@ async def edit_category(session: AsyncSession, edit: CategoryEdit) -> Category:
         category.requires_photo = edit.photo
     if edit.location is not None:
         category.requires_location = edit.location
+    if edit.route_by_area is not None:
+        category.route_by_area = edit.route_by_area
     category.followup_deadline, category.resolve_deadline = str(followup), str(resolve)
     session.add(category)
     await session.commit()

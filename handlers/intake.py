@@ -24,13 +24,30 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import privacy
 from handlers.i18n import Tr, Translator
-from handlers.lifecycle import start_clocks
+from handlers.lifecycle import refresh_card, start_clocks
 from handlers.logctx import about_ticket
 from handlers.replies import Choice, Reply
-from handlers.status import help_reply, idle_text_reply, menu_reply, my_reports_reply, status_reply
-from models import inbox, repo
+from handlers.status import (
+    help_reply,
+    idle_text_reply,
+    light,
+    menu_reply,
+    my_reports_reply,
+    status_reply,
+)
+from models import followers, inbox, repo
 from models.catalog import Catalog
-from models.domain import Clock, Status, SystemClock, WorkCalendar, ticket_length, utcnow
+from models.domain import (
+    OPEN_STATUSES,
+    Clock,
+    Status,
+    SystemClock,
+    WorkCalendar,
+    normalize_ticket,
+    ticket_length,
+    utcnow,
+)
+from models.geo import AreaIndex, haversine_m, nearby_open_reports
 from models.identity import check_nik, clean_nik, mask_nik, normalize_phone
 from models.media import MAX_DOWNLOAD_BYTES, MediaRejected, MediaStore
 from models.tables import Category, Citizen, Report
@@ -47,6 +64,7 @@ class Step(StrEnum):
     DESCRIPTION = "description"
     MEDIA = "media"
     LOCATION = "location"
+    NEARBY = "nearby"  # open reports of the category near the pin: follow one, or go on
     IDENTITY = "identity"
     PHONE = "phone"
     NIK = "nik"
@@ -135,6 +153,7 @@ class IntakeConfig:
     require_phone: bool = False
     require_nik: bool = False
     vault: Any = None  # models.pii.Vault: phone and NIK encrypted in drafts and reports
+    duplicate_radius_m: float = 0.0  # open reports this near the pin are offered (0: off)
 
     @property
     def anonymous_allowed(self) -> bool:
@@ -215,6 +234,7 @@ class Intake:
         on_submitted: Callable[[AsyncSession, Report], Awaitable[Any]] | None = None,
         catalog: Catalog | None = None,
         geocode_later: GeocodeRequest | None = None,
+        areas: AreaIndex | None = None,
     ) -> None:
         self.translator = translator
         self.media = media
@@ -222,6 +242,7 @@ class Intake:
         self.config = config
         self.on_submitted = on_submitted  # e.g. dispatch to the OPD, in the same transaction
         self.catalog = catalog or Catalog()
+        self.areas = areas  # routing by area and the service polygons (models/geo.py)
         # With a background geocoder the location step answers at once with coordinates;
         # without one it waits for the (cached, short-timeout) geocoder as before.
         self.geocode_later = geocode_later
@@ -472,7 +493,11 @@ class Intake:
         if name == "ask_status":
             return [Reply(t("status-ask", example=f"{prefix}-7K3Q"))]
         if name in ("laporanku", "myreports", "mine"):
-            return [await my_reports_reply(session, t, turn.citizen, tz)]
+            replies = [await my_reports_reply(session, t, turn.citizen, tz)]
+            followed = await self._followed_reply(session, t, turn)
+            return replies + ([followed] if followed is not None else [])
+        if name in ("berhenti_ikuti", "unfollow"):
+            return [await self._unfollow(session, t, turn, event)]
         if name in ("help", "bantuan"):
             return [help_reply(t, turn.is_admin)]
         if name in ("dataku", "mydata"):
@@ -527,6 +552,8 @@ class Intake:
             key = "ask-location-required" if required else "ask-location"
             return [Reply(t(key), request="location", request_label=t("btn-send-location"),
                           skip_label=None if required else t("btn-skip"))]
+        if step is Step.NEARBY:
+            return [await self._nearby_offer(session, t, data)]
         if step is Step.IDENTITY:
             return [self._identity_prompt(t, turn, data)]
         if step is Step.PHONE:
@@ -603,6 +630,10 @@ class Intake:
             place=place,
             who=who,
         )
+        if category is not None and category.route_by_area:  # where it goes depends on the pin
+            opd = await self.catalog.opd(session, await self._route(session, category, data))
+            if opd is not None:
+                text += "\n" + t("summary-routed", opd=opd.name(lang))
         nonce = data.get("nonce", "")
         rows = [
             [Choice(t("btn-send"), "send", nonce)],
@@ -692,8 +723,7 @@ class Intake:
             lat, lon = event.latitude, event.longitude
             if not (-90 <= lat <= 90 and -180 <= lon <= 180):
                 return Step.LOCATION, [Reply(t("location-invalid")), _REPROMPT]
-            area = self.config.service_area
-            if area and not (area[0] <= lat <= area[2] and area[1] <= lon <= area[3]):
+            if await self._outside(session, lat, lon):
                 return Step.LOCATION, [Reply(t("location-outside")), _REPROMPT]
             address = event.title[:300] if event.title else None
             if address is None:
@@ -704,8 +734,15 @@ class Intake:
                     if address is None:
                         ctx.geocode = (str(data.get("nonce", "")), lat, lon)
             data.update(latitude=lat, longitude=lon, address=address)
+            data.pop("nearby", None)
             shown = address or f"{lat:.5f}, {lon:.5f}"
             ack = Reply(t("location-saved", place=shown), remove_keyboard=True)
+            if category is not None and category.id is not None:
+                near = await nearby_open_reports(session, category.id, lat, lon,
+                                                 self.config.duplicate_radius_m)
+                if near:  # already reported here? offered before a new report is made
+                    data["nearby"] = [r.id for r, _ in near]
+                    return Step.NEARBY, [ack]
             return self._after(data, Step.LOCATION, category), [ack]
         if _is_skip(t, event):
             if required:
@@ -714,6 +751,43 @@ class Intake:
             return self._after(data, Step.LOCATION, category), [
                 Reply(t("location-skipped"), remove_keyboard=True)]
         return Step.LOCATION, [self._unexpected(t, event, "expect-location"), _REPROMPT]
+
+    async def _on_nearby(
+        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
+        ctx: _Ctx,
+    ) -> StepResult:
+        """Follow one of the open reports offered near the pin (the draft ends), or go on."""
+        category = await self._category(session, data)
+        if isinstance(event, Location):  # another pin: checked afresh
+            step, replies = await self._on_location(session, t, turn, data, event, ctx)
+            return step, replies + ([_REPROMPT] if step is Step.NEARBY else [])
+        if isinstance(event, Button) and event.action == "new_anyway":
+            data.pop("nearby", None)
+            return self._after(data, Step.LOCATION, category), []
+        if isinstance(event, Button) and event.action == "follow":
+            offered = [str(i) for i in data.get("nearby", [])]
+            if event.arg not in offered:
+                return Step.NEARBY, [Reply(t("button-stale"), alert=t("button-stale-alert")),
+                                     _REPROMPT]
+            assert turn.citizen.id is not None
+            report_id = int(event.arg)
+            report = await session.get(Report, report_id)
+            code = report.code if report is not None else "-"
+            refused = await self._follow_refused(session, report, turn.citizen.id)
+            if refused is not None:  # nothing written: the offer stays
+                return Step.NEARBY, [Reply(t(refused, code=code), alert=t(refused, code=code)),
+                                     _REPROMPT]
+            # The draft goes first, by version: changed meanwhile (its address filled in, a
+            # second press), the turn is redone on fresh state before anything is written.
+            await repo.delete_draft(session, turn.channel, turn.user, version=ctx.version)
+            outcome = await followers.follow(session, report_id, turn.citizen.id)
+            if outcome is followers.FollowOutcome.FOLLOWED and report is not None:
+                await refresh_card(session, None, report)  # the card shows the new count
+                key = "follow-done"
+            else:  # lost a race since the check above: said as it is, nothing counted
+                key = _FOLLOW_REFUSED.get(outcome, "follow-closed")
+            return None, [Reply(t(key, code=code)), menu_reply(t, t("menu-prompt"))]
+        return Step.NEARBY, [self._unexpected(t, event, "expect-nearby"), _REPROMPT]
 
     async def _on_identity(
         self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], event: Event,
@@ -1023,7 +1097,7 @@ class Intake:
             channel=turn.channel,
             citizen_id=turn.citizen.id,
             category_id=category.id,  # type: ignore[arg-type]
-            opd_id=category.opd_id,
+            opd_id=await self._route(session, category, data),
             description=data["description"],
             latitude=data.get("latitude"),
             longitude=data.get("longitude"),
@@ -1070,6 +1144,88 @@ class Intake:
             forwarded = opd.name(t.lang) if opd is not None else "-"
         return report, forwarded
 
+    async def _follow_refused(self, session: AsyncSession, report: Report | None,
+                              citizen_id: int) -> str | None:
+        """Why the citizen cannot follow the report (a translation key), or None."""
+        if report is None or report.id is None or report.status not in OPEN_STATUSES:
+            return "follow-closed"
+        if report.citizen_id == citizen_id:
+            return "follow-own"
+        if await followers.is_follower(session, report.id, citizen_id):
+            return "follow-already"
+        return None
+
+    async def _route(self, session: AsyncSession, category: Category, data: dict[str, Any]
+                     ) -> int:
+        """The OPD a report goes to: the one whose area covers the pin where the category
+        routes by area, else the category's own."""
+        lat, lon = data.get("latitude"), data.get("longitude")
+        if category.route_by_area and self.areas is not None and lat is not None \
+                and lon is not None:
+            opd_id = await self.areas.opd_at(session, float(lat), float(lon))
+            opd = await self.catalog.opd(session, opd_id) if opd_id is not None else None
+            if opd is not None and opd.active and opd.id is not None:  # catalog: fresher
+                return opd.id
+        return category.opd_id
+
+    async def _outside(self, session: AsyncSession, lat: float, lon: float) -> bool:
+        """Whether a pin lies outside the service polygons (or, without them, the box)."""
+        inside = await self.areas.in_service_area(session, lat, lon) if self.areas else None
+        if inside is not None:
+            return not inside
+        area = self.config.service_area
+        return bool(area) and not (area[0] <= lat <= area[2] and area[1] <= lon <= area[3])
+
+    async def _nearby_offer(self, session: AsyncSession, t: Tr, data: dict[str, Any]) -> Reply:
+        """The open reports offered near the pin: ticket, light, distance, description."""
+        lat, lon = float(data["latitude"]), float(data["longitude"])
+        lines, rows = [t("nearby-head")], []
+        for rid in data.get("nearby", []):
+            report = await session.get(Report, int(rid))
+            if report is None or report.latitude is None or report.longitude is None:
+                continue
+            meters = round(haversine_m(lat, lon, report.latitude, report.longitude))
+            text = report.description[:80] + ("…" if len(report.description) > 80 else "")
+            lines.append(t("nearby-line", light=light(report), code=report.code,
+                           meters=meters, status=t(f"status-{report.status}"),
+                           supporters=report.supporters, description=text))
+            rows.append([Choice(t("btn-follow", code=report.code), "follow", str(report.id))])
+        lines.append(t("nearby-foot"))
+        rows.append([Choice(t("btn-new-anyway"), "new_anyway")])
+        return Reply("\n\n".join(lines), choices=rows, remove_keyboard=True)
+
+    async def _followed_reply(self, session: AsyncSession, t: Tr, turn: Turn) -> Reply | None:
+        """The reports the citizen follows (for /laporanku), each with an unfollow button."""
+        reports = await followers.followed_reports(session, turn.citizen.id or 0)
+        if not reports:
+            return None
+        lines = [t("followed-head", count=len(reports))]
+        rows = []
+        for r in reports:
+            lines.append(f"{light(r)} {r.code} — {t(f'status-{r.status}')} "
+                         f"({t('followed-mark')})")
+            lines.append("   " + (r.description[:60] + ("…" if len(r.description) > 60 else "")))
+            if len(rows) < 3:  # WhatsApp shows at most three buttons
+                rows.append([Choice(t("btn-unfollow", code=r.code), "unfollow", str(r.id))])
+        return Reply("\n".join(lines), choices=rows)
+
+    async def _unfollow(self, session: AsyncSession, t: Tr, turn: Turn, event: Event) -> Reply:
+        """`/berhenti_ikuti CODE` or its button: the citizen stops following a report."""
+        report: Report | None = None
+        if isinstance(event, Button) and event.arg.isdigit():
+            report = await session.get(Report, int(event.arg))
+        elif isinstance(event, Command) and event.args.strip():
+            code = normalize_ticket(event.args.strip(), self.config.ticket_prefix)
+            report = await repo.report_by_code(session, code) if code else None
+        else:
+            return Reply(t("unfollow-usage", example=f"{self.config.ticket_prefix}-7K3Q"))
+        if report is None or report.id is None or turn.citizen.id is None or \
+                not await followers.unfollow(session, report.id, turn.citizen.id):
+            return Reply(t("unfollow-not-following",
+                           code=report.code if report is not None else event.args.strip()[:20]))
+        await refresh_card(session, None, report)
+        return Reply(t("unfollow-done", code=report.code))
+
     def _unexpected(self, t: Tr, event: Event, expect_key: str) -> Reply:
         if isinstance(event, Button):
             return Reply(t(expect_key), alert=t("button-stale-alert"))
@@ -1077,6 +1233,7 @@ class Intake:
 
 
 _REPROMPT = Reply("")
+_FOLLOW_REFUSED = {"already": "follow-already", "own": "follow-own", "closed": "follow-closed"}
 
 
 def _reprompt(replies: list[Reply]) -> bool:

@@ -21,7 +21,7 @@ from handlers.i18n import Translator
 from handlers.logctx import about_ticket
 from handlers.replies import split_text
 from handlers.status import light
-from models import repo
+from models import followers, repo
 from models.catalog import Catalog
 from models.domain import (
     OPEN_STATUSES,
@@ -182,6 +182,8 @@ async def notify_citizen(session: AsyncSession, deps: Deps, report: Report, key:
     """A notification in the citizen's own channel and language, linked to the report."""
     citizen = await session.get(Citizen, report.citizen_id)
     if citizen is None:
+        if key in FOLLOWER_NOTICES:  # the reporter is gone; those following it are not
+            await notify_followers(session, deps, report, params.get("note"))
         return
     opd = await session.get(Opd, report.opd_id)
     lang = citizen.language
@@ -191,6 +193,56 @@ async def notify_citizen(session: AsyncSession, deps: Deps, report: Report, key:
     if buttons:
         payload["buttons"] = buttons
     enqueue(session, citizen.external_id, "text", payload, report.id, channel=citizen.channel)
+    if key in FOLLOWER_NOTICES:  # progress, not a question meant for the reporter alone
+        await notify_followers(session, deps, report, params.get("note"))
+
+
+# The reporter's notices that followers get too (as `follow-update`): not `notify-need-info`.
+FOLLOWER_NOTICES = frozenset({"notify-dispatched", "notify-in-progress", "notify-resolved",
+                              "notify-rejected", "notify-reassigned", "notify-auto-closed"})
+
+
+async def notify_followers(session: AsyncSession, deps: Deps, report: Report,
+                           detail: str | None = None) -> int:
+    """The report's new status to each of its followers, in their own channel and language;
+    returns how many were queued."""
+    citizens = await followers.followers_of(session, report.id or 0)
+    if not citizens:
+        return 0
+    opd = await deps.catalog.opd(session, report.opd_id)
+    for citizen in citizens:
+        lang = citizen.language
+        text = deps.translator(lang, "follow-update", code=report.code,
+                               status=deps.translator(lang, f"status-{report.status}"),
+                               opd=opd.name(lang) if opd else "-")
+        if detail:
+            text += "\n" + detail[:CARD_NOTE_MAX]
+        enqueue(session, citizen.external_id, "text", {"text": text, "link": "notice"},
+                report.id, channel=citizen.channel)
+    return len(citizens)
+
+
+async def merge_followers(session: AsyncSession, deps: Deps, source: Report, target: Report,
+                          tell_reporter: bool = True) -> int:
+    """`source` is a duplicate of `target`: its reporter and followers follow the target
+    (models/followers.py), each told so (the reporter only when `tell_reporter`: a caller
+    that tells them itself says False); the target's card shows the new count. Not
+    committed. Returns how many newly follow the target."""
+    moved_ids = [c.id for c in await followers.followers_of(session, source.id or 0)]
+    moved = await followers.move_followers(session, source, target)
+    told = [source.citizen_id, *moved_ids] if tell_reporter else moved_ids
+    for citizen_id in dict.fromkeys(told):
+        if citizen_id == target.citizen_id:
+            continue
+        citizen = await session.get(Citizen, citizen_id)
+        if citizen is None:
+            continue
+        text = deps.translator(citizen.language, "follow-merged", code=source.code,
+                               target=target.code)
+        enqueue(session, citizen.external_id, "text", {"text": text, "link": "notice"},
+                target.id, channel=citizen.channel)
+    await refresh_card(session, deps, target)
+    return moved
 
 
 # ---- the card -------------------------------------------------------------------------------
@@ -245,7 +297,7 @@ async def card_view(session: AsyncSession, report: Report) -> CardView:
                     card_actions(report))
 
 
-async def refresh_card(session: AsyncSession, deps: Deps, report: Report) -> None:
+async def refresh_card(session: AsyncSession, deps: Deps | None, report: Report) -> None:
     """Queue an edit of the card to the report's state at delivery time (if it was posted).
 
     The outbox is the only place that edits a card; it renders the newest state when it
@@ -637,7 +689,7 @@ async def resolve(session: AsyncSession, deps: Deps, actor: Actor, report: Repor
 
 
 async def reject(session: AsyncSession, deps: Deps, actor: Actor, report: Report, reason: str,
-                 text: str | None) -> Outcome:
+                 text: str | None, merge_into: Report | None = None) -> Outcome:
     t = deps.translator.bind(deps.default_language)
     if (bad := _check(t, report, "reject")) is not None:
         return bad
@@ -652,6 +704,8 @@ async def reject(session: AsyncSession, deps: Deps, actor: Actor, report: Report
     citizen = await session.get(Citizen, report.citizen_id)
     lang = citizen.language if citizen else deps.default_language
     reason_text = deps.translator(lang, f"reject-{reason}") + (f": {note}" if note else "")
+    if merge_into is not None:  # a duplicate: its followers (and reporter) follow the original
+        await merge_followers(session, deps, report, merge_into)
     await notify_citizen(session, deps, report, "notify-rejected", reason=reason_text)
     await refresh_card(session, deps, report)
     await session.commit()
@@ -665,7 +719,8 @@ async def reject_duplicate(session: AsyncSession, deps: Deps, actor: Actor, repo
     original = await repo.report_by_code(session, code) if code else None
     if original is None or original.id == report.id:
         return Outcome(False, t("pic-duplicate-unknown"), prompt="duplicate", report=report)
-    return await reject(session, deps, actor, report, "duplicate", original.code)
+    return await reject(session, deps, actor, report, "duplicate", original.code,
+                        merge_into=original)
 
 
 async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Report,
@@ -867,6 +922,7 @@ async def feedback(session: AsyncSession, deps: Deps, citizen: Citizen, report_i
         await set_status(session, deps, report, Status.IN_PROGRESS, "citizen",
                           citizen.external_id, None, kind="reopened")
         session.add(report)
+        await notify_followers(session, deps, report)
         await refresh_card(session, deps, report)
         opd = await session.get(Opd, report.opd_id)
         if opd is not None and opd.chat_id is not None:
@@ -886,6 +942,7 @@ async def feedback(session: AsyncSession, deps: Deps, citizen: Citizen, report_i
         await set_status(session, deps, report, Status.CLOSED, "citizen",
                           citizen.external_id, None, note="⭐" * report.rating)
         session.add(report)
+        await notify_followers(session, deps, report)
         await refresh_card(session, deps, report)
         if commit:
             await session.commit()

@@ -14,7 +14,6 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,6 +27,7 @@ from handlers.lifecycle import (
     claim,
     dispatch,
     enqueue,
+    merge_followers,
     notify_citizen,
     refresh_card,
     relight,
@@ -346,11 +346,9 @@ async def merge_into(session: AsyncSession, deps: Deps, actor: Actor, source: Re
     await set_status(session, deps, source, Status.REJECTED, "operator", str(actor.user_id),
                      actor.name, note=f"→ {target.code}", kind="merged")
     session.add(source)
-    # Atomic: several merges into one target at once all count.
-    await session.execute(
-        update(Report).where(col(Report.id) == target.id)
-        .values(supporters=Report.supporters + 1 + source.supporters)
-        .execution_options(synchronize_session=False))
+    # The source's reporter and followers follow the target; supporters recounted under the
+    # target's row lock, so several merges into one target at once all count.
+    await merge_followers(session, deps, source, target, tell_reporter=False)
     session.add(ReportEvent(report_id=target.id or 0, at=deps.now(), kind="merged_in",
                             actor_kind="operator", actor_id=str(actor.user_id),
                             actor_name=actor.name, from_status=target.status,

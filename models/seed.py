@@ -6,11 +6,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import repo
 from models.domain import Deadline
-from models.tables import Category, Opd
+from models.geo import GeoError, load_area_text, to_geojson
+from models.tables import Area, Category, Opd
 
 
 class SeedError(Exception):
@@ -28,6 +31,9 @@ async def load_seed(session: AsyncSession, path: Path) -> tuple[int, int]:
         raise SeedError(f"{path}: {exc}") from exc
     opds = doc.get("opd", [])
     categories = doc.get("category", [])
+    areas: list[tuple[Opd | None, list[Area]]] = []
+    if "service_area" in doc:
+        areas.append((None, _areas(path, "service_area", doc["service_area"])))
     for i, item in enumerate(opds):
         try:
             code = str(item["code"]).upper()
@@ -39,8 +45,17 @@ async def load_seed(session: AsyncSession, path: Path) -> tuple[int, int]:
                 opd.thread_id = int(item["thread_id"]) if "thread_id" in item else None
         except (KeyError, TypeError, ValueError) as exc:
             raise SeedError(f"{path}: opd #{i + 1}: missing or bad field {exc}") from exc
+        if "area" in item:
+            areas.append((opd, _areas(path, f"opd {code}", item["area"])))
         session.add(opd)
     await session.flush()
+    for owner, shapes in areas:  # an OPD's areas (or the service area) replaced as a whole
+        owner_id = owner.id if owner is not None else None
+        await session.execute(delete(Area).where(
+            col(Area.opd_id).is_(None) if owner_id is None else col(Area.opd_id) == owner_id))
+        for shape in shapes:
+            shape.opd_id = owner_id
+            session.add(shape)
     for i, item in enumerate(categories):
         try:
             code = str(item["code"]).lower()
@@ -61,9 +76,33 @@ async def load_seed(session: AsyncSession, path: Path) -> tuple[int, int]:
             cat.followup_deadline = str(Deadline.parse(followup))
             cat.resolve_deadline = str(Deadline.parse(item.get("resolve", "14d")))
             cat.active = bool(item.get("active", True))
+            cat.route_by_area = bool(item.get("route_by_area", False))
             cat.sort = int(item.get("sort", i))
         except (KeyError, TypeError, ValueError) as exc:
             raise SeedError(f"{path}: category #{i + 1}: missing or bad field {exc}") from exc
         session.add(cat)
     await session.commit()
     return len(opds), len(categories)
+
+
+def _areas(path: Path, where: str, files: object) -> list[Area]:
+    """The GeoJSON file(s) named by `area = "..."` (relative to the seed file) as Area rows;
+    SeedError naming the file and the reason when one is missing or not a valid polygon."""
+    names = [files] if isinstance(files, str) else files
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise SeedError(f"{path}: {where}: area must be a GeoJSON file name or a list of them")
+    out = []
+    for name in names:
+        file = (path.parent / name).resolve()
+        try:
+            text = file.read_text(encoding="utf-8")  # noqa: ASYNC240 - one-shot CLI command
+        except FileNotFoundError:
+            raise SeedError(f"{path}: {where}: area file {name} not found ({file})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SeedError(f"{path}: {where}: area file {name}: {exc}") from None
+        try:
+            geom = load_area_text(text)
+        except GeoError as exc:
+            raise SeedError(f"{path}: {where}: area file {name}: {exc}") from None
+        out.append(Area(name=Path(name).stem[:200], geojson=to_geojson(geom)))
+    return out

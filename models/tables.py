@@ -43,6 +43,8 @@ class Category(SQLModel, table=True):
     resolve_deadline: str = Field(default="14d", max_length=8)
     active: bool = Field(default=True)
     sort: int = Field(default=0)
+    # Sent to the OPD whose area (models/geo.py) covers the report's pin, else to `opd_id`.
+    route_by_area: bool = Field(default=False)
 
     def name(self, lang: str) -> str:
         return self.name_en if lang == "en" and self.name_en else self.name_id
@@ -95,6 +97,9 @@ class Report(SQLModel, table=True):
         Index("ix_report_light_opd", "light", "opd_id", "created_at", "status"),
         # The retention purge: reports not yet anonymised, oldest change first.
         Index("ix_report_purge", "personal_purged_at", "updated_at"),
+        # Open reports of a category near a pin: a latitude band of one category, longitude
+        # checked in the index before any row is read (models/geo.py).
+        Index("ix_report_category_lat", "category_id", "latitude", "longitude"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -334,3 +339,29 @@ class BroadcastRecipient(SQLModel, table=True):
     broadcast_id: int = Field(foreign_key="broadcast.id", index=True)
     citizen_id: int = Field(foreign_key="citizen.id")
     status: str = Field(default="queued", max_length=16)  # queued|delivered|blocked|failed
+
+
+class Area(SQLModel, table=True):
+    """A polygon an OPD covers (routing by area), or with no OPD the deployment's service area.
+
+    `geojson` is a Polygon or MultiPolygon geometry (holes allowed), longitude first."""
+
+    __tablename__ = "area"
+
+    id: int | None = Field(default=None, primary_key=True)
+    opd_id: int | None = Field(default=None, foreign_key="opd.id", index=True)
+    name: str = Field(max_length=200)
+    geojson: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Follower(SQLModel, table=True):
+    """A citizen following someone else's report: told of its progress, counted as support."""
+
+    __tablename__ = "follower"
+    __table_args__ = (UniqueConstraint("report_id", "citizen_id", name="uq_follower_report"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="report.id")
+    citizen_id: int = Field(foreign_key="citizen.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)

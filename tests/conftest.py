@@ -275,6 +275,9 @@ def make_settings(db_url: str, fake: FakeBotAPI, media_dir: Path, geocoder_port:
         "GEOCODER_MIN_DELAY": 0.0,
         "WEB_HOST": "127.0.0.1",
         "WEB_PORT": 0,  # /healthz, /metrics (and the WhatsApp webhook) on a free port
+        # Most flows file several reports at one pin; tests/test_geo.py turns the offer of
+        # open reports nearby on (DUPLICATE_RADIUS_M=150, the deployment default).
+        "DUPLICATE_RADIUS_M": 0,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -179,8 +179,8 @@ def test_migrate_then_seed_is_idempotent(
     assert "up to date" in migrate.stdout
     assert count(migrated, "opd") == 0 and count(migrated, "category") == 0
     assert seed.returncode == 0, seed.stderr  # `seed` migrates a fresh database first
-    assert "9 OPDs and 12 categories" in seed.stdout
-    assert (count(seeded, "opd"), count(seeded, "category")) == (9, 12)
+    assert "10 OPDs and 12 categories" in seed.stdout
+    assert (count(seeded, "opd"), count(seeded, "category")) == (10, 12)
 
     # More runs through the same entry point, in-process: seed after migrate, seed twice.
     for name in SETTING_NAMES:
@@ -190,8 +190,8 @@ def test_migrate_then_seed_is_idempotent(
         monkeypatch.setenv("DATABASE_URL", url)
         for _ in range(2):
             assert main(["seed", str(SEED)]) == 0
-            assert "9 OPDs and 12 categories" in capsys.readouterr().out
-            assert (count(db, "opd"), count(db, "category")) == (9, 12)
+            assert "10 OPDs and 12 categories" in capsys.readouterr().out
+            assert (count(db, "opd"), count(db, "category")) == (10, 12)
         assert main(["migrate"]) == 0
         with sqlite3.connect(db) as conn:
             codes = {row[0] for row in conn.execute("SELECT code FROM category")}

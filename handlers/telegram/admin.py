@@ -325,11 +325,13 @@ async def cmd_cat_edit(message: Message, command: CommandObject, session: AsyncS
     async def run() -> str:
         category = await uc.edit_category(session, uc.parse_category_edit(command.args or ""))
         opd = await repo.get_opd(session, category.opd_id)
-        return t("admin-cat-edited", code=category.code, name=category.name(t.lang),
+        told = t("admin-cat-edited", code=category.code, name=category.name(t.lang),
                  opd=opd.code if opd else "?", days=category.followup_deadline,
                  resolve=category.resolve_deadline,
                  photo=_yes_no(t, category.requires_photo),
                  location=_yes_no(t, category.requires_location))
+        return told + "\n" + t("admin-cat-route-by-area",
+                                answer=_yes_no(t, category.route_by_area))
 
     if await _answer(message, t, run):
         deps.catalog.invalidate()

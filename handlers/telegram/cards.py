@@ -68,8 +68,8 @@ def card_text(deps: Deps, view: CardView) -> str:
         lines.append(f"{e(t('card-spam'))}: {e(spam or t('card-spam-none'))}")
     if report.verified_by:
         lines.append(f"{e(t('card-verified-by'))}: {e(report.verified_by)}")
-    if report.supporters:
-        lines.append(f"{e(t('card-supporters'))}: {report.supporters}")
+    if report.supporters:  # citizens following it (models/followers.py)
+        lines.append(e(t("card-supporters", count=report.supporters)))
     if report.assignee_name:
         lines.append(f"{e(t('card-assignee'))}: {e(report.assignee_name)}")
     if report.status == Status.RESOLVED and report.resolution_note:

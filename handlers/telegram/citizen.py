@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 8
 CONVERSATION_COMMANDS = (
     "lapor", "report", "new", "batal", "cancel", "status", "laporanku", "myreports", "help",
-    "bantuan", "dataku", "mydata", "hapus_dataku", "erase_mydata",
+    "bantuan", "dataku", "mydata", "hapus_dataku", "erase_mydata", "berhenti_ikuti",
+    "unfollow",
 )
 
 

@@ -6,7 +6,6 @@ card-deadline-verify = operator verification by { $due }
 card-spam = Spam score
 card-spam-none = 0
 card-verified-by = Verified by
-card-supporters = Supporters
 spam-repeat = same text as an earlier report
 spam-nomedia = no photo/video
 spam-new = new account (< 24 h)

@@ -6,7 +6,6 @@ card-deadline-verify = verifikasi operator s.d. { $due }
 card-spam = Skor spam
 card-spam-none = 0
 card-verified-by = Diverifikasi oleh
-card-supporters = Pendukung
 spam-repeat = teks sama dengan laporan sebelumnya
 spam-nomedia = tanpa foto/video
 spam-new = akun baru (< 24 jam)
