@@ -339,6 +339,11 @@ async def merge_into(session: AsyncSession, deps: Deps, actor: Actor, source: Re
             or target.merged_into_id is not None:
         return Outcome(False, t("verify-merge-bad-target"), prompt="merge", report=source)
     was_awaiting = awaiting_verification(source)
+    # Both rows locked first, in id order: pointing the source at the target takes a key-share
+    # lock on the target, so merges into one target at once would otherwise deadlock when
+    # each then locks the target to move followers (PostgreSQL; SQLite serialises writers).
+    await session.exec(select(Report.id).where(col(Report.id).in_([source.id, target.id]))
+                       .order_by(col(Report.id)).with_for_update())
     if (lost := await _claimed(session, t, source)) is not None:
         return lost
     source.reject_reason, source.merged_into_id = "duplicate", target.id
