@@ -3,9 +3,14 @@ MEDIA_DIR."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import logging
 import os
+import shutil
+import subprocess
+import tempfile
 import uuid
 import warnings
 from dataclasses import asdict, dataclass
@@ -13,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API will not serve bigger files
 GPS_IFD = 0x8825
@@ -60,7 +67,11 @@ class MediaStore:
         if kind == "photo":
             data, mime, ext = _clean_image(data)
         elif kind == "video":
-            ext = ".mp4" if mime in (None, "video/mp4") else ".video"
+            cleaned = _clean_video(data)
+            if cleaned is None:  # no ffmpeg here: kept as received (logged once)
+                ext = ".mp4" if mime in (None, "video/mp4") else ".video"
+            else:
+                data, mime, ext = cleaned, "video/mp4", ".mp4"
         elif kind == "voice":
             ext = ".ogg"
         digest = hashlib.sha256(data).hexdigest()
@@ -113,3 +124,40 @@ def _clean_image(data: bytes) -> tuple[bytes, str, str]:
     else:
         img.save(out, "PNG", optimize=False, **extra)
     return out.getvalue(), Image.MIME[save_fmt], EXT[save_fmt]
+
+
+@functools.cache
+def _ffmpeg() -> str | None:
+    """ffmpeg's path, or None (then videos keep their metadata; said once in the log)."""
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        log.warning("ffmpeg is not installed: videos are stored with their metadata "
+                    "(location, device); install ffmpeg to strip it")
+    return exe
+
+
+VIDEO_TIMEOUT = 60.0  # seconds for one 20 MB remux; it copies streams, it does not re-encode
+
+
+def _clean_video(data: bytes) -> bytes | None:
+    """A video -> the same streams (first video, any audio) in a new MP4 with no metadata:
+    no location, device, title, chapters or data tracks (which may carry GPS). None without
+    ffmpeg; MediaRejected when ffmpeg cannot read it as a video."""
+    exe = _ffmpeg()
+    if exe is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="aduan-video-") as tmp:
+        src, dst = Path(tmp) / "in", Path(tmp) / "out.mp4"
+        src.write_bytes(data)
+        command = [exe, "-nostdin", "-v", "error", "-i", str(src), "-map", "0:v:0",
+                   "-map", "0:a?", "-c", "copy", "-map_metadata", "-1", "-map_chapters", "-1",
+                   "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+                   "-movflags", "+faststart", "-f", "mp4", str(dst)]
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=VIDEO_TIMEOUT,
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            raise MediaRejected("media-not-video") from None
+        if done.returncode != 0 or not dst.exists() or dst.stat().st_size == 0:
+            raise MediaRejected("media-not-video")
+        return dst.read_bytes()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
+import subprocess
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -677,9 +680,54 @@ def test_store_is_content_addressed(tmp_path: Path) -> None:
     gps = store.store(jpeg_bytes("blue", gps=True), "photo", "image/jpeg")
     kept = store.path(gps.path).read_bytes()
     assert gps.sha256 == hashlib.sha256(kept).hexdigest() and gps.path.endswith(".jpg")
-    video = store.store(b"\x00\x00\x00\x18ftypmp42", "video", "video/mp4")
+    clip = tiny_video(tmp_path) if shutil.which("ffmpeg") else b"\x00\x00\x00\x18ftypmp42"
+    video = store.store(clip, "video", "video/mp4")
     assert video.path.endswith(".mp4") and video.kind == "video"
+    assert store.store(clip, "video", "video/mp4").path == video.path  # remuxed alike
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def tiny_video(tmp_path: Path, suffix: str = ".mp4", **metadata: str) -> bytes:
+    """A one-second MP4 (or, with ".mov", a QuickTime file as iPhones make) made by ffmpeg,
+    with the given container metadata."""
+    out = tmp_path / f"clip-{uuid.uuid4().hex}{suffix}"
+    tags = [x for k, v in metadata.items() for x in ("-metadata", f"{k}={v}")]
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "color=c=red:s=64x48:d=1:r=5", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=1", "-shortest", "-c:v", "mpeg4",
+                    "-c:a", "aac", *tags, str(out)], check=True, capture_output=True)
+    data = out.read_bytes()
+    out.unlink()
+    return data
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed here")
+def test_store_strips_video_metadata(tmp_path: Path) -> None:
+    """A phone video's location (ISO 6709 in the container's udta), title and author are gone
+    from the stored copy; the streams are kept (copied, not re-encoded). A file ffmpeg cannot
+    read as a video is refused politely and nothing is stored."""
+    store = MediaStore(tmp_path / "media")
+    phone = {"location": "+00.4000+101.8500/", "title": "Rumah Budi Santoso",
+             "artist": "Budi Santoso", "comment": "0812 3456 7890"}
+    mov = tiny_video(tmp_path, ".mov", **phone)  # location as ISO 6709 text (©xyz)
+    mp4 = tiny_video(tmp_path, **phone)  # location as a binary 3GPP 'loci' box
+    assert b"+101.8500" in mov and b"loci" in mp4
+    for clip in (mov, mp4):
+        assert b"Budi Santoso" in clip and b"0812 3456" in clip
+        stored = store.store(clip, "video", "video/quicktime")
+        data = store.path(stored.path).read_bytes()
+        for needle in (b"+101.8500", b"+00.4000", b"\xa9xyz", b"loci", b"Budi", b"0812",
+                       b"Lavf"):
+            assert needle not in data, needle
+    assert stored.mime == "video/mp4" and stored.path.endswith(".mp4")
+    probe = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(store.path(
+        stored.path)), "-f", "null", "-"], capture_output=True)
+    assert probe.returncode == 0  # still a playable video
+    with pytest.raises(MediaRejected) as info:
+        store.store(b"\x00\x00\x00\x18ftypmp42 not really a video", "video", "video/mp4")
+    assert info.value.key == "media-not-video"
+    # Same streams, nothing else: the .mov and the .mp4 became one and the same file.
+    assert len([p for p in (tmp_path / "media").rglob("*") if p.is_file()]) == 1
 
 
 async def test_stored_report_attachments_match_the_draft(env: Env) -> None:

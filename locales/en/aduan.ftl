@@ -65,6 +65,7 @@ media-unsupported-type = This file is not a photo or video. Please send a photo 
 media-empty = That file is empty (0 bytes). Please send the photo or video again.
 media-too-big = The file is too big (over { $limit } MB). Please send a shorter video or a photo.
 media-not-image = That file is not a valid image. Please send a real photo (JPG/PNG).
+media-not-video = That file is not a video we can open. Please send the video again from your phone's camera.
 media-image-huge = That image is too large (more than { $megapixels } megapixels). Please send an ordinary photo from your phone's camera.
 media-download-failed = The file could not be downloaded. Please send it again.
 

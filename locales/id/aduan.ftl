@@ -65,6 +65,7 @@ media-unsupported-type = Berkas ini bukan foto atau video. Mohon kirim foto (JPG
 media-empty = Berkas itu kosong (0 byte). Mohon kirim ulang foto atau videonya.
 media-too-big = Berkas terlalu besar (lebih dari { $limit } MB). Mohon kirim video yang lebih pendek atau foto.
 media-not-image = Berkas itu bukan gambar yang valid. Mohon kirim foto asli (JPG/PNG).
+media-not-video = Berkas itu bukan video yang bisa dibuka. Mohon kirim ulang videonya dari kamera ponsel.
 media-image-huge = Gambar itu terlalu besar (lebih dari { $megapixels } megapiksel). Mohon kirim foto biasa dari kamera ponsel.
 media-download-failed = Berkas gagal diunduh. Mohon kirim ulang.
 
