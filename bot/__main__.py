@@ -136,6 +136,10 @@ async def _run(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("run", "playground"):
+        from bot import lazy_types
+
+        lazy_types.defer()  # before anything imports aiogram: ~95 MB less resident
     try:
         overrides = {"TELEGRAM_MODE": "webhook"} if getattr(args, "webhook", False) else {}
         settings = load_settings(**overrides)

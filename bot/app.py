@@ -29,7 +29,7 @@ from bot.ops import Metrics, ops_routes
 from bot.outbox import OutboxWorker, Pacer
 from bot.scheduler import Job, Scheduler, last_weekly, week_key
 from bot.settings import Settings, require_webhook
-from bot.telegram import DirectReplies, keep_response_classes, make_bot
+from bot.telegram import DirectReplies, make_bot
 from handlers import broadcast as broadcast_core
 from handlers import lifecycle, oversight
 from handlers.i18n import Translator
@@ -200,7 +200,6 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
                 auto_close_days=settings.auto_close_days, admin_chat_id=settings.admin_chat_id,
                 clock=clock or SystemClock(),
                 reader=make_sessionmaker(reader_engine) if reader_engine else sessionmaker)
-    keep_response_classes()
 
     async def on_submitted(session: AsyncSession, report: Report) -> bool:
         # The citizen's ticket message says where it went: no separate notice.
