@@ -169,9 +169,9 @@ def _on_usr1(signum: int, frame: FrameType | None) -> None:
 
 
 # With BENCH_TRACEMALLOC=PATH: Python allocations traced from the start (slower); each SIGUSR1
-# takes a snapshot, and at exit PATH gets what grew between the second snapshot (the crowd's
-# start, after the warm-up) and the last one, by source line. Not pydantic-core's or SQLite's
-# own (C/Rust) allocations.
+# takes a snapshot, one more at exit, and PATH gets what grew between the second snapshot (the
+# crowd's start, after the warm-up) and the one at exit, by source line. Not pydantic-core's
+# or SQLite's own (C/Rust) allocations.
 TRACE_ENV = "BENCH_TRACEMALLOC"
 TRACE: dict[str, Any] = {}
 
@@ -179,6 +179,8 @@ TRACE: dict[str, Any] = {}
 def _trace_report() -> None:
     """Write the growth between the crowd's first and last snapshot to $BENCH_TRACEMALLOC."""
     snaps = TRACE.get("snaps") or []
+    if TRACE.get("on"):
+        snaps.append(tracemalloc.take_snapshot())  # at exit: after the crowd and any drafts
     target = os.environ.get(TRACE_ENV)
     if not target or len(snaps) < 2:
         return
