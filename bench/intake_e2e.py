@@ -844,6 +844,7 @@ class Bench:
             "RATE_LIMIT_BURST": "1000000",
             "RATE_LIMIT_PER_SECOND": "1000000",
             "LOG_LEVEL": "WARNING",
+            "WEB_PORT": "0",  # health and metrics on a free port: benches may run side by side
             STATS_ENV: str(work / "stats.json"),
             PARENT_ENV: str(os.getpid()),
         })
