@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -163,6 +164,31 @@ def _on_usr1(signum: int, frame: FrameType | None) -> None:
     """SIGUSR1: write a fresh snapshot now."""
     COUNTS.usr1 += 1
     write_stats()
+    if TRACE.get("on"):
+        TRACE.setdefault("snaps", []).append(tracemalloc.take_snapshot())
+
+
+# With BENCH_TRACEMALLOC=PATH: Python allocations traced from the start (slower); each SIGUSR1
+# takes a snapshot, one more at exit, and PATH gets what grew between the second snapshot (the
+# crowd's start, after the warm-up) and the one at exit, by source line. Not pydantic-core's
+# or SQLite's own (C/Rust) allocations.
+TRACE_ENV = "BENCH_TRACEMALLOC"
+TRACE: dict[str, Any] = {}
+
+
+def _trace_report() -> None:
+    """Write the growth between the crowd's first and last snapshot to $BENCH_TRACEMALLOC."""
+    snaps = TRACE.get("snaps") or []
+    if TRACE.get("on"):
+        snaps.append(tracemalloc.take_snapshot())  # at exit: after the crowd and any drafts
+    target = os.environ.get(TRACE_ENV)
+    if not target or len(snaps) < 2:
+        return
+    base = snaps[1] if len(snaps) > 2 else snaps[0]
+    diff = snaps[-1].compare_to(base, "lineno")
+    lines = [f"{len(snaps)} snapshots; growth from #{snaps.index(base) + 1} to the last"]
+    lines += [str(stat) for stat in diff[:40]]
+    Path(target).write_text("\n".join(lines) + "\n")
 
 
 def _final() -> None:
@@ -170,11 +196,15 @@ def _final() -> None:
     if not COUNTS.final:
         COUNTS.final = True
         write_stats()
+        _trace_report()
 
 
 def main() -> int:
     """Install the hooks, then run `aduan run` until SIGINT/SIGTERM; returns its exit code."""
     die_with_parent()
+    if os.environ.get(TRACE_ENV):
+        tracemalloc.start(1)
+        TRACE["on"] = True
     install_hooks()
     signal.signal(signal.SIGUSR1, _on_usr1)
     atexit.register(_final)

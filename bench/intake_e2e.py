@@ -846,6 +846,7 @@ class Bench:
             "LOG_LEVEL": "WARNING",
             # Every citizen files at one pin: no "already reported nearby?" step in this flow.
             "DUPLICATE_RADIUS_M": "0",
+            "WEB_PORT": "0",  # health and metrics on a free port: benches may run side by side
             STATS_ENV: str(work / "stats.json"),
             PARENT_ENV: str(os.getpid()),
         })
@@ -942,6 +943,7 @@ class Bench:
         uids = [base + i for i in range(n)]
         flow.photos.update(register_photos(self.api, uids))
         updates_before = self.api._next_update_id
+        calls_before = len(self.api.calls)
         load0 = os.getloadavg()[0]  # the machine may be shared: show how busy it was
         cpu0, drv0, t0 = proc_cpu_s(proc.pid), time.process_time(), time.monotonic()
         self.say(f"{label}: {n} people start (load average {load0:.2f})")
@@ -950,6 +952,10 @@ class Bench:
         cpu1, drv1 = proc_cpu_s(proc.pid), time.process_time()
         rss, peak = proc_rss_mb(proc.pid)
         updates = sum(p.updates for p in people)
+        # What the bot asked of the Bot API (sends, edits, callback answers, getFile), polling
+        # apart: each call costs the bot a request built and an answer parsed.
+        api_calls = Counter(c.method for c in self.api.calls[calls_before:]
+                            if c.method != "getUpdates")
         gave_up = Counter(f"{p.gave_up}: {p.reason}" for p in people if p.gave_up)
         figures: dict[str, Any] = {
             "people": n,
@@ -964,6 +970,8 @@ class Bench:
             "latency_ms": latency_figures(people),
             "bot_cpu_s": cpu1 - cpu0,
             "bot_cpu_ms_per_update": (cpu1 - cpu0) * 1000 / updates if updates else None,
+            "api_calls": dict(api_calls.most_common()),
+            "api_calls_per_update": sum(api_calls.values()) / updates if updates else None,
             "driver_cpu_pct": (drv1 - drv0) * 100 / wall if wall > 0 else None,
             "rss_mb": rss,
             "peak_rss_mb": peak,
@@ -1146,6 +1154,8 @@ def format_report(results: dict[str, Any]) -> str:
         ("step latency p99 ms", [_fmt(get(p, "latency_ms", "p99")) for p in phases], ""),
         ("step latency max ms", [_fmt(get(p, "latency_ms", "max")) for p in phases], ""),
         ("bot CPU ms/update", [_fmt(p["bot_cpu_ms_per_update"], 2) for p in phases], ""),
+        ("Bot API calls/update", [_fmt(p.get("api_calls_per_update"), 2) for p in phases],
+         ""),
         ("driver CPU %", [_fmt(p["driver_cpu_pct"], 0) for p in phases], ""),
         ("load average before/after", [f"{_fmt(get(p, 'loadavg_1m', 'before'))}/"
                                        f"{_fmt(get(p, 'loadavg_1m', 'after'))}"
@@ -1197,6 +1207,9 @@ def format_report(results: dict[str, Any]) -> str:
         if exc:
             lines.append(f"{p['label']} bot log: {get(p, 'log', 'error_lines')} ERROR lines; "
                          + "; ".join(f"{n} x {e}" for e, n in exc[:3]))
+        if p.get("api_calls"):
+            lines.append(f"{p['label']} Bot API calls: " + ", ".join(
+                f"{m} {n}" for m, n in p["api_calls"].items()))
         if p.get("sql"):
             sql = p["sql"]
             lines.append(f"{p['label']} SQL in the run: {sql['data']} tx {sql['tx_sql']} "

@@ -128,6 +128,22 @@ def _fewer_malloc_arenas() -> None:
         pass
 
 
+TRIM_EVERY_S = 60.0
+
+
+async def _trim_memory(every: float = TRIM_EVERY_S) -> None:
+    """Now and then, hand the heap glibc keeps after a burst (freed, not returned) back to the
+    system: about 15 MB after 300 people at once. A few milliseconds a minute; no-op off
+    glibc."""
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return
+    while True:
+        await asyncio.sleep(every)
+        trim(0)
+
+
 async def _run(settings: Settings) -> None:
     from bot.app import build_app, run_polling, run_webhook
 
@@ -144,17 +160,23 @@ async def _run(settings: Settings) -> None:
     # Each update makes thousands of short-lived objects (pydantic models, SQL statements):
     # collect the young generation less often than every 700 allocations.
     gc.set_threshold(20_000, 20, 20)
+    trimmer = asyncio.create_task(_trim_memory(), name="malloc-trim")
     try:
         if settings.telegram_mode == "webhook":
             await run_webhook(app)
         else:
             await run_polling(app)
     finally:
+        trimmer.cancel()
         await app.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("run", "playground"):
+        from bot import lazy_types
+
+        lazy_types.defer()  # before anything imports aiogram: ~95 MB less resident
     try:
         overrides = {"TELEGRAM_MODE": "webhook"} if getattr(args, "webhook", False) else {}
         settings = load_settings(**overrides)

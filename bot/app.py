@@ -30,7 +30,7 @@ from bot.ops import Metrics, ops_routes
 from bot.outbox import OutboxWorker, Pacer
 from bot.scheduler import Job, Scheduler, last_weekly, week_key
 from bot.settings import Settings, operator_chat, require_webhook
-from bot.telegram import DirectReplies, keep_response_classes, make_bot
+from bot.telegram import DirectReplies, make_bot
 from handlers import broadcast as broadcast_core
 from handlers import lifecycle, oversight, privacy, verification
 from handlers.i18n import Translator
@@ -211,7 +211,6 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
                 verify_reports=settings.verify_reports, operator_chat_id=operator_chat(settings),
                 verify_deadline=settings.verify_deadline,
                 max_reports_per_day=settings.max_reports_per_day)
-    keep_response_classes()
 
     async def on_submitted(session: AsyncSession, report: Report) -> bool:
         # Scored; dispatched (or, with VERIFY_REPORTS, held for the operators). The citizen's

@@ -103,33 +103,28 @@ class DirectReplies(BaseRequestMiddleware):
         raise AssertionError("unreachable")
 
 
-def keep_response_classes() -> int:
-    """Build aiogram's `Response[T]` for every method's result type once and keep them.
+class KeepingSession(AiohttpSession):
+    """aiogram's session, keeping each `Response[T]` it has parsed an answer with alive.
 
     aiogram parses each answer with `Response[method.__returning__]`; pydantic keeps
-    parametrized generics only weakly, so under load they are garbage-collected and rebuilt
-    again and again (about a fifth of the bot's CPU in a profile). Strong references stop
-    that. Returns how many were kept."""
-    import aiogram.methods as methods
+    parametrized generics only weakly, so under load they were garbage-collected and rebuilt
+    again and again (about a fifth of the bot's CPU in a profile). A strong reference to each
+    one used stops that; building them all at start would also build the schemas of types
+    never received (bot/lazy_types.py), about 30 MB."""
 
-    kept = []
-    for name in dir(methods):
-        cls = getattr(methods, name)
-        returning = getattr(cls, "__returning__", None)
-        if isinstance(cls, type) and issubclass(cls, TelegramMethod) and returning is not None:
-            try:
-                kept.append(Response[returning])  # type: ignore[valid-type]
-            except Exception:  # noqa: BLE001 - not a result type (e.g. an abstract base)
-                continue
-    _KEPT.extend(kept)
-    return len(kept)
+    def check_response(self, bot: Bot, method: TelegramMethod[Any], status_code: int,
+                       content: str) -> Response[Any]:
+        returning = method.__returning__
+        if returning not in _KEPT:
+            _KEPT[returning] = Response[returning]  # type: ignore[valid-type]
+        return super().check_response(bot, method, status_code, content)
 
 
-_KEPT: list[Any] = []
+_KEPT: dict[Any, Any] = {}
 
 
 def make_bot(settings: Settings) -> Bot:
     """A Bot on TELEGRAM_API_URL (public or a self-hosted Bot API server)."""
     api = TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/"))
-    session = AiohttpSession(api=api)
+    session = KeepingSession(api=api)
     return Bot(token=require_token(settings), session=session)

@@ -54,4 +54,15 @@ class CitizenCache:
         self._rows.move_to_end(key)
         while len(self._rows) > self.size:
             self._rows.popitem(last=False)
+        self._expire(now)
         return citizen
+
+    def _expire(self, now: float) -> None:
+        """Drop the least recently used entries older than the TTL: they would be read again
+        anyway, and 5,000 idle ORM rows are several MB."""
+        limit = min(self.ttl, self.touch_every)
+        while self._rows:
+            loaded, _row = next(iter(self._rows.values()))
+            if now - loaded < limit:
+                return
+            self._rows.popitem(last=False)

@@ -100,8 +100,11 @@ async def record(session: AsyncSession, channel: str,
     values = [{"channel": channel, "update_key": key, "chat_key": chat, "payload": payload,
                "status": "new", "attempts": 0, "received_at": now}
               for key, (chat, payload) in reversed(unique.items())]
-    stmt = insert_ignoring_conflict(session, Inbox, values)  # type: ignore[arg-type]
-    rows = await session.execute(stmt.returning(Inbox.update_key, Inbox.id))
+    table = Inbox.__table__  # type: ignore[attr-defined]
+    stmt = insert_ignoring_conflict(session, table, values)
+    # Core on the session's transaction: the ORM's bulk-insert path costs more than it gives.
+    conn = await session.connection()
+    rows = await conn.execute(stmt.returning(table.c.update_key, table.c.id))
     return {key: rid for key, rid in rows.all()}
 
 

@@ -90,10 +90,12 @@ class MediaStore:
 
 
 def _clean_image(data: bytes) -> tuple[bytes, str, str]:
-    """Verify an image and keep its pixels only: re-encoded without EXIF (GPS, camera,
-    owner), XMP, IPTC, comments or text chunks, turned upright first so it still looks the
-    same. Images of more than MAX_PIXELS (decompression bombs) are refused. Returns (bytes,
-    mime, extension)."""
+    """Verify an image and keep its pixels only: without EXIF (GPS, camera, owner), XMP,
+    IPTC, comments or text chunks, turned upright first so it still looks the same. An upright
+    RGB or grey JPEG (what Telegram sends) keeps its coded pixels as they are (segments
+    dropped, no re-encoding: ~10 ms of CPU less per photo); anything else is re-encoded.
+    Images of more than MAX_PIXELS (decompression bombs) are refused. Returns (bytes, mime,
+    extension)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -102,12 +104,19 @@ def _clean_image(data: bytes) -> tuple[bytes, str, str]:
                     raise MediaRejected("media-image-huge", megapixels=MAX_PIXELS // 1_000_000)
                 probe.verify()
             img = Image.open(io.BytesIO(data))
+            fast = _strip_jpeg(data) if _upright_jpeg(img) else None
+            if fast:
+                # Decoding at 1/8 scale still reads every coded block (a broken file fails
+                # here), at a fraction of the cost; the pixels are not needed.
+                img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
             img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise MediaRejected("media-image-huge", megapixels=MAX_PIXELS // 1_000_000) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise MediaRejected("media-not-image") from exc
     fmt = img.format or "JPEG"
+    if fast is not None:
+        return fast, Image.MIME["JPEG"], EXT["JPEG"]
     icc = img.info.get("icc_profile")  # colours, not identity: kept
     upright = ImageOps.exif_transpose(img)
     img = upright if upright is not None else img
@@ -161,3 +170,78 @@ def _clean_video(data: bytes) -> bytes | None:
         if done.returncode != 0 or not dst.exists() or dst.stat().st_size == 0:
             raise MediaRejected("media-not-video")
         return dst.read_bytes()
+
+
+ORIENTATION = 0x0112
+# APPn segments that carry how to decode the pixels, nothing about who or where: JFIF (without
+# a thumbnail), the ICC colour profile (kept by the re-encoding path too), Adobe's transform.
+_KEEP_APP = {0xE0: b"JFIF\x00", 0xE2: b"ICC_PROFILE\x00", 0xEE: b"Adobe"}
+
+
+def _upright_jpeg(img: Image.Image) -> bool:
+    """A baseline or progressive RGB/grey JPEG that needs no turning (EXIF orientation 1)."""
+    if img.format not in ("JPEG", "MPO") or img.mode not in ("RGB", "L"):
+        return False
+    try:
+        return int(img.getexif().get(ORIENTATION, 1) or 1) == 1
+    except Exception:  # noqa: BLE001 - unreadable EXIF: the re-encoding path decides
+        return False
+
+
+def _strip_jpeg(data: bytes) -> bytes | None:
+    """The JPEG with every APPn segment but `_KEEP_APP`'s, every comment and everything after
+    its end marker (an MPO's other pictures, appended data) dropped, the coded pixels byte for
+    byte; None when the marker structure is not as expected."""
+    n = len(data)
+    if data[:2] != b"\xff\xd8":
+        return None
+    out = [data[:2]]
+    i = 2
+    while i < n:
+        if data[i] != 0xFF:
+            return None
+        while i < n and data[i] == 0xFF:  # fill bytes before a marker
+            i += 1
+        if i >= n:
+            return None
+        marker = data[i]
+        i += 1
+        if marker == 0xD9:  # end of image
+            out.append(b"\xff\xd9")
+            return b"".join(out)
+        if 0xD0 <= marker <= 0xD7 or marker in (0x01, 0xD8):
+            if marker == 0xD8:
+                return None
+            out.append(bytes((0xFF, marker)))
+            continue
+        if i + 2 > n:
+            return None
+        end = i + int.from_bytes(data[i:i + 2], "big")
+        if end <= i + 1 or end > n:
+            return None
+        payload = data[i + 2:end]
+        keep = True
+        if 0xE0 <= marker <= 0xEF:
+            prefix = _KEEP_APP.get(marker)
+            keep = prefix is not None and payload.startswith(prefix)
+            if keep and marker == 0xE0 and payload[12:14] != b"\x00\x00":
+                keep = False  # a JFIF thumbnail: pixels of its own
+        elif marker == 0xFE:
+            keep = False
+        if keep:
+            out.append(bytes((0xFF, marker)) + data[i:end])
+        i = end
+        if marker == 0xDA:  # start of scan: coded data up to the next real marker
+            j = i
+            while True:
+                j = data.find(b"\xff", j)
+                if j < 0 or j + 1 >= n:
+                    return None
+                following = data[j + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    j += 2  # a stuffed 0xFF or a restart marker: still coded data
+                    continue
+                break
+            out.append(data[i:j])
+            i = j
+    return None

@@ -738,3 +738,31 @@ async def test_stored_report_attachments_match_the_draft(env: Env) -> None:
         rows = list((await session.exec(select(Attachment))).all())
     assert [(a.kind, a.sha256) for a in rows] == [
         (m["kind"], m["sha256"]) for m in draft.data["media"]]
+
+
+def test_store_keeps_an_upright_jpeg_losslessly(tmp_path: Path) -> None:
+    """An upright JPEG (what Telegram sends) loses its metadata, comments and anything
+    appended after its end, but not one pixel: no re-encoding; a progressive one too."""
+    store = MediaStore(tmp_path)
+    for progressive in (False, True):
+        img = Image.new("RGB", (96, 64), "white")
+        for x in range(0, 96, 8):
+            img.putpixel((x, x % 64), (x * 2, 40, 200))
+        out = io.BytesIO()
+        exif = Image.Exif()
+        exif[0x010F] = "TestCam"
+        img.save(out, "JPEG", quality=85, progressive=progressive, exif=exif.tobytes())
+        original = _with_segments(out.getvalue(), _segment(0xE1, XMP),
+                                  _segment(0xFE, b"shot by Budi 0812")) + b"Budi appended"
+        stored = store.store(original, "photo", "image/jpeg")
+        data = store.path(stored.path).read_bytes()
+        for needle in (b"TestCam", b"xap/1.0", b"Budi", b"Exif"):
+            assert needle not in data, needle
+        assert data.endswith(b"\xff\xd9")
+        with Image.open(io.BytesIO(original)) as before, Image.open(io.BytesIO(data)) as after:
+            assert after.format == "JPEG" and not after.getexif()
+            assert before.tobytes() == after.tobytes()  # the very same decoded pixels
+    # A JPEG whose coded data is cut short is refused, as before.
+    with pytest.raises(MediaRejected) as info:
+        store.store(original[: len(original) // 2], "photo", "image/jpeg")
+    assert info.value.key == "media-not-image"
