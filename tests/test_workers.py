@@ -1,0 +1,330 @@
+"""Three `python -m bot run --webhook` worker processes on one PostgreSQL and one Redis, the
+fake Bot API posting webhooks to them in turn (bench/workers.py).
+
+(a) 200 citizens at once through the whole intake, then PICs taking, resolving (with a proof
+    photo) and replying, citizens rating: every report once with the fields sent, every
+    outbox message delivered exactly once, each chat's messages in order, Telegram's limits
+    held across the workers (measured on the fake's call log).
+(b) the same with kill -9 of a worker at random moments (restarted): nothing lost, nothing
+    duplicated, compared field by field.
+(c) the Bot API answering 502, then hanging longer than the client's request timeout
+    (TELEGRAM_REQUEST_TIMEOUT, shortened here so the suite stays short), then recovering:
+    everything delivered afterwards, in order per chat, and one hung request does not stall
+    deliveries to other chats.
+
+Needs ADUAN_TEST_POSTGRES_URL and ADUAN_TEST_REDIS_URL (skipped without). Select with
+`-m workers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from sqlmodel import col, select
+
+from bench import workers as w
+from bench.intake_e2e import ADMIN_ID, Person, count_errors, register_photos
+from tests.fakebotapi import Call
+
+pytestmark = [pytest.mark.workers]
+
+T = TypeVar("T")
+STEP_TIMEOUT = 90.0  # a loaded 2-core machine, shared
+OUTBOX_TIMEOUT = 300.0  # cards are paced at 20/min per group
+CROWD = 200
+
+
+@pytest.fixture(autouse=True)
+def _needs_servers() -> None:
+    import os
+
+    for name in (w.PG_ENV, w.REDIS_ENV):
+        if not os.environ.get(name):
+            pytest.skip(f"{name} is not set: the multi-worker tests need PostgreSQL and Redis")
+
+
+@contextlib.asynccontextmanager
+async def cluster(tmp_path: Path, size: int = 3, **env: str
+                  ) -> AsyncIterator[tuple[w.Cluster, w.WebhookAPI]]:
+    api = w.WebhookAPI()
+    await api.start()
+    api.hang_next("getFile", 0.05, times=10**9)  # a download takes a moment
+    c = w.Cluster(api, tmp_path / "cluster", size=size, env_extra=env)
+    try:
+        await c.start()
+        yield c, api
+    finally:
+        try:
+            await c.stop()
+        finally:
+            await api.stop()
+
+
+async def until(api: w.WebhookAPI, chat: int, find: Callable[[], T | None],
+                timeout: float = STEP_TIMEOUT) -> T:
+    """Wait until find() returns something, woken by calls filed under `chat`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = find()
+        if found is not None:
+            return found
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out waiting in chat {chat}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(api.chat_event(chat).wait(), min(left, 1.0))
+
+
+def button(api: w.WebhookAPI, chat: int, mid: int, match: Callable[[str], bool]) -> str | None:
+    msg = api.message(chat, mid)
+    markup = (msg or {}).get("reply_markup") or {}
+    for row in markup.get("inline_keyboard", []):
+        for b in row:
+            data = str(b.get("callback_data", ""))
+            if match(data):
+                return data
+    return None
+
+
+async def press(api: w.WebhookAPI, chat: int, user: int, mid: int, data: str,
+                chat_type: str) -> None:
+    """Press a button and wait for its callback answer."""
+    update = api.make_callback(chat, user, data, mid, chat_type=chat_type,
+                               first_name="Admin" if user == ADMIN_ID else "Budi")
+    qid = str(update["callback_query"]["id"])
+    api.expect_callback(qid, chat)
+    api.push_update(update)
+    await until(api, chat, lambda: next(
+        (c for c in api.by_chat[chat] if c.method == "answerCallbackQuery" and c.ok
+         and str(c.params.get("callback_query_id")) == qid), None))
+
+
+async def report_cards(c: w.Cluster) -> dict[str, tuple[int, int, int, str]]:
+    """Ticket code -> (report id, card chat, card message id, citizen's Telegram id)."""
+    from models.tables import Citizen, Report
+
+    assert c.sessionmaker is not None
+    async with c.sessionmaker() as s:
+        rows = (await s.exec(select(Report.code, Report.id, Report.card_chat_id,
+                                    Report.card_message_id, Citizen.external_id)
+                             .join(Citizen, col(Citizen.id) == col(Report.citizen_id)))).all()
+    return {code: (rid or 0, chat or 0, mid or 0, ext) for code, rid, chat, mid, ext in rows}
+
+
+# ---- what the PICs and citizens do after the intake -----------------------------------------
+
+
+async def pic_take(api: w.WebhookAPI, chat: int, card: int) -> None:
+    data = await until(api, chat, lambda: button(api, chat, card, lambda d: ":take:" in d))
+    await press(api, chat, ADMIN_ID, card, data, "supergroup")
+
+
+async def pic_reply(api: w.WebhookAPI, chat: int, card: int, code: str) -> None:
+    update = api.make_message(chat, ADMIN_ID, f"Petugas sedang menuju lokasi {code}.",
+                              chat_type="supergroup", title="Dinas Uji", first_name="Admin",
+                              reply_to_message_id=card)
+    api.push_update(update)
+    mid = update["message"]["message_id"]
+    await until(api, chat, lambda: next(
+        (c for c in api.by_chat[chat] if c.method == "setMessageReaction" and c.ok
+         and c.params.get("message_id") == mid), None))
+
+
+async def pic_resolve(api: w.WebhookAPI, chat: int, card: int, code: str, photo: str) -> None:
+    data = await until(api, chat, lambda: button(api, chat, card, lambda d: ":resolve:" in d))
+    mark = len(api.by_chat[chat])
+
+    def prompt() -> int | None:
+        for call in api.by_chat[chat][mark:]:
+            if call.ok and call.method == "sendMessage" and code in (call.text or "") \
+                    and "force_reply" in str(call.params.get("reply_markup")):
+                return w.message_id_of(call)
+        return None
+
+    await press(api, chat, ADMIN_ID, card, data, "supergroup")
+    asked = await until(api, chat, prompt)
+    api.push_update(api.make_message(chat, ADMIN_ID, None, photo=photo,
+                                     caption=f"Sudah ditambal {code}", chat_type="supergroup",
+                                     title="Dinas Uji", first_name="Admin",
+                                     reply_to_message_id=asked))
+
+
+async def citizen_rates(api: w.WebhookAPI, uid: int, rid: int, rating: int) -> None:
+    """Press 'yes, fixed' on the resolved notice, then the rating."""
+    def newest(prefix: str) -> tuple[int, str] | None:
+        for call in reversed(api.by_chat[uid]):
+            mid = w.message_id_of(call) if call.method != "editMessageText" else \
+                call.params.get("message_id")
+            if call.ok and mid is not None:
+                data = button(api, uid, int(mid), lambda d: d.startswith(prefix))
+                if data:
+                    return int(mid), data
+        return None
+
+    mid, data = await until(api, uid, lambda: newest(f"fb:{rid}:yes"))
+    await press(api, uid, uid, mid, data, "private")
+    mid, data = await until(api, uid, lambda: newest(f"fb:{rid}:{rating}"))
+    await press(api, uid, uid, mid, data, "private")
+
+
+# ---- the checks -------------------------------------------------------------------------------
+
+
+async def check_reports(c: w.Cluster, people: list[Person], cats: dict[int, w.Category],
+                        plan: dict[int, str], ratings: dict[int, int]) -> None:
+    """Exactly one report per citizen, with what the citizen sent and what the PICs did."""
+    from models.tables import Attachment, Category, Citizen, Report
+
+    assert c.sessionmaker is not None
+    async with c.sessionmaker() as s:
+        rows = (await s.exec(select(Report, Citizen.external_id, Category.code)
+                             .join(Citizen, col(Citizen.id) == col(Report.citizen_id))
+                             .join(Category, col(Category.id) == col(Report.category_id)))).all()
+        atts = (await s.exec(select(Attachment))).all()
+    by_citizen = Counter(ext for _, ext, _ in rows)
+    assert len(rows) == len(people), (len(rows), len(people))
+    assert all(n == 1 for n in by_citizen.values()), by_citizen.most_common(3)
+    photos = Counter((a.report_id, a.kind) for a in atts)
+    tickets = {str(p.uid): p.ticket for p in people}
+    for report, ext, cat_code in rows:
+        uid = int(ext)
+        assert report.code == tickets[ext], (uid, report.code, tickets[ext])
+        assert cat_code == cats[uid].code, (uid, cat_code)
+        assert report.description == w.citizen_text(uid)
+        lat, lon = w.citizen_location(uid)
+        assert (round(report.latitude or 0, 6), round(report.longitude or 0, 6)) == (lat, lon)
+        assert report.anonymous is True
+        assert photos[(report.id, "photo")] == 1, (uid, photos)
+        assert report.card_chat_id == cats[uid].group
+        action = plan.get(uid, "")
+        if action == "take":
+            assert report.status == "in_progress" and report.assignee_id == ADMIN_ID, \
+                (uid, report.status)
+        elif action == "resolve":
+            assert report.status == "closed" and report.rating == ratings[uid], \
+                (uid, report.status, report.rating)
+            assert report.resolution_note == f"Sudah ditambal {report.code}"
+            assert photos[(report.id, "proof")] == 1
+        elif action == "reply":
+            assert report.first_action_at is not None, uid
+        else:
+            assert report.status in ("received", "dispatched"), (uid, report.status)
+
+
+def check_delivery(api: w.WebhookAPI, rows: list[Any], allowed_duplicates: int = 0
+                   ) -> dict[str, Any]:
+    """Every outbox row delivered (or superseded by a newer edit); each sent message reached
+    Telegram exactly once (the same content in the same chat once); each chat's outbox
+    messages in row order; Telegram's limits held. Returns the figures."""
+    stuck = [(r.id, r.kind, r.status, r.last_error) for r in rows
+             if r.status not in ("sent", "superseded")]
+    assert not stuck, stuck[:5]
+    delivered = w.outbox_calls(api.calls, rows)
+    missing = [(r.id, r.kind, r.chat_id) for r in rows
+               if r.status == "sent" and r.sent_message_id is not None and r.id not in delivered]
+    assert not missing, missing[:5]
+    sends = Counter((str(c.chat_id), c.method, c.text or "", str(c.params.get("latitude")))
+                    for c in api.calls if c.ok and c.method in w.SEND_METHODS)
+    duplicates = []
+    for row_id, calls in delivered.items():
+        first = calls[0]
+        key = (str(first.chat_id), first.method, first.text or "",
+               str(first.params.get("latitude")))
+        if sends[key] != 1:
+            duplicates.append((row_id, key[:3], sends[key]))
+    assert len(duplicates) <= allowed_duplicates, duplicates[:5]
+    breaks = w.order_breaks(rows, delivered)
+    assert not breaks, breaks[:5]
+    paced = w.paced_calls(api.calls, rows)
+    p = w.pacing(paced)
+    assert not p.chat_gaps_too_short, p.chat_gaps_too_short[:5]
+    assert p.worst_group() <= 20, p.max_per_group_minute
+    assert p.max_per_second <= 30, p.max_per_second
+    return {"rows": len(rows), "paced_calls": p.calls, "worst_group_minute": p.worst_group(),
+            "max_per_second": p.max_per_second, "duplicates": len(duplicates)}
+
+
+# ---- the scenario -----------------------------------------------------------------------------
+
+
+async def scenario(c: w.Cluster, api: w.WebhookAPI, n: int, chaos: Callable[[], Any] | None
+                   = None) -> tuple[list[Person], dict[int, w.Category], dict[int, str],
+                                    dict[int, int]]:
+    """n citizens file at once; then PICs act on some and the resolved citizens rate."""
+    flow = w.make_flow(api, STEP_TIMEOUT)
+    uids = [30_000_000 + i for i in range(n)]
+    flow.photos.update(register_photos(api, uids))
+    cats = {uid: c.cats[i % len(c.cats)] for i, uid in enumerate(uids)}
+    chaos_task = asyncio.create_task(chaos()) if chaos is not None else None
+    try:
+        people = list(await asyncio.gather(*(w.file_report(flow, u, cats[u]) for u in uids)))
+        gave_up = Counter(f"{p.gave_up}: {p.reason}" for p in people if p.gave_up)
+        assert not gave_up, gave_up.most_common(5)
+        assert count_errors(api, uids, flow.errors) == 0
+        cards = await report_cards(c)
+        by_code = {p.ticket: p.uid for p in people}
+        # The cards reach the groups paced; PICs act once their report's card is out.
+        plan: dict[int, str] = {}
+        for i, uid in enumerate(uids):
+            plan[uid] = ("take", "reply", "resolve", "")[i % 4] if i % 8 < 4 else ""
+        ratings = {uid: 1 + uid % 5 for uid, a in plan.items() if a == "resolve"}
+        proof = register_photos(api, [90_000_000 + i for i in range(len(ratings))])
+        proofs = dict(zip(sorted(ratings), proof.values(), strict=True))
+
+        async def act(code: str) -> None:
+            uid = by_code[code]
+            rid, _, _, _ = cards[code]
+            group = cats[uid].group
+
+            def card_out() -> int | None:
+                for call in api.by_chat[group]:
+                    if call.ok and call.method == "sendMessage" and code in (call.text or "") \
+                            and ":take:" in str(call.params.get("reply_markup")):
+                        return w.message_id_of(call)
+                return None
+
+            action = plan[uid]
+            if not action:
+                return
+            card = await until(api, group, card_out, OUTBOX_TIMEOUT)
+            if action == "take":
+                await pic_take(api, group, card)
+            elif action == "reply":
+                await pic_reply(api, group, card, code)
+            else:
+                await pic_resolve(api, group, card, code, proofs[uid])
+                await citizen_rates(api, uid, rid, ratings[uid])
+
+        await asyncio.gather(*(act(code) for code in by_code))
+    finally:
+        if chaos_task is not None:
+            chaos_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await chaos_task
+    await api.settle()
+    assert c.sessionmaker is not None
+    left = await w.wait_outbox_empty(c.sessionmaker, OUTBOX_TIMEOUT)
+    assert left == 0, f"{left} outbox rows still pending"
+    return people, cats, plan, ratings
+
+
+async def test_three_workers_two_hundred_citizens(tmp_path: Path) -> None:
+    """(a) 200 citizens, PICs acting, three workers: once, in order, within the limits."""
+    async with cluster(tmp_path) as (c, api):
+        people, cats, plan, ratings = await scenario(c, api, CROWD)
+        await check_reports(c, people, cats, plan, ratings)
+        assert c.sessionmaker is not None
+        rows = await w.outbox_rows(c.sessionmaker)
+        figures = check_delivery(api, rows)
+        served = Counter(worker for worker, _ in api.delivered.values())
+        assert len(served) == 3 and min(served.values()) > len(api.delivered) / 6, served
+        assert not c.errors_in_logs(), c.errors_in_logs()[:5]
+        print("figures:", figures, "updates per worker:", dict(served))
