@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import os
 import signal
@@ -62,6 +63,7 @@ REDIS_ENV = "ADUAN_TEST_REDIS_URL"
 GROUP_BASE = -1002000000000  # category k's OPD group is GROUP_BASE - k
 CATEGORY_PAGE = 8  # handlers/telegram/citizen.py PAGE_SIZE
 START_TIMEOUT = 90.0
+OUTBOX_WAIT = 300.0  # s: cards are paced at 20/min per group
 SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendMediaGroup", "sendLocation",
                           "sendVenue", "sendVideo", "sendVoice", "copyMessage", "sendDocument"})
 BASE_LOCATION = (0.40, 101.85)
@@ -141,9 +143,9 @@ class WebhookAPI(BenchAPI):
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 1.0)
 
-    async def settle(self, timeout: float = 60.0) -> None:
+    async def settle(self, within: float = 60.0) -> None:
         """Wait until every pushed update has been accepted by a worker."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while self._tasks and time.monotonic() < deadline:
             await asyncio.wait(list(self._tasks), timeout=deadline - time.monotonic())
 
@@ -385,10 +387,75 @@ def citizen_text(uid: int) -> str:
     return f"Jalan berlubang di depan rumah nomor {uid}, sudah dua minggu belum diperbaiki."
 
 
-async def file_report(flow: Flow, uid: int, cat: Category) -> Person:
+class PatientDriver(ChatDriver):
+    """A person who does a step again when the bot stays silent for `patience` seconds, as
+    people do: a worker killed after committing a step but before its answer went out leaves
+    the step done and unanswered (the answer is never sent twice, so it can be lost)."""
+
+    patience = 30.0
+    tries = 4
+
+    def __init__(self, flow: Flow, person: Person) -> None:
+        """Bind to a person; `retries` counts the steps done again."""
+        super().__init__(flow, person)
+        self.retries = 0
+
+    async def say(self, step: str, **message: Any) -> None:
+        """Send, and send again while no answer comes within `patience`."""
+        for _ in range(self.tries):
+            mark = len(self.calls)
+            started = time.monotonic()
+            self.api.push_update(self.api.make_message(self.uid, self.uid, **message))
+            self.person.updates += 1
+            answer = await self._until(lambda m=mark: self._first_message(m),
+                                       started + self.patience)
+            if answer is not None:
+                self.person.latencies.append((step, answer.at - started))
+                self.mark = mark
+                self._check_error(step)
+                return
+            self.retries += 1
+        raise GaveUp(step, f"no answer after {self.tries} tries")
+
+    async def press(self, step: str, prefix: str,
+                    pick: Callable[[list[dict[str, Any]]], dict[str, Any] | None] | None = None
+                    ) -> None:
+        """Press, and press the same button again while it stays unanswered."""
+        data, mid = await self.find_button(step, prefix, pick)
+        for _ in range(self.tries):
+            mark = len(self.calls)
+            update = self.api.make_callback(self.uid, self.uid, data, mid)
+            qid = str(update["callback_query"]["id"])
+            self.api.expect_callback(qid, self.uid)
+            started = time.monotonic()
+            self.api.push_update(update)
+            self.person.updates += 1
+
+            def answered(q: str = qid, m: int = mark) -> Call | None:
+                return next((c for c in self.calls[m:] if c.method == "answerCallbackQuery"
+                             and not c.pending
+                             and c.params.get("callback_query_id") == q), None)
+
+            answer = await self._until(answered, started + self.patience)
+            if answer is None:
+                self.retries += 1
+                continue
+            message = self._first_message(mark)
+            if message is None:
+                message = await self._until(lambda m=mark: self._first_message(m),
+                                            answer.at + 1.0)
+            self.person.latencies.append((step, (message or answer).at - started))
+            self.mark = mark
+            self._check_error(step)
+            return
+        raise GaveUp(step, f"button not answered after {self.tries} tries")
+
+
+async def file_report(flow: Flow, uid: int, cat: Category,
+                      driver: type[ChatDriver] = ChatDriver) -> Person:
     """One citizen's whole intake in category `cat` (paging to it); never raises."""
     person = Person(uid)
-    chat = ChatDriver(flow, person)
+    chat = driver(flow, person)
 
     def pick(buttons: list[dict[str, Any]]) -> dict[str, Any] | None:
         return next((b for b in buttons if str(b.get("text", "")).strip() == cat.name), None)
@@ -425,6 +492,19 @@ def message_id_of(call: Call) -> int | None:
     if isinstance(result, dict) and isinstance(result.get("message_id"), int):
         return int(result["message_id"])
     return None
+
+
+def content_key(call: Call) -> tuple[str, ...]:
+    """What a send showed: chat, method, text or caption, location, the message it replied
+    to, and a digest of the uploaded files (two sends with one key are one message twice)."""
+    reply = call.params.get("reply_parameters")
+    reply_to = reply.get("message_id") if isinstance(reply, dict) else None
+    digest = hashlib.sha256()
+    for name in sorted(call.files):
+        digest.update(call.files[name][1])
+    return (str(call.chat_id), call.method, call.text or "",
+            f"{call.params.get('latitude')},{call.params.get('longitude')}", str(reply_to),
+            digest.hexdigest()[:16] if call.files else str(call.params.get("photo", "")))
 
 
 def outbox_calls(calls: Sequence[Call], rows: Sequence[Any]) -> dict[int, list[Call]]:
@@ -522,14 +602,14 @@ async def outbox_rows(sessionmaker: async_sessionmaker[AsyncSession]) -> list[An
         return list((await session.exec(select(Outbox).order_by(col(Outbox.id)))).all())
 
 
-async def wait_outbox_empty(sessionmaker: async_sessionmaker[AsyncSession], timeout: float
+async def wait_outbox_empty(sessionmaker: async_sessionmaker[AsyncSession], within: float
                             ) -> int:
     """Wait until no outbox row is pending (or the timeout); how many still are."""
     from sqlmodel import func
 
     from models.tables import Outbox
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         async with sessionmaker() as session:
             left = int((await session.exec(select(func.count()).select_from(Outbox).where(

@@ -60,6 +60,7 @@ LEASE = timedelta(seconds=120)
 # Card edits: after an action, and after the scheduler changed the light (sent last).
 EDITS = ("edit_card", "relight_card")
 BULK_SHARE = 0.8  # of OUTBOX_GLOBAL_PER_SECOND a broadcast may use
+MAX_IN_FLIGHT = 16  # sends under way at once per worker (each to a different chat)
 
 
 class Pacer:
@@ -175,6 +176,9 @@ class OutboxWorker(WakeableLoop):
         self.on_blocked: Any = None  # (channel, chat id) -> None: a citizen blocked the bot
         self.metrics: Metrics | None = None
         self._digest_cache: tuple[str, str, bytes] | None = None
+        # Sends under way, one per chat: a request that hangs (until TELEGRAM_REQUEST_TIMEOUT)
+        # holds up its own chat only, never everybody else's deliveries.
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
 
     def _count(self, row: Outbox, result: str) -> None:
         if self.metrics is not None:
@@ -206,11 +210,14 @@ class OutboxWorker(WakeableLoop):
                 .limit(1000))).all()
         next_due: float | None = None
         seen: set[str] = set()
-        sent_any = False
         for row in rows:
             if row.chat_id in seen:
                 continue  # one at a time per chat, oldest first
             seen.add(row.chat_id)
+            if row.chat_id in self._in_flight:
+                continue  # its previous message is still on the way; its end wakes us
+            if len(self._in_flight) >= MAX_IN_FLIGHT:
+                break
             if row.next_attempt_at > now:
                 due = (row.next_attempt_at - now).total_seconds()
                 next_due = due if next_due is None else min(next_due, due)
@@ -226,16 +233,42 @@ class OutboxWorker(WakeableLoop):
                 next_due = wait if next_due is None else min(next_due, wait)
                 continue
             if await self._lease(row.id or 0, now):
+                self._start(row.chat_id, row.id or 0, bulk)
+        return next_due
+
+    def _start(self, chat: str, row_id: int, bulk: bool) -> None:
+        """Deliver a leased row in the background; its end wakes the loop for the chat's
+        next row (or, when the pacer had no slot after all, for the retry)."""
+
+        async def run() -> None:
+            try:
                 if bulk and self.broadcast_gate is not None:
                     async with self.broadcast_gate.lock:
-                        wait = await self.deliver(row.id or 0)
+                        await self.deliver(row_id)
                 else:
-                    wait = await self.deliver(row.id or 0)
-                if wait:  # another worker took the overall slot since the look above
-                    next_due = wait if next_due is None else min(next_due, wait)
-                else:
-                    sent_any = True
-        return 0.0 if sent_any else next_due
+                    await self.deliver(row_id)
+            except Exception:  # the lease lapses and the row is tried again
+                log.exception("outbox %s delivery failed", row_id)
+
+        task = asyncio.create_task(run(), name=f"outbox-{row_id}")
+        self._in_flight[chat] = task
+
+        def done(_t: asyncio.Task[None]) -> None:
+            if self._in_flight.get(chat) is task:
+                del self._in_flight[chat]
+            self.wake()
+
+        task.add_done_callback(done)
+
+    async def run(self) -> None:
+        """The loop; when stopped, the sends under way finish (or are given up)."""
+        try:
+            await super().run()
+        finally:
+            if self._in_flight:
+                _, pending = await asyncio.wait(list(self._in_flight.values()), timeout=10.0)
+                for task in pending:
+                    task.cancel()
 
     async def _lease(self, row_id: int, now: Any) -> bool:
         async with self.sessionmaker() as session:

@@ -68,17 +68,26 @@ async def cluster(tmp_path: Path, size: int = 3, **env: str
             await api.stop()
 
 
+class Silent(AssertionError):
+    """Nothing came in time."""
+
+
+# Seconds a PIC or citizen waits before doing a button press again; (b) shortens it (a killed
+# worker can have committed a press and died before answering it).
+PATIENCE = {"value": STEP_TIMEOUT}
+
+
 async def until(api: w.WebhookAPI, chat: int, find: Callable[[], T | None],
-                timeout: float = STEP_TIMEOUT) -> T:
+                within: float = STEP_TIMEOUT) -> T:
     """Wait until find() returns something, woken by calls filed under `chat`."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         found = find()
         if found is not None:
             return found
         left = deadline - time.monotonic()
         if left <= 0:
-            raise AssertionError(f"timed out waiting in chat {chat}")
+            raise Silent(f"timed out waiting in chat {chat}")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(api.chat_event(chat).wait(), min(left, 1.0))
 
@@ -96,15 +105,21 @@ def button(api: w.WebhookAPI, chat: int, mid: int, match: Callable[[str], bool])
 
 async def press(api: w.WebhookAPI, chat: int, user: int, mid: int, data: str,
                 chat_type: str) -> None:
-    """Press a button and wait for its callback answer."""
-    update = api.make_callback(chat, user, data, mid, chat_type=chat_type,
-                               first_name="Admin" if user == ADMIN_ID else "Budi")
-    qid = str(update["callback_query"]["id"])
-    api.expect_callback(qid, chat)
-    api.push_update(update)
-    await until(api, chat, lambda: next(
-        (c for c in api.by_chat[chat] if c.method == "answerCallbackQuery" and c.ok
-         and str(c.params.get("callback_query_id")) == qid), None))
+    """Press a button and wait for its callback answer (pressing again after PATIENCE)."""
+    for attempt in range(4):
+        update = api.make_callback(chat, user, data, mid, chat_type=chat_type,
+                                   first_name="Admin" if user == ADMIN_ID else "Budi")
+        qid = str(update["callback_query"]["id"])
+        api.expect_callback(qid, chat)
+        api.push_update(update)
+        try:
+            await until(api, chat, lambda q=qid: next(
+                (c for c in api.by_chat[chat] if c.method == "answerCallbackQuery" and c.ok
+                 and str(c.params.get("callback_query_id")) == q), None), PATIENCE["value"])
+            return
+        except Silent:
+            if attempt == 3:
+                raise
 
 
 async def report_cards(c: w.Cluster) -> dict[str, tuple[int, int, int, str]]:
@@ -127,30 +142,37 @@ async def pic_take(api: w.WebhookAPI, chat: int, card: int) -> None:
     await press(api, chat, ADMIN_ID, card, data, "supergroup")
 
 
-async def pic_reply(api: w.WebhookAPI, chat: int, card: int, code: str) -> None:
-    update = api.make_message(chat, ADMIN_ID, f"Petugas sedang menuju lokasi {code}.",
-                              chat_type="supergroup", title="Dinas Uji", first_name="Admin",
-                              reply_to_message_id=card)
-    api.push_update(update)
-    mid = update["message"]["message_id"]
-    await until(api, chat, lambda: next(
-        (c for c in api.by_chat[chat] if c.method == "setMessageReaction" and c.ok
-         and c.params.get("message_id") == mid), None))
+async def pic_reply(api: w.WebhookAPI, chat: int, card: int, code: str, citizen: int) -> None:
+    """Reply to the card; wait until the citizen has the relay."""
+    text = f"Petugas sedang menuju lokasi {code}."
+    api.push_update(api.make_message(chat, ADMIN_ID, text, chat_type="supergroup",
+                                     title="Dinas Uji", first_name="Admin",
+                                     reply_to_message_id=card))
+    await until(api, citizen, lambda: next((c for c in api.by_chat[citizen]
+                                            if c.ok and text in (c.text or "")), None),
+                w.OUTBOX_WAIT)
 
 
 async def pic_resolve(api: w.WebhookAPI, chat: int, card: int, code: str, photo: str) -> None:
+    """Press resolve, answer the prompt with a proof photo and a note."""
     data = await until(api, chat, lambda: button(api, chat, card, lambda d: ":resolve:" in d))
-    mark = len(api.by_chat[chat])
 
-    def prompt() -> int | None:
+    def prompt(mark: int) -> int | None:
         for call in api.by_chat[chat][mark:]:
             if call.ok and call.method == "sendMessage" and code in (call.text or "") \
                     and "force_reply" in str(call.params.get("reply_markup")):
                 return w.message_id_of(call)
         return None
 
-    await press(api, chat, ADMIN_ID, card, data, "supergroup")
-    asked = await until(api, chat, prompt)
+    for attempt in range(4):
+        mark = len(api.by_chat[chat])
+        await press(api, chat, ADMIN_ID, card, data, "supergroup")
+        try:
+            asked = await until(api, chat, lambda m=mark: prompt(m), PATIENCE["value"])
+            break
+        except Silent:
+            if attempt == 3:
+                raise
     api.push_update(api.make_message(chat, ADMIN_ID, None, photo=photo,
                                      caption=f"Sudah ditambal {code}", chat_type="supergroup",
                                      title="Dinas Uji", first_name="Admin",
@@ -169,10 +191,17 @@ async def citizen_rates(api: w.WebhookAPI, uid: int, rid: int, rating: int) -> N
                     return int(mid), data
         return None
 
-    mid, data = await until(api, uid, lambda: newest(f"fb:{rid}:yes"))
-    await press(api, uid, uid, mid, data, "private")
-    mid, data = await until(api, uid, lambda: newest(f"fb:{rid}:{rating}"))
-    await press(api, uid, uid, mid, data, "private")
+    mid, data = await until(api, uid, lambda: newest(f"fb:{rid}:yes"), w.OUTBOX_WAIT)
+    for attempt in range(4):
+        await press(api, uid, uid, mid, data, "private")
+        try:
+            rate_mid, rate = await until(api, uid, lambda: newest(f"fb:{rid}:{rating}"),
+                                         PATIENCE["value"])
+            break
+        except Silent:
+            if attempt == 3:
+                raise
+    await press(api, uid, uid, rate_mid, rate, "private")
 
 
 # ---- the checks -------------------------------------------------------------------------------
@@ -231,13 +260,10 @@ def check_delivery(api: w.WebhookAPI, rows: list[Any], allowed_duplicates: int =
     missing = [(r.id, r.kind, r.chat_id) for r in rows
                if r.status == "sent" and r.sent_message_id is not None and r.id not in delivered]
     assert not missing, missing[:5]
-    sends = Counter((str(c.chat_id), c.method, c.text or "", str(c.params.get("latitude")))
-                    for c in api.calls if c.ok and c.method in w.SEND_METHODS)
+    sends = Counter(w.content_key(c) for c in api.calls if c.ok and c.method in w.SEND_METHODS)
     duplicates = []
     for row_id, calls in delivered.items():
-        first = calls[0]
-        key = (str(first.chat_id), first.method, first.text or "",
-               str(first.params.get("latitude")))
+        key = w.content_key(calls[0])
         if sends[key] != 1:
             duplicates.append((row_id, key[:3], sends[key]))
     assert len(duplicates) <= allowed_duplicates, duplicates[:5]
@@ -294,11 +320,11 @@ async def scenario(c: w.Cluster, api: w.WebhookAPI, n: int, chaos: Callable[[], 
             action = plan[uid]
             if not action:
                 return
-            card = await until(api, group, card_out, OUTBOX_TIMEOUT)
+            card = await until(api, group, card_out, w.OUTBOX_WAIT)
             if action == "take":
                 await pic_take(api, group, card)
             elif action == "reply":
-                await pic_reply(api, group, card, code)
+                await pic_reply(api, group, card, code, uid)
             else:
                 await pic_resolve(api, group, card, code, proofs[uid])
                 await citizen_rates(api, uid, rid, ratings[uid])
