@@ -52,6 +52,7 @@ from bench.intake_e2e import (
     ticket_pattern,
 )
 from bench.proc import PARENT_ENV
+from bot.playground.botapi import _Fault
 from tests.fakebotapi import Call
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,6 +143,21 @@ class WebhookAPI(BenchAPI):
                     return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 1.0)
+
+    def hang_chat(self, method: str, chat: int, seconds: float, times: int = 1) -> None:
+        """Delay the next `times` calls of `method` to `chat` only by `seconds`."""
+        self._add_fault(method, _Fault(kind="hang", remaining=times, seconds=seconds,
+                                       chat_id=chat))
+
+    def outage(self, methods: Sequence[str], status: int | None = None,
+               hang: float | None = None) -> None:
+        """From now on, every call of `methods` fails with `status` or hangs `hang` s (until
+        clear_faults)."""
+        for method in methods:
+            if status is not None:
+                self.fail_next(method, status=status, times=10**9)
+            if hang is not None:
+                self.hang_next(method, hang, times=10**9)
 
     async def settle(self, within: float = 60.0) -> None:
         """Wait until every pushed update has been accepted by a worker."""
@@ -560,7 +576,7 @@ class Pacing:
         return max(self.max_per_group_minute.values(), default=0)
 
 
-def pacing(calls: Sequence[Call], chat_interval: float = 1.0, slack: float = 0.15) -> Pacing:
+def pacing(calls: Sequence[Call], chat_interval: float = 1.0, slack: float = 0.25) -> Pacing:
     """Per-chat gaps, per-group minutes and overall seconds of the paced calls. The windows
     are shortened by `slack` seconds: the pacer reserves a slot on Redis' clock and the call
     reaches the fake a little later, by a delay that varies with the load."""

@@ -174,6 +174,8 @@ class OutboxWorker(WakeableLoop):
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.on_blocked: Any = None  # (channel, chat id) -> None: a citizen blocked the bot
+        # How long a row being sent is kept from other workers: longer than a send can take.
+        self.lease = LEASE
         self.metrics: Metrics | None = None
         self._digest_cache: tuple[str, str, bytes] | None = None
         # Sends under way, one per chat: a request that hangs (until TELEGRAM_REQUEST_TIMEOUT)
@@ -276,7 +278,7 @@ class OutboxWorker(WakeableLoop):
                 update(Outbox)
                 .where(col(Outbox.id) == row_id, col(Outbox.status) == "pending",
                        or_(col(Outbox.lease_until).is_(None), col(Outbox.lease_until) < now))
-                .values(lease_until=now + LEASE).execution_options(synchronize_session=False))
+                .values(lease_until=now + self.lease).execution_options(synchronize_session=False))
             await session.commit()
             return result.rowcount == 1  # type: ignore[attr-defined]
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,8 +32,7 @@ import pytest
 from sqlmodel import col, select
 
 from bench import workers as w
-from bench.intake_e2e import ADMIN_ID, Person, count_errors, register_photos
-from tests.fakebotapi import Call
+from bench.intake_e2e import ADMIN_ID, ChatDriver, Person, count_errors, register_photos
 
 pytestmark = [pytest.mark.workers]
 
@@ -40,6 +40,18 @@ T = TypeVar("T")
 STEP_TIMEOUT = 90.0  # a loaded 2-core machine, shared
 OUTBOX_TIMEOUT = 300.0  # cards are paced at 20/min per group
 CROWD = 200
+KILL_CROWD = 90
+KILL_WINDOW = 2.0  # s: a send that reached the fake this long before a kill was under way
+FAULT_CROWD = 24
+# (c): the issue's "hanging for 60 s" is longer than the client's request timeout; here the
+# timeout is shortened (TELEGRAM_REQUEST_TIMEOUT) and the hang stays longer than it, so the
+# real timeout path runs and the suite stays short.
+REQUEST_TIMEOUT = 3.0
+HANG = 8.0
+OUTAGE_502 = 4.0  # s of 502 answers
+HANG_WINDOW = 6.0  # s during which every call hangs HANG s
+FAULTY = ("sendMessage", "editMessageText", "sendPhoto", "sendMediaGroup", "sendLocation",
+          "answerCallbackQuery", "setMessageReaction")
 
 
 @pytest.fixture(autouse=True)
@@ -208,7 +220,8 @@ async def citizen_rates(api: w.WebhookAPI, uid: int, rid: int, rating: int) -> N
 
 
 async def check_reports(c: w.Cluster, people: list[Person], cats: dict[int, w.Category],
-                        plan: dict[int, str], ratings: dict[int, int]) -> None:
+                        plan: dict[int, str], ratings: dict[int, int],
+                        photos_sent: Counter[int] | None = None) -> None:
     """Exactly one report per citizen, with what the citizen sent and what the PICs did."""
     from models.tables import Attachment, Category, Citizen, Report
 
@@ -231,7 +244,9 @@ async def check_reports(c: w.Cluster, people: list[Person], cats: dict[int, w.Ca
         lat, lon = w.citizen_location(uid)
         assert (round(report.latitude or 0, 6), round(report.longitude or 0, 6)) == (lat, lon)
         assert report.anonymous is True
-        assert photos[(report.id, "photo")] == 1, (uid, photos)
+        # A person who sent the photo again (no answer came) has it twice: sent twice.
+        most = photos_sent[uid] if photos_sent is not None else 1
+        assert 1 <= photos[(report.id, "photo")] <= most, (uid, photos[(report.id, "photo")])
         assert report.card_chat_id == cats[uid].group
         action = plan.get(uid, "")
         if action == "take":
@@ -248,7 +263,7 @@ async def check_reports(c: w.Cluster, people: list[Person], cats: dict[int, w.Ca
             assert report.status in ("received", "dispatched"), (uid, report.status)
 
 
-def check_delivery(api: w.WebhookAPI, rows: list[Any], allowed_duplicates: int = 0
+def check_delivery(api: w.WebhookAPI, rows: list[Any], kills: Sequence[float] = ()
                    ) -> dict[str, Any]:
     """Every outbox row delivered (or superseded by a newer edit); each sent message reached
     Telegram exactly once (the same content in the same chat once); each chat's outbox
@@ -266,7 +281,11 @@ def check_delivery(api: w.WebhookAPI, rows: list[Any], allowed_duplicates: int =
         key = w.content_key(calls[0])
         if sends[key] != 1:
             duplicates.append((row_id, key[:3], sends[key]))
-    assert len(duplicates) <= allowed_duplicates, duplicates[:5]
+    # Telegram has no idempotency key: a message sent by a worker killed before it could
+    # record the send goes again. Only a send under way at a kill may show twice.
+    unexplained = [d for d in duplicates if not any(
+        0 <= k - delivered[d[0]][0].at <= KILL_WINDOW for k in kills)]
+    assert not unexplained, unexplained[:5]
     breaks = w.order_breaks(rows, delivered)
     assert not breaks, breaks[:5]
     paced = w.paced_calls(api.calls, rows)
@@ -282,16 +301,19 @@ def check_delivery(api: w.WebhookAPI, rows: list[Any], allowed_duplicates: int =
 
 
 async def scenario(c: w.Cluster, api: w.WebhookAPI, n: int, chaos: Callable[[], Any] | None
-                   = None) -> tuple[list[Person], dict[int, w.Category], dict[int, str],
-                                    dict[int, int]]:
-    """n citizens file at once; then PICs act on some and the resolved citizens rate."""
+                   = None, driver: type[ChatDriver] = ChatDriver
+                   ) -> tuple[list[Person], dict[int, w.Category], dict[int, str],
+                              dict[int, int]]:
+    """n citizens file at once; then PICs act on some and the resolved citizens rate; the
+    chaos (if any) runs meanwhile and to its end."""
     flow = w.make_flow(api, STEP_TIMEOUT)
     uids = [30_000_000 + i for i in range(n)]
     flow.photos.update(register_photos(api, uids))
     cats = {uid: c.cats[i % len(c.cats)] for i, uid in enumerate(uids)}
     chaos_task = asyncio.create_task(chaos()) if chaos is not None else None
     try:
-        people = list(await asyncio.gather(*(w.file_report(flow, u, cats[u]) for u in uids)))
+        people = list(await asyncio.gather(*(w.file_report(flow, u, cats[u], driver)
+                                             for u in uids)))
         gave_up = Counter(f"{p.gave_up}: {p.reason}" for p in people if p.gave_up)
         assert not gave_up, gave_up.most_common(5)
         assert count_errors(api, uids, flow.errors) == 0
@@ -330,8 +352,10 @@ async def scenario(c: w.Cluster, api: w.WebhookAPI, n: int, chaos: Callable[[], 
                 await citizen_rates(api, uid, rid, ratings[uid])
 
         await asyncio.gather(*(act(code) for code in by_code))
-    finally:
         if chaos_task is not None:
+            await chaos_task
+    finally:
+        if chaos_task is not None and not chaos_task.done():
             chaos_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await chaos_task
@@ -354,3 +378,130 @@ async def test_three_workers_two_hundred_citizens(tmp_path: Path) -> None:
         assert len(served) == 3 and min(served.values()) > len(api.delivered) / 6, served
         assert not c.errors_in_logs(), c.errors_in_logs()[:5]
         print("figures:", figures, "updates per worker:", dict(served))
+
+
+def photos_pushed(api: w.WebhookAPI) -> Counter[int]:
+    """How many photo messages each private chat sent."""
+    out: Counter[int] = Counter()
+    for update in api.pushed.values():
+        msg = update.get("message") or {}
+        if msg.get("photo") and msg.get("chat", {}).get("type") == "private":
+            out[int(msg["chat"]["id"])] += 1
+    return out
+
+
+async def test_kill_minus_nine_at_random_moments(tmp_path: Path) -> None:
+    """(b) One worker killed (SIGKILL) three times at random moments while citizens file and
+    PICs act, restarted each time: every report once with its fields, every message
+    delivered, a message twice only where a send was under way at a kill."""
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    print(f"kill seed {seed}", file=sys.stderr)
+    kills: list[float] = []
+    PATIENCE["value"] = w.PatientDriver.patience
+    try:
+        async with cluster(tmp_path, TELEGRAM_REQUEST_TIMEOUT="10") as (c, api):
+
+            async def chaos() -> None:
+                for _ in range(3):
+                    await asyncio.sleep(rng.uniform(2.0, 9.0))
+                    index = rng.randrange(c.size)
+                    c.kill(index)
+                    kills.append(time.monotonic())
+                    await asyncio.sleep(rng.uniform(0.5, 2.0))
+                    await c.restart(index)
+
+            people, cats, plan, ratings = await scenario(c, api, KILL_CROWD, chaos,
+                                                         w.PatientDriver)
+            assert len(kills) == 3 and sum(wk.kills for wk in c.workers) == 3
+            await check_reports(c, people, cats, plan, ratings, photos_pushed(api))
+            assert c.sessionmaker is not None
+            rows = await w.outbox_rows(c.sessionmaker)
+            figures = check_delivery(api, rows, kills)
+            print("figures:", figures, "kills at", [round(k - kills[0], 1) for k in kills],
+                  file=sys.stderr)
+    finally:
+        PATIENCE["value"] = STEP_TIMEOUT
+
+
+async def test_bot_api_502_then_hang_then_recovery(tmp_path: Path) -> None:
+    """(c) The Bot API answers 502, then every request hangs longer than the client's
+    timeout, then it recovers; meanwhile PICs take every report and citizens ask for their
+    reports. Afterwards everything is delivered, once, in order per chat."""
+    async with cluster(tmp_path, TELEGRAM_REQUEST_TIMEOUT=str(REQUEST_TIMEOUT)) as (c, api):
+        flow = w.make_flow(api, STEP_TIMEOUT)
+        uids = [31_000_000 + i for i in range(FAULT_CROWD)]
+        flow.photos.update(register_photos(api, uids))
+        cats = {uid: c.cats[i % len(c.cats)] for i, uid in enumerate(uids)}
+        people = await asyncio.gather(*(w.file_report(flow, u, cats[u]) for u in uids))
+        assert all(p.ticket for p in people), [(p.gave_up, p.reason) for p in people]
+        assert c.sessionmaker is not None
+        assert await w.wait_outbox_empty(c.sessionmaker, w.OUTBOX_WAIT) == 0
+        cards = await report_cards(c)
+        ticket = {p.uid: p.ticket or "" for p in people}
+
+        api.outage(FAULTY, status=502)
+        began = time.monotonic()
+        for uid in uids:
+            _, group, card, _ = cards[ticket[uid]]
+            data = button(api, group, card, lambda d: ":take:" in d)
+            assert data is not None
+            api.push_update(api.make_callback(group, ADMIN_ID, data, card,
+                                              chat_type="supergroup", first_name="Admin"))
+            api.push_update(api.make_message(uid, uid, "/laporanku"))
+        await asyncio.sleep(OUTAGE_502)  # the outage lasts this long (not a wait for work)
+        api.clear_faults()
+        api.outage(FAULTY, hang=HANG)
+        await asyncio.sleep(HANG_WINDOW)
+        api.clear_faults()
+        recovered = time.monotonic()
+
+        await api.settle()
+        assert await w.wait_outbox_empty(c.sessionmaker, w.OUTBOX_WAIT) == 0
+        # Each citizen's answer to /laporanku (with their ticket) arrives after the recovery.
+        for uid in uids:
+            await until(api, uid, lambda u=uid: next(
+                (x for x in api.by_chat[u] if x.ok and x.at >= began
+                 and x.method == "sendMessage" and ticket[u] in (x.text or "")), None))
+        from models.tables import Report
+
+        async with c.sessionmaker() as s:
+            taken = (await s.exec(select(Report.status, Report.assignee_id))).all()
+        assert sorted(taken) == [("in_progress", ADMIN_ID)] * FAULT_CROWD
+        during = [x for x in api.calls if began <= x.at < recovered]
+        assert any(x.status == 502 for x in during), "the 502s were never met"
+        timed_out = [x for x in during if x.failed and x.status == 499]
+        assert timed_out, "no request outlived the client's timeout"
+        rows = await w.outbox_rows(c.sessionmaker)
+        figures = check_delivery(api, rows)
+        print("figures:", figures, f"timed out: {len(timed_out)}", file=sys.stderr)
+
+
+async def test_one_hung_send_holds_up_only_its_chat(tmp_path: Path) -> None:
+    """(c) One worker, twenty chats with a message each queued; the first chat's request
+    hangs past the client's timeout: the other chats' messages go meanwhile, and the hung
+    chat's two messages arrive afterwards in their order."""
+    from models.tables import Outbox
+
+    async with cluster(tmp_path, size=1, TELEGRAM_REQUEST_TIMEOUT=str(REQUEST_TIMEOUT)) \
+            as (c, api):
+        chats = [32_000_000 + i for i in range(20)]
+        stuck = chats[0]
+        api.hang_chat("sendMessage", stuck, HANG)
+        assert c.sessionmaker is not None
+        async with c.sessionmaker() as s:
+            s.add(Outbox(chat_id=str(stuck), kind="text", payload={"text": "Pesan satu"}))
+            s.add(Outbox(chat_id=str(stuck), kind="text", payload={"text": "Pesan dua"}))
+            for chat in chats[1:]:
+                s.add(Outbox(chat_id=str(chat), kind="text", payload={"text": f"Info {chat}"}))
+            await s.commit()
+        assert await w.wait_outbox_empty(c.sessionmaker, 120.0) == 0
+        [hung] = [x for x in api.by_chat[stuck] if x.delayed]
+        assert hung.failed and hung.status == 499, hung.short()
+        others = {x.chat_id: x.at for x in api.calls if x.ok and x.method == "sendMessage"
+                  and x.chat_id in chats[1:]}
+        assert set(others) == set(chats[1:])
+        late = {chat: round(at - hung.at, 2) for chat, at in others.items()
+                if at > hung.at + REQUEST_TIMEOUT}
+        assert not late, late
+        assert [x.text for x in api.by_chat[stuck] if x.ok] == ["Pesan satu", "Pesan dua"]
