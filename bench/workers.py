@@ -252,6 +252,7 @@ class Cluster:
         self.engine: Any = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._created = False
+        self._stopped = False
 
     def env(self, worker: Worker) -> dict[str, str]:
         """A worker's environment: inherited minus Aduan's settings, plus the cluster's."""
@@ -353,7 +354,11 @@ class Cluster:
         return [w.proc.pid for w in self.workers if w.proc and w.proc.returncode is None]
 
     async def stop(self) -> list[int | None]:
-        """SIGINT every worker (drain), drop the database and the Redis keys; exit codes."""
+        """SIGINT every worker (drain), drop the database and the Redis keys; exit codes.
+        Safe to call again."""
+        if self._stopped:
+            return []
+        self._stopped = True
         self.api.targets = [None] * len(self.workers)
         codes = list(await asyncio.gather(*(self.procs.stop(w.proc, grace=20.0)
                                             for w in self.workers if w.proc is not None)))
