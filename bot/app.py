@@ -336,7 +336,8 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         from bot.whatsapp import WhatsAppInbound, webhook_app
 
         conversation = WhatsAppConversation(intake, deps, throttle)
-        app.inbound = WhatsAppInbound(sessionmaker, conversation, whatsapp, worker.wake)
+        app.inbound = WhatsAppInbound(sessionmaker, conversation, whatsapp, worker.wake,
+                                      shared=settings.database_url.startswith("postgresql"))
         webhook_app(settings, sessionmaker, app.inbound, worker.wake, app=app.web)
     return app
 

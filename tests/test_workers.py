@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 import sys
 import time
@@ -505,3 +506,102 @@ async def test_one_hung_send_holds_up_only_its_chat(tmp_path: Path) -> None:
                 if at > hung.at + REQUEST_TIMEOUT}
         assert not late, late
         assert [x.text for x in api.by_chat[stuck] if x.ok] == ["Pesan satu", "Pesan dua"]
+
+
+WA_CROWD = 12
+WA_PATH = "/whatsapp/webhook"
+
+
+async def test_whatsapp_citizens_across_two_workers(tmp_path: Path) -> None:
+    """Two workers receive each WhatsApp citizen's messages in turn; twelve citizens send the
+    description, photo, 'done', location and 'anonymous' in one burst (Meta delivering them
+    one after the other, to either worker): each is processed in order whichever worker has
+    it, so each citizen reaches the summary and files exactly one complete report."""
+    from bot.playground import graphapi as fg
+    from models.tables import Attachment, Category, Citizen, Report
+    from tests.conftest import jpeg_bytes
+
+    graph = fg.FakeGraphAPI()
+    await graph.start()
+    try:
+        async with cluster(tmp_path, size=2, WHATSAPP_TOKEN=fg.TOKEN,
+                           WHATSAPP_PHONE_NUMBER_ID=fg.PHONE_ID,
+                           WHATSAPP_APP_SECRET=fg.APP_SECRET,
+                           WHATSAPP_VERIFY_TOKEN=fg.VERIFY_TOKEN,
+                           WHATSAPP_API_URL=graph.api_base("v22.0")) as (c, _api):
+            assert c.sessionmaker is not None
+            async with c.sessionmaker() as s:
+                cat_id = (await s.exec(select(Category.id).where(
+                    Category.code == c.cats[0].code))).one()
+            bases = [f"http://127.0.0.1:{wk.port}" for wk in c.workers]
+            turns = itertools.count()
+            served: Counter[int] = Counter()
+
+            async def post(payload: dict[str, Any]) -> None:
+                n = next(turns) % len(bases)
+                served[n] += 1
+                status, _ = await fg.post_webhook(bases[n], WA_PATH, payload)
+                assert status == 200
+
+            async def said(wa_id: str, needle: str, since: int) -> None:
+                await graph.wait_for(lambda x: x.is_send and x.ok and x.to == wa_id
+                                     and needle in (x.text or ""), since=since,
+                                     timeout=STEP_TIMEOUT)
+
+            def choice(wa_id: str, prefix: str) -> str:
+                for call in reversed(graph.sent(wa_id)):
+                    action = call.json.get("interactive", {}).get("action", {})
+                    found = [b["reply"]["id"] for b in action.get("buttons", [])] + [
+                        r["id"] for sec in action.get("sections", []) for r in sec["rows"]]
+                    hit = [i for i in found if i.startswith(prefix)]
+                    if hit:
+                        return hit[0]
+                raise AssertionError(f"no {prefix} choice for {wa_id}")
+
+            async def citizen(i: int) -> str:
+                wa_id, name = f"62812{7000000 + i}", f"Warga {i}"
+                mark = graph.mark()
+                await post(fg.text_message(wa_id, "halo", name=name))
+                await said(wa_id, "Halo", mark)
+                mark = graph.mark()
+                await post(fg.list_reply(wa_id, "new:", "x", name=name))
+                await said(wa_id, "Langkah 1/5", mark)
+                mark = graph.mark()
+                await post(fg.list_reply(wa_id, f"cat:{cat_id}", "x", name=name))
+                await said(wa_id, "Langkah 2/5", mark)
+                media = graph.add_media(jpeg_bytes("green"), "image/jpeg")
+                mark = graph.mark()
+                for payload in (fg.text_message(wa_id, w.citizen_text(i), name=name),
+                                fg.image_message(wa_id, media, name=name),
+                                fg.button_reply(wa_id, "done:", "x", name=name),
+                                fg.location_message(wa_id, *w.citizen_location(i), name=name),
+                                fg.button_reply(wa_id, "anon:", "x", name=name)):
+                    await post(payload)  # one after the other, not waiting for answers
+                await said(wa_id, "Periksa laporan", mark)
+                mark = graph.mark()
+                await post(fg.button_reply(wa_id, choice(wa_id, "send:"), "x", name=name))
+                await said(wa_id, "diterima", mark)
+                return wa_id
+
+            wa_ids = await asyncio.gather(*(citizen(i) for i in range(WA_CROWD)))
+            assert served[0] > 0 and served[1] > 0
+            # One worker at a time handles a citizen: each photo is fetched once, not by
+            # both workers racing over the same message.
+            lookups = Counter(x.path.rstrip("/").rsplit("/", 1)[-1] for x in graph.calls
+                              if x.kind == "media_url")
+            assert len(lookups) == WA_CROWD and set(lookups.values()) == {1}, lookups
+            async with c.sessionmaker() as s:
+                rows = (await s.exec(select(Report, Citizen.external_id).join(
+                    Citizen, col(Citizen.id) == col(Report.citizen_id)))).all()
+                photos = Counter(a.report_id for a in (await s.exec(select(Attachment))).all())
+            assert sorted(ext for _, ext in rows) == sorted(wa_ids)
+            for report, ext in rows:
+                i = int(ext) - 628127000000
+                assert report.channel == "whatsapp" and report.anonymous
+                assert report.description == w.citizen_text(i)
+                lat, lon = w.citizen_location(i)
+                assert (round(report.latitude or 0, 6), round(report.longitude or 0, 6)) == \
+                    (lat, lon)
+                assert photos[report.id] == 1
+    finally:
+        await graph.stop()
