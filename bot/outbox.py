@@ -60,6 +60,10 @@ LEASE = timedelta(seconds=120)
 # Card edits: after an action, and after the scheduler changed the light (sent last).
 EDITS = ("edit_card", "relight_card")
 BULK_SHARE = 0.8  # of OUTBOX_GLOBAL_PER_SECOND a broadcast may use
+# A group's 20 messages are counted over a little more than Telegram's minute: a send reaches
+# Telegram some time after its slot was taken, by a delay that varies with the load, and the
+# 21st must not arrive inside the 1st one's minute.
+GROUP_WINDOW = 60.5
 MAX_IN_FLIGHT = 16  # sends under way at once per worker (each to a different chat)
 
 
@@ -95,10 +99,10 @@ class Pacer:
             waits.append(self.global_sends[0] + 1.0 - now)
         sends = self.group_sends.get(chat)
         if sends is not None:
-            while sends and sends[0] <= now - 60.0:
+            while sends and sends[0] <= now - GROUP_WINDOW:
                 sends.popleft()
             if len(sends) >= self.group_per_minute:
-                waits.append(sends[0] + 60.0 - now)
+                waits.append(sends[0] + GROUP_WINDOW - now)
         return max(0.0, *waits)
 
     def crowded(self, share: float) -> bool:
@@ -153,7 +157,7 @@ class Pacer:
         self.last = {c: t for c, t in self.last.items() if t + self.chat_interval > now}
         self.paused_until = {c: t for c, t in self.paused_until.items() if t > now}
         self.group_sends = {c: d for c, d in self.group_sends.items()
-                            if d and d[-1] > now - 60.0}
+                            if d and d[-1] > now - GROUP_WINDOW}
 
 
 class OutboxWorker(WakeableLoop):

@@ -328,22 +328,40 @@ async def scenario(c: w.Cluster, api: w.WebhookAPI, n: int, chaos: Callable[[], 
         proof = register_photos(api, [90_000_000 + i for i in range(len(ratings))])
         proofs = dict(zip(sorted(ratings), proof.values(), strict=True))
 
+        # The card the bot knows (its send recorded): a card sent by a worker killed before
+        # it could record the send goes again, and replies to the orphan copy are not ours.
+        known: dict[str, int] = {}
+        seen = asyncio.Event()
+
+        async def watch_cards() -> None:
+            from models.tables import Report
+
+            assert c.sessionmaker is not None
+            while True:
+                async with c.sessionmaker() as s:
+                    rows = (await s.exec(select(Report.code, Report.card_message_id).where(
+                        col(Report.card_message_id).is_not(None)))).all()
+                known.update({code: int(mid or 0) for code, mid in rows})
+                seen.set()
+                await asyncio.sleep(0.5)  # polling the database, not waiting out a race
+
         async def act(code: str) -> None:
             uid = by_code[code]
             rid, _, _, _ = cards[code]
             group = cats[uid].group
 
             def card_out() -> int | None:
-                for call in api.by_chat[group]:
-                    if call.ok and call.method == "sendMessage" and code in (call.text or "") \
-                            and ":take:" in str(call.params.get("reply_markup")):
-                        return w.message_id_of(call)
-                return None
+                mid = known.get(code)
+                return mid if mid and api.message(group, mid) is not None else None
 
             action = plan[uid]
             if not action:
                 return
-            card = await until(api, group, card_out, w.OUTBOX_WAIT)
+            deadline = time.monotonic() + w.OUTBOX_WAIT
+            while (card := card_out()) is None:
+                assert time.monotonic() < deadline, f"no card for {code}"
+                seen.clear()
+                await seen.wait()
             if action == "take":
                 await pic_take(api, group, card)
             elif action == "reply":
@@ -352,7 +370,11 @@ async def scenario(c: w.Cluster, api: w.WebhookAPI, n: int, chaos: Callable[[], 
                 await pic_resolve(api, group, card, code, proofs[uid])
                 await citizen_rates(api, uid, rid, ratings[uid])
 
-        await asyncio.gather(*(act(code) for code in by_code))
+        watcher = asyncio.create_task(watch_cards())
+        try:
+            await asyncio.gather(*(act(code) for code in by_code))
+        finally:
+            watcher.cancel()
         if chaos_task is not None:
             await chaos_task
     finally:
