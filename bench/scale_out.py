@@ -119,11 +119,12 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
         cpu0 = sum(proc_cpu_s(p) for p in pids)
         load0 = os.getloadavg()[0]
         say(f"{size} worker(s): {opts.people} people start (load average {load0:.2f})")
-        t0 = time.monotonic()
+        t0, drv0 = time.monotonic(), time.process_time()
         people = await asyncio.gather(*(
             w.file_report(flow, uid, cluster.cats[i % len(cluster.cats)])
             for i, uid in enumerate(uids)))
         wall = time.monotonic() - t0
+        driver = time.process_time() - drv0
         cpu = sum(proc_cpu_s(p) for p in pids) - cpu0
         updates = sum(p.updates for p in people)
         intake = {
@@ -134,6 +135,8 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
             "updates_per_s": updates / wall if wall else None,
             "latency_ms": {k: v for k, v in latency_figures(people).items() if k != "steps"},
             "cpu_ms_per_update": cpu * 1000 / updates if updates else None,
+            "workers_cpu_pct": cpu * 100 / wall if wall else None,
+            "driver_cpu_pct": driver * 100 / wall if wall else None,
             "loadavg_1m": {"before": load0, "after": os.getloadavg()[0]},
         }
         say(f"{size} worker(s): intake {wall:.1f} s, {intake['tickets']} tickets, "
@@ -244,6 +247,8 @@ def format_report(results: dict[str, Any]) -> str:
         ("step latency p99 ms", [_f(p["intake"]["latency_ms"]["p99"]) for p in phases], ""),
         ("workers' CPU ms/update", [_f(p["intake"]["cpu_ms_per_update"], 2) for p in phases],
          ""),
+        ("workers' CPU % (all)", [_f(p["intake"]["workers_cpu_pct"], 0) for p in phases], ""),
+        ("driver CPU %", [_f(p["intake"]["driver_cpu_pct"], 0) for p in phases], ""),
         ("load average before/after", [
             f"{_f(p['intake']['loadavg_1m']['before'])}/{_f(p['intake']['loadavg_1m']['after'])}"
             for p in phases], ""),
