@@ -64,7 +64,8 @@ BULK_SHARE = 0.8  # of OUTBOX_GLOBAL_PER_SECOND a broadcast may use
 # Telegram some time after its slot was taken, by a delay that varies with the load, and the
 # 21st must not arrive inside the 1st one's minute.
 GROUP_WINDOW = 60.5
-MAX_IN_FLIGHT = 16  # sends under way at once per worker (each to a different chat)
+MAX_IN_FLIGHT = 4  # sends under way at once per worker (each to a different chat); more
+# crowd the event loop between a slot taken and its send, and arrivals bunch up under load
 
 
 class Pacer:
