@@ -319,6 +319,9 @@ class OutboxWorker(WakeableLoop):
             elif row.kind == "digest":
                 rendered, photo = await self._digest(session, row.payload)
             await session.commit()  # no transaction is held over the network call
+            # Files are read before the slot is taken: a send must follow its slot closely, not
+            # after a wait for the thread pool (busy storing citizens' photos in a crowd).
+            files = await self._preload(row)
             share = BULK_SHARE if broadcast.KEY in row.payload else 0.0
             if (wait := await self.pacer.reserve(row.chat_id, share)) > 0:
                 row.lease_until = None
@@ -329,7 +332,7 @@ class OutboxWorker(WakeableLoop):
                 await self._deliver_whatsapp(session, row, report, citizen)
                 return 0.0
             try:
-                messages = await self._send(row, report, rendered, photo)
+                messages = await self._send(row, report, rendered, photo, files)
             except TelegramRetryAfter as exc:
                 log.info("429 for chat %s: retry after %ss", row.chat_id, exc.retry_after)
                 row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after)
@@ -434,9 +437,23 @@ class OutboxWorker(WakeableLoop):
             return None, png
         return (text, None), None
 
+    async def _preload(self, row: Outbox) -> list[tuple[str, BufferedInputFile]] | None:
+        """The files a Telegram album/photo/voice row uploads (None: none, or unreadable now,
+        in which case `_send` reads them again and fails into the retry path)."""
+        if row.channel != Channel.TELEGRAM.value or row.kind not in ("album", "photo", "voice"):
+            return None
+        p = row.payload
+        paths = p["files"] if row.kind == "album" else [[row.kind, p["path"]]]
+        try:
+            return await asyncio.to_thread(self._read_files, paths)
+        except (OSError, KeyError, ValueError):
+            return None
+
     async def _send(self, row: Outbox, report: Report | None,
                     rendered: tuple[str, InlineKeyboardMarkup | None] | None = None,
-                    photo: bytes | None = None) -> list[Message]:
+                    photo: bytes | None = None,
+                    preloaded: list[tuple[str, BufferedInputFile]] | None = None
+                    ) -> list[Message]:
         p = row.payload
         chat_id = int(row.chat_id)
         thread = p.get("thread_id")
@@ -471,7 +488,7 @@ class OutboxWorker(WakeableLoop):
                 link_preview_options=LinkPreviewOptions(is_disabled=True))
             return []
         if row.kind == "album":
-            files = await asyncio.to_thread(self._read_files, p["files"])
+            files = preloaded or await asyncio.to_thread(self._read_files, p["files"])
             if len(files) == 1:
                 kind, upload = files[0]
                 send = self.bot.send_photo if kind == "photo" else self.bot.send_video
@@ -489,12 +506,14 @@ class OutboxWorker(WakeableLoop):
                 message_thread_id=thread, reply_parameters=reply)
             return [msg]
         if row.kind == "photo":
-            [(_, upload)] = await asyncio.to_thread(self._read_files, [["photo", p["path"]]])
+            [(_, upload)] = preloaded or await asyncio.to_thread(self._read_files,
+                                                                 [["photo", p["path"]]])
             msg = await self.bot.send_photo(chat_id, upload, caption=p.get("caption"),
                                             message_thread_id=thread, reply_parameters=reply)
             return [msg]
         if row.kind == "voice":
-            [(_, upload)] = await asyncio.to_thread(self._read_files, [["voice", p["path"]]])
+            [(_, upload)] = preloaded or await asyncio.to_thread(self._read_files,
+                                                                 [["voice", p["path"]]])
             msg = await self.bot.send_voice(chat_id, upload, message_thread_id=thread,
                                             reply_parameters=reply)
             return [msg]
