@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import itertools
 import os
@@ -71,6 +72,8 @@ BASE_LOCATION = (0.40, 101.85)
 
 
 # ---- the fake Telegram posting webhooks ---------------------------------------------------
+
+ARRIVED: contextvars.ContextVar[float] = contextvars.ContextVar("arrived")
 
 
 class WebhookAPI(BenchAPI):
@@ -143,6 +146,19 @@ class WebhookAPI(BenchAPI):
                     return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 1.0)
+
+    async def _handle_api(self, request: Any) -> Any:
+        """Note when the request arrived, before its body (an upload) is read and parsed."""
+        ARRIVED.set(time.monotonic())
+        return await super()._handle_api(request)
+
+    async def _record(self, call: Call) -> None:
+        """Record with the request's arrival time (as Telegram counts), not the parse's end:
+        reading a photo upload on this busy process can take a while."""
+        arrived = ARRIVED.get(None)
+        if arrived is not None:
+            call.at = arrived
+        await super()._record(call)
 
     def hang_chat(self, method: str, chat: int, seconds: float, times: int = 1) -> None:
         """Delay the next `times` calls of `method` to `chat` only by `seconds`."""
