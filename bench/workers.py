@@ -305,6 +305,8 @@ class Cluster:
         answers on its port."""
         assert self.pg_url is not None
         self.tmp.mkdir(parents=True, exist_ok=True)
+        # Created here: workers starting together each check it (a race if none exists yet).
+        (self.tmp / "media").mkdir(exist_ok=True)
         await _admin(self.pg_url, f'CREATE DATABASE "{self.db_name}"')
         self._created = True
         self.workers = [Worker(i, free_port(), self.tmp / f"worker{i}.log")
