@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ctypes
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -108,7 +109,8 @@ def _writable(folder: Path) -> None:
     """MEDIA_DIR must be a folder the bot can write, or start-up stops with one line."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".aduan-write-test"
+        # Unique per process: workers starting together must not remove each other's probe.
+        probe = folder / f".aduan-write-test.{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:

@@ -300,6 +300,9 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     )
 
     worker.on_blocked = citizens.forget
+    # A worker that died mid-send leaves its row leased: retried once no send can still be
+    # under way (twice the request timeout), not after a fixed two minutes.
+    worker.lease = timedelta(seconds=max(10.0, 2 * settings.telegram_request_timeout))
 
     async def queue_direct(chat: str, method: TelegramMethod[Any]) -> bool:
         """A direct answer that could not go now, into the outbox (delivered later)."""
@@ -363,7 +366,8 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         from bot.whatsapp import WhatsAppInbound, webhook_app
 
         conversation = WhatsAppConversation(intake, deps, throttle)
-        app.inbound = WhatsAppInbound(sessionmaker, conversation, whatsapp, worker.wake)
+        app.inbound = WhatsAppInbound(sessionmaker, conversation, whatsapp, worker.wake,
+                                      shared=settings.database_url.startswith("postgresql"))
         webhook_app(settings, sessionmaker, app.inbound, worker.wake, app=app.web)
     return app
 

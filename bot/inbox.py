@@ -140,7 +140,9 @@ class SharedInboxProcessor(InboxProcessor):
     to the holder, who takes it next. A sweeper picks up chats left waiting (a worker that
     died, or a row recorded just as the holder let go)."""
 
-    LEASE = timedelta(seconds=120)
+    # A worker killed while holding a chat leaves it waiting until the lease runs out; the
+    # heartbeat renews it every LEASE/4 while one update takes long, so it can be short.
+    LEASE = timedelta(seconds=30)
     SWEEP_EVERY = 5.0
     SWEEP_AGE = timedelta(seconds=2)
 
@@ -333,8 +335,10 @@ class TelegramPoller:
         offset: int | None = None
         backoff = 0.5
         while not self._stopped.is_set():
+            # The long poll itself may outlast TELEGRAM_REQUEST_TIMEOUT: allow for it.
             self._poll = asyncio.create_task(self.bot.get_updates(
-                offset=offset, timeout=self.timeout, allowed_updates=self.allowed_updates))
+                offset=offset, timeout=self.timeout, allowed_updates=self.allowed_updates,
+                request_timeout=self.timeout + int(self.bot.session.timeout)))
             try:
                 updates = await self._poll
                 stored = await self.record(updates)

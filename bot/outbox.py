@@ -60,6 +60,12 @@ LEASE = timedelta(seconds=120)
 # Card edits: after an action, and after the scheduler changed the light (sent last).
 EDITS = ("edit_card", "relight_card")
 BULK_SHARE = 0.8  # of OUTBOX_GLOBAL_PER_SECOND a broadcast may use
+# A group's 20 messages are counted over a little more than Telegram's minute: a send reaches
+# Telegram some time after its slot was taken, by a delay that varies with the load, and the
+# 21st must not arrive inside the 1st one's minute.
+GROUP_WINDOW = 60.5
+MAX_IN_FLIGHT = 4  # sends under way at once per worker (each to a different chat); more
+# crowd the event loop between a slot taken and its send, and arrivals bunch up under load
 
 
 class Pacer:
@@ -94,10 +100,10 @@ class Pacer:
             waits.append(self.global_sends[0] + 1.0 - now)
         sends = self.group_sends.get(chat)
         if sends is not None:
-            while sends and sends[0] <= now - 60.0:
+            while sends and sends[0] <= now - GROUP_WINDOW:
                 sends.popleft()
             if len(sends) >= self.group_per_minute:
-                waits.append(sends[0] + 60.0 - now)
+                waits.append(sends[0] + GROUP_WINDOW - now)
         return max(0.0, *waits)
 
     def crowded(self, share: float) -> bool:
@@ -152,7 +158,7 @@ class Pacer:
         self.last = {c: t for c, t in self.last.items() if t + self.chat_interval > now}
         self.paused_until = {c: t for c, t in self.paused_until.items() if t > now}
         self.group_sends = {c: d for c, d in self.group_sends.items()
-                            if d and d[-1] > now - 60.0}
+                            if d and d[-1] > now - GROUP_WINDOW}
 
 
 class OutboxWorker(WakeableLoop):
@@ -173,8 +179,13 @@ class OutboxWorker(WakeableLoop):
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.on_blocked: Any = None  # (channel, chat id) -> None: a citizen blocked the bot
+        # How long a row being sent is kept from other workers: longer than a send can take.
+        self.lease = LEASE
         self.metrics: Metrics | None = None
         self._digest_cache: tuple[str, str, bytes] | None = None
+        # Sends under way, one per chat: a request that hangs (until TELEGRAM_REQUEST_TIMEOUT)
+        # holds up its own chat only, never everybody else's deliveries.
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
 
     def _count(self, row: Outbox, result: str) -> None:
         if self.metrics is not None:
@@ -206,11 +217,14 @@ class OutboxWorker(WakeableLoop):
                 .limit(1000))).all()
         next_due: float | None = None
         seen: set[str] = set()
-        sent_any = False
         for row in rows:
             if row.chat_id in seen:
                 continue  # one at a time per chat, oldest first
             seen.add(row.chat_id)
+            if row.chat_id in self._in_flight:
+                continue  # its previous message is still on the way; its end wakes us
+            if len(self._in_flight) >= MAX_IN_FLIGHT:
+                break
             if row.next_attempt_at > now:
                 due = (row.next_attempt_at - now).total_seconds()
                 next_due = due if next_due is None else min(next_due, due)
@@ -226,16 +240,42 @@ class OutboxWorker(WakeableLoop):
                 next_due = wait if next_due is None else min(next_due, wait)
                 continue
             if await self._lease(row.id or 0, now):
+                self._start(row.chat_id, row.id or 0, bulk)
+        return next_due
+
+    def _start(self, chat: str, row_id: int, bulk: bool) -> None:
+        """Deliver a leased row in the background; its end wakes the loop for the chat's
+        next row (or, when the pacer had no slot after all, for the retry)."""
+
+        async def run() -> None:
+            try:
                 if bulk and self.broadcast_gate is not None:
                     async with self.broadcast_gate.lock:
-                        wait = await self.deliver(row.id or 0)
+                        await self.deliver(row_id)
                 else:
-                    wait = await self.deliver(row.id or 0)
-                if wait:  # another worker took the overall slot since the look above
-                    next_due = wait if next_due is None else min(next_due, wait)
-                else:
-                    sent_any = True
-        return 0.0 if sent_any else next_due
+                    await self.deliver(row_id)
+            except Exception:  # the lease lapses and the row is tried again
+                log.exception("outbox %s delivery failed", row_id)
+
+        task = asyncio.create_task(run(), name=f"outbox-{row_id}")
+        self._in_flight[chat] = task
+
+        def done(_t: asyncio.Task[None]) -> None:
+            if self._in_flight.get(chat) is task:
+                del self._in_flight[chat]
+            self.wake()
+
+        task.add_done_callback(done)
+
+    async def run(self) -> None:
+        """The loop; when stopped, the sends under way finish (or are given up)."""
+        try:
+            await super().run()
+        finally:
+            if self._in_flight:
+                _, pending = await asyncio.wait(list(self._in_flight.values()), timeout=10.0)
+                for task in pending:
+                    task.cancel()
 
     async def _lease(self, row_id: int, now: Any) -> bool:
         async with self.sessionmaker() as session:
@@ -243,7 +283,7 @@ class OutboxWorker(WakeableLoop):
                 update(Outbox)
                 .where(col(Outbox.id) == row_id, col(Outbox.status) == "pending",
                        or_(col(Outbox.lease_until).is_(None), col(Outbox.lease_until) < now))
-                .values(lease_until=now + LEASE).execution_options(synchronize_session=False))
+                .values(lease_until=now + self.lease).execution_options(synchronize_session=False))
             await session.commit()
             return result.rowcount == 1  # type: ignore[attr-defined]
 
@@ -279,6 +319,9 @@ class OutboxWorker(WakeableLoop):
             elif row.kind == "digest":
                 rendered, photo = await self._digest(session, row.payload)
             await session.commit()  # no transaction is held over the network call
+            # Files are read before the slot is taken: a send must follow its slot closely, not
+            # after a wait for the thread pool (busy storing citizens' photos in a crowd).
+            files = await self._preload(row)
             share = BULK_SHARE if broadcast.KEY in row.payload else 0.0
             if (wait := await self.pacer.reserve(row.chat_id, share)) > 0:
                 row.lease_until = None
@@ -289,7 +332,7 @@ class OutboxWorker(WakeableLoop):
                 await self._deliver_whatsapp(session, row, report, citizen)
                 return 0.0
             try:
-                messages = await self._send(row, report, rendered, photo)
+                messages = await self._send(row, report, rendered, photo, files)
             except TelegramRetryAfter as exc:
                 log.info("429 for chat %s: retry after %ss", row.chat_id, exc.retry_after)
                 row.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after)
@@ -394,9 +437,23 @@ class OutboxWorker(WakeableLoop):
             return None, png
         return (text, None), None
 
+    async def _preload(self, row: Outbox) -> list[tuple[str, BufferedInputFile]] | None:
+        """The files a Telegram album/photo/voice row uploads (None: none, or unreadable now,
+        in which case `_send` reads them again and fails into the retry path)."""
+        if row.channel != Channel.TELEGRAM.value or row.kind not in ("album", "photo", "voice"):
+            return None
+        p = row.payload
+        paths = p["files"] if row.kind == "album" else [[row.kind, p["path"]]]
+        try:
+            return await asyncio.to_thread(self._read_files, paths)
+        except (OSError, KeyError, ValueError):
+            return None
+
     async def _send(self, row: Outbox, report: Report | None,
                     rendered: tuple[str, InlineKeyboardMarkup | None] | None = None,
-                    photo: bytes | None = None) -> list[Message]:
+                    photo: bytes | None = None,
+                    preloaded: list[tuple[str, BufferedInputFile]] | None = None
+                    ) -> list[Message]:
         p = row.payload
         chat_id = int(row.chat_id)
         thread = p.get("thread_id")
@@ -431,7 +488,7 @@ class OutboxWorker(WakeableLoop):
                 link_preview_options=LinkPreviewOptions(is_disabled=True))
             return []
         if row.kind == "album":
-            files = await asyncio.to_thread(self._read_files, p["files"])
+            files = preloaded or await asyncio.to_thread(self._read_files, p["files"])
             if len(files) == 1:
                 kind, upload = files[0]
                 send = self.bot.send_photo if kind == "photo" else self.bot.send_video
@@ -449,12 +506,14 @@ class OutboxWorker(WakeableLoop):
                 message_thread_id=thread, reply_parameters=reply)
             return [msg]
         if row.kind == "photo":
-            [(_, upload)] = await asyncio.to_thread(self._read_files, [["photo", p["path"]]])
+            [(_, upload)] = preloaded or await asyncio.to_thread(self._read_files,
+                                                                 [["photo", p["path"]]])
             msg = await self.bot.send_photo(chat_id, upload, caption=p.get("caption"),
                                             message_thread_id=thread, reply_parameters=reply)
             return [msg]
         if row.kind == "voice":
-            [(_, upload)] = await asyncio.to_thread(self._read_files, [["voice", p["path"]]])
+            [(_, upload)] = preloaded or await asyncio.to_thread(self._read_files,
+                                                                 [["voice", p["path"]]])
             msg = await self.bot.send_voice(chat_id, upload, message_thread_id=thread,
                                             reply_parameters=reply)
             return [msg]

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr | None = Field(default=None, alias="BOT_TOKEN")
     telegram_api_url: str = Field(default=PUBLIC_BOT_API, alias="TELEGRAM_API_URL")
+    telegram_request_timeout: float = Field(default=60.0, gt=0, le=600,
+                                            alias="TELEGRAM_REQUEST_TIMEOUT")
     telegram_mode: str = Field(default="polling", pattern=r"^(polling|webhook)$",
                                alias="TELEGRAM_MODE")
     webhook_url: str | None = Field(default=None, pattern=r"^https?://", alias="WEBHOOK_URL")

@@ -15,14 +15,14 @@ import uuid
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.outbox import Pacer
+from bot.outbox import GROUP_WINDOW, Pacer
 from bot.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
 # KEYS: pause, last, group window, global window.
 # ARGV: chat interval (s), group per minute, global per second, bulk share (0 = not bulk),
-#       is group (0/1), member id, take (1) or only look (0).
+#       is group (0/1), member id, take (1) or only look (0), group window (s).
 # Returns the seconds to wait as a string ("0" = reserved).
 RESERVE = """
 -- Numbers are written with fmt: Lua's own tostring keeps only 14 digits.
@@ -33,6 +33,7 @@ local interval = tonumber(ARGV[1]) * 1000
 local group_limit = tonumber(ARGV[2])
 local global_limit = tonumber(ARGV[3])
 local share = tonumber(ARGV[4])
+local group_window = tonumber(ARGV[8]) * 1000
 local wait = 0
 local paused = tonumber(redis.call('GET', KEYS[1]) or '0')
 if paused - now > wait then wait = paused - now end
@@ -48,10 +49,10 @@ if share > 0 and wait <= 0 and count >= math.max(1, math.floor(global_limit * sh
   wait = 50
 end
 if ARGV[5] == '1' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', fmt(now - 60000))
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', fmt(now - group_window))
   if redis.call('ZCARD', KEYS[3]) >= group_limit then
     local first = tonumber(redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2])
-    if first + 60000 - now > wait then wait = first + 60000 - now end
+    if first + group_window - now > wait then wait = first + group_window - now end
   end
 end
 if wait > 0 then return string.format('%.6f', wait / 1000) end
@@ -61,7 +62,7 @@ redis.call('ZADD', KEYS[4], fmt(now), ARGV[6])
 redis.call('PEXPIRE', KEYS[4], 2000)
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[3], fmt(now), ARGV[6])
-  redis.call('PEXPIRE', KEYS[3], 61000)
+  redis.call('PEXPIRE', KEYS[3], math.ceil(group_window) + 1000)
 end
 return '0'
 """
@@ -154,7 +155,8 @@ class RedisPacer:
         p = self.prefix
         keys = [f"{p}pause:{chat}", f"{p}last:{chat}", f"{p}group:{chat}", f"{p}global"]
         args = [self.chat_interval, self.group_per_minute, self.global_per_second, share,
-                1 if chat.startswith("-") else 0, uuid.uuid4().hex, 0 if peek else 1]
+                1 if chat.startswith("-") else 0, uuid.uuid4().hex, 0 if peek else 1,
+                GROUP_WINDOW]
         try:
             wait = float(await self._reserve(keys=keys, args=args))
         except (RedisError, OSError) as exc:

@@ -124,7 +124,8 @@ _KEPT: dict[Any, Any] = {}
 
 
 def make_bot(settings: Settings) -> Bot:
-    """A Bot on TELEGRAM_API_URL (public or a self-hosted Bot API server)."""
+    """A Bot on TELEGRAM_API_URL (public or a self-hosted Bot API server); a request that
+    gets no answer within TELEGRAM_REQUEST_TIMEOUT fails (and is retried or queued)."""
     api = TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/"))
-    session = KeepingSession(api=api)
+    session = KeepingSession(api=api, timeout=settings.telegram_request_timeout)
     return Bot(token=require_token(settings), session=session)

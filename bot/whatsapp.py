@@ -13,6 +13,9 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import socket
+import uuid
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
@@ -166,18 +169,25 @@ class WhatsAppClient:
 
 
 class WhatsAppInbound(WakeableLoop):
-    """Processes stored webhook messages: one user's in order, users in parallel."""
+    """Processes stored webhook messages: one user's in order, users in parallel. With
+    `shared` (several workers on one PostgreSQL), a worker takes the user's lease (the same
+    per-chat lease as Telegram's, models/inbox.py) before processing their messages, so one
+    worker at a time handles a user, in order, whichever worker received the messages."""
 
     name = "whatsapp inbound"
+    LEASE = timedelta(seconds=30)
+    HELD_RETRY = 0.5  # s before looking again at users another worker is processing
 
     def __init__(self, sessionmaker: async_sessionmaker[Any],
                  conversation: adapter.WhatsAppConversation, client: WhatsAppClient,
-                 on_done: Any = None) -> None:
+                 on_done: Any = None, shared: bool = False) -> None:
         super().__init__()
         self.sessionmaker = sessionmaker
         self.conversation = conversation
         self.client = client
         self.on_done = on_done
+        self.shared = shared
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     async def step(self) -> float | None:
         async with self.sessionmaker() as session:
@@ -186,14 +196,39 @@ class WhatsAppInbound(WakeableLoop):
         by_user: dict[str, list[int]] = defaultdict(list)
         for row in rows:
             by_user[row.chat_key].append(row.id or 0)
-        await asyncio.gather(*(self._user(ids) for ids in by_user.values()))
-        if rows and self.on_done is not None:
+        done = await asyncio.gather(*(self._user(key, ids) for key, ids in by_user.items()))
+        if any(done) and self.on_done is not None:
             self.on_done()
-        return 0.0 if rows else None
+        if not rows:
+            return None
+        return 0.0 if any(done) else self.HELD_RETRY  # all held elsewhere: their holder works
 
-    async def _user(self, ids: list[int]) -> None:
-        for row_id in ids:
-            await self.process(row_id)
+    async def _claim(self, key: str) -> bool:
+        now = utcnow()
+        async with self.sessionmaker() as session:
+            ok = await inbox.claim_chat(session, CHANNEL, key, self.holder, now + self.LEASE,
+                                        now)
+            await session.commit()
+        return ok
+
+    async def _user(self, key: str, ids: list[int]) -> bool:
+        """Process one user's waiting messages in order; False if another worker has them."""
+        if not self.shared:
+            for row_id in ids:
+                await self.process(row_id)
+            return True
+        if not await self._claim(key):
+            return False
+        try:
+            for n, row_id in enumerate(ids):
+                if n and not await self._claim(key):  # renewed per message
+                    break
+                await self.process(row_id)
+        finally:
+            async with self.sessionmaker() as session:
+                await inbox.release_chat(session, CHANNEL, key, self.holder, utcnow())
+                await session.commit()
+        return True
 
     async def process(self, row_id: int) -> None:
         async with self.sessionmaker() as session:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bot.app import App, build_app
+from bot.outbox import GROUP_WINDOW
 from bot.settings import SettingsError
 from handlers import lifecycle
 from tests.conftest import FakeGeocoder, make_settings
@@ -68,7 +69,7 @@ async def test_shared_pacer_holds_each_limit_across_two_clients(clients: list[An
     assert await b.reserve("43") == 0  # other chats are not held up
     a.chat_interval = b.chat_interval = 0.0
     assert [await p.reserve("-100") for p in (a, b, a)] == [0, 0, 0]
-    assert 59 < await b.reserve("-100") <= 60  # 3 per minute to one group, both together
+    assert 59 < await b.reserve("-100") <= GROUP_WINDOW  # 3 per minute to one group, both together
     assert await a.reserve("7") == 0  # a private chat is not counted as a group
     assert 0 < await a.reserve("44") <= 1.0  # 6 per second overall, both together
     await a.hold("7", 3)
@@ -87,7 +88,7 @@ async def test_shared_pacer_reserves_atomically_under_a_crowd(clients: list[Any]
                          prefix=prefix) for c in clients]
     waits = await asyncio.gather(*(pacers[i % 2].reserve("-500") for i in range(200)))
     assert sum(1 for w in waits if w == 0) == 20
-    assert all(55 < w <= 60 for w in waits if w > 0), sorted(set(waits))
+    assert all(55 < w <= GROUP_WINDOW for w in waits if w > 0), sorted(set(waits))
 
 
 async def test_bulk_share_leaves_room_for_answers(clients: list[Any], prefix: str) -> None:
@@ -239,7 +240,9 @@ async def test_two_workers_keep_chat_and_group_limits(two_workers: list[App],
     to_group = fake_tg.sent("sendMessage", int(group))
     assert len(to_group) == 4  # the rest wait for the minute to pass
     _assert_spaced([c.at for c in to_group], 0.3)
-    assert all(len(app.worker.sent_rows) > 0 for app in two_workers)  # type: ignore[attr-defined]
+    # Which worker takes a row is up to timing (each sends to several chats at once): the
+    # limits above hold over what both sent, and both see the same window below.
+    assert sum(len(app.worker.sent_rows) for app in two_workers) >= 16  # type: ignore[attr-defined]
     # Both workers see the group's window full for the rest of the minute.
     for app in two_workers:
         assert await app.worker.pacer.reserve(group) > 50
