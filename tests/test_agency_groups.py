@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -561,3 +562,33 @@ async def test_waiting_reports_alert_the_admins_once_per_opd(harness: Harness) -
     await group_say(h, PUPR_GROUP, ADMIN_ID, "/opd_bind PUPR", first_name="Admin")
     for code in codes:
         await card_of(h, PUPR_GROUP, code)
+
+
+async def test_reply_to_an_unlinked_bot_message_is_answered_not_ignored(
+        harness: Harness) -> None:
+    """PICs replying at once to bot messages that lead to no report (here the bot's own
+    /opd_bind answer; after a crash, a prompt sent twice) are each told it was not passed on;
+    replies to other people's messages stay unanswered, and nothing reaches any citizen."""
+    h = harness
+    await setup_groups(h)
+    mark = h.fake.mark()
+    await group_say(h, PUPR_GROUP, ADMIN_ID, "/opd_bind PUPR", first_name="Admin")
+    [bound] = await h.fake.wait_for("sendMessage", lambda c: c.chat_id == PUPR_GROUP,
+                                    since=mark)
+    chatter = await group_say(h, PUPR_GROUP, PIC_B, "rapat jam 9", first_name="Budi")
+    mark = h.fake.mark()
+    # The reply to a person first: updates of one chat are handled in order, so once the
+    # five answers are out, it has been handled too.
+    await group_say(h, PUPR_GROUP, PIC_A, "oke", first_name="Andi",
+                    reply_to_message_id=chatter["message_id"])
+    pics = (PIC_A, PIC_B, 700011, 700012, 700013)
+    await asyncio.gather(*(group_say(h, PUPR_GROUP, pic, f"siap {pic}", first_name="P",
+                                     reply_to_message_id=bound.result["message_id"])
+                           for pic in pics))
+    told = await h.fake.wait_for("sendMessage", lambda c: c.chat_id == PUPR_GROUP
+                                 and "tidak diteruskan ke pelapor" in (c.text or ""),
+                                 since=mark, count=len(pics), timeout=20)
+    assert len(told) == len(pics)
+    answered = [c for c in h.fake.calls[mark:] if c.method == "sendMessage" and c.ok]
+    assert len(answered) == len(pics)  # the reply to a person got nothing
+    assert all(c.chat_id == PUPR_GROUP for c in answered)

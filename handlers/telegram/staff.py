@@ -104,7 +104,14 @@ async def on_group_reply(message: Message, bot: Bot, session: AsyncSession,
         return
     found = await lifecycle.report_for_link(session, message.chat.id, reply_to.message_id)
     if found is None:
-        return  # group chatter about something else: not ours
+        author = reply_to.from_user
+        if author is not None and author.is_bot and author.id == (await bot.me()).id:
+            # A reply to one of our messages that leads to no report (a reminder, a notice, or
+            # a prompt sent twice after a crash): say so, or the PIC would think it was relayed.
+            await session.commit()
+            t = deps.translator.bind(deps.default_language)
+            await message.reply(t("pic-reply-unlinked"))
+        return  # otherwise group chatter about something else: not ours
     report, kind = found
     actor = _actor(message.from_user)
     t = deps.translator.bind(deps.default_language)

@@ -225,6 +225,7 @@ pic-reassigned = Report reassigned to { $opd }.
 pic-proof-required = This category needs a proof photo. Reply with a photo and the note.
 pic-duplicate-unknown = That ticket code was not found. Reply with the original report's code (e.g. ADU-7K3Q).
 pic-reply-not-allowed = Only registered PICs can reply to the reporter.
+pic-reply-unlinked = This reply was not passed on to the reporter: the bot message you replied to is not linked to a report. Reply to the report's card, or press its button again.
 pic-text-needed = Please reply with text.
 prompt-info = { $code }: reply to this message with your question for the reporter.
 prompt-resolve = { $code }: reply to this message with the resolution note (attach a proof photo if you have one).

@@ -225,6 +225,7 @@ pic-reassigned = Laporan dialihkan ke { $opd }.
 pic-proof-required = Kategori ini wajib foto bukti penyelesaian. Balas dengan foto beserta catatannya.
 pic-duplicate-unknown = Kode tiket itu tidak ditemukan. Balas dengan kode laporan aslinya (mis. ADU-7K3Q).
 pic-reply-not-allowed = Hanya PIC terdaftar yang dapat membalas pelapor.
+pic-reply-unlinked = Balasan ini tidak diteruskan ke pelapor: pesan bot yang Anda balas tidak terhubung ke laporan. Balas kartu laporannya, atau tekan lagi tombol di kartu.
 pic-text-needed = Mohon balas dengan teks.
 prompt-info = { $code }: balas pesan ini dengan pertanyaan untuk pelapor.
 prompt-resolve = { $code }: balas pesan ini dengan catatan penyelesaian (lampirkan foto bukti jika ada).
