@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import logging
 import os
+import uuid
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -96,25 +97,25 @@ class Vault:
 
 
 def key_file_vault(path: Path, hash_key: bytes | None = None) -> Vault:
-    """A vault from a key file, created (mode 0600) with a new key if missing; two processes
-    starting at once agree on one file (created exclusively, else read)."""
+    """A vault from a key file, created (mode 0600) with a new key if missing; processes
+    starting at once agree on one key: each writes a whole file aside and links it into place,
+    which only the first can do, so nobody ever reads a half-written key."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
+    if not path.exists():
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(Fernet.generate_key().decode() + "\n")
-        log.warning("PII_KEYS is not set: generated a personal-data key in %s (mode 0600); "
-                    "back it up with the database, or set PII_KEYS", path)
-    text = path.read_text().strip()
-    if not text:  # another process is writing it right now
-        import time
-
-        time.sleep(0.05)
-        text = path.read_text().strip()
-    return Vault(parse_keys(text), hash_key)
+        try:
+            os.link(tmp, path)  # atomic, and fails if another process linked first
+        except FileExistsError:
+            pass
+        else:
+            log.warning("PII_KEYS is not set: generated a personal-data key in %s (mode "
+                        "0600); back it up with the database, or set PII_KEYS", path)
+        finally:
+            tmp.unlink()
+    return Vault(parse_keys(path.read_text().strip()), hash_key)
 
 
 # ---- data conversion ----------------------------------------------------------------------
