@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import random
 import sys
 import time
@@ -57,8 +58,6 @@ FAULTY = ("sendMessage", "editMessageText", "sendPhoto", "sendMediaGroup", "send
 
 @pytest.fixture(autouse=True)
 def _needs_servers() -> None:
-    import os
-
     for name in (w.PG_ENV, w.REDIS_ENV):
         if not os.environ.get(name):
             pytest.skip(f"{name} is not set: the multi-worker tests need PostgreSQL and Redis")
@@ -414,7 +413,7 @@ def photos_pushed(api: w.WebhookAPI) -> Counter[int]:
 
 
 @pytest.mark.skipif(
-    not __import__("os").environ.get("ADUAN_TEST_KILL"),
+    not os.environ.get("ADUAN_TEST_KILL"),
     reason="opt-in (ADUAN_TEST_KILL=1): failed 2 of 5 runs on 2026-11-24 — once a citizen "
            "waited 300 s for the 'Sudah selesai?' buttons after a kill (not yet explained), "
            "once a step committed by a killed worker never got its direct answer (answers are "
