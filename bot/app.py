@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.methods import SendMessage, TelegramMethod
+from aiogram.methods import TelegramMethod
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -30,7 +30,7 @@ from bot.ops import Metrics, ops_routes
 from bot.outbox import OutboxWorker, Pacer
 from bot.scheduler import Job, Scheduler, last_weekly, week_key
 from bot.settings import Settings, operator_chat, require_webhook
-from bot.telegram import DirectReplies, make_bot
+from bot.telegram import DirectReplies, make_bot, outbox_item
 from handlers import broadcast as broadcast_core
 from handlers import lifecycle, oversight, privacy, verification
 from handlers.i18n import Translator
@@ -38,7 +38,6 @@ from handlers.intake import Intake, IntakeConfig
 from handlers.lifecycle import Deps
 from handlers.telegram import setup_routers
 from handlers.telegram.admin import register_admin_menus
-from handlers.telegram.files import dump_markup, queued_link
 from handlers.telegram.menu import CITIZEN_COMMANDS
 from handlers.telegram.middlewares import DbSession, Throttle
 from handlers.whatsapp import WhatsAppConversation
@@ -98,6 +97,7 @@ class App:
     def make_poller(self, timeout: int = 25) -> TelegramPoller:
         """Long polling through the inbox (bot/inbox.py)."""
         processor = InboxProcessor(self.dispatcher, self.bot, self.sessionmaker, self.metrics)
+        processor.on_queued = self.worker.wake
         used = self.dispatcher.resolve_used_update_types()
         return TelegramPoller(self.bot, self.sessionmaker, processor, used, timeout)
 
@@ -306,22 +306,9 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
 
     async def queue_direct(chat: str, method: TelegramMethod[Any]) -> bool:
         """A direct answer that could not go now, into the outbox (delivered later)."""
-        payload: dict[str, Any] = {"text": getattr(method, "text", "") or ""}
-        markup = dump_markup(getattr(method, "reply_markup", None))
-        if markup is not None:
-            payload["markup"] = markup
-        if getattr(method, "parse_mode", None) == "HTML":
-            payload["html"] = True
-        reply = getattr(method, "reply_parameters", None)
-        if isinstance(method, SendMessage) and reply is not None:
-            payload["reply_to"] = reply.message_id
-        if getattr(method, "message_thread_id", None):
-            payload["thread_id"] = method.message_thread_id  # type: ignore[attr-defined]
-        report_id = None
-        if (link := queued_link.get()) is not None:
-            report_id, payload["link"] = link
+        item = outbox_item(chat, method)
         async with sessionmaker() as session:
-            lifecycle.enqueue(session, chat, "text", payload, report_id)
+            lifecycle.enqueue(session, chat, "text", item["payload"], item.get("report_id"))
             await session.commit()
         worker.wake()
         return True
@@ -359,6 +346,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         processor = (SharedInboxProcessor(dispatcher, bot, sessionmaker, app.metrics)
                      if settings.database_url.startswith("postgresql")
                      else InboxProcessor(dispatcher, bot, sessionmaker, app.metrics))
+        processor.on_queued = worker.wake
         app.webhook = TelegramWebhook(bot, sessionmaker, processor, secret)
         app.web.router.add_post(settings.webhook_path, app.webhook.handle)
     app.scheduler = make_scheduler(settings, sessionmaker, deps, worker)

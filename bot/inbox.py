@@ -17,7 +17,8 @@ import os
 import socket
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher
@@ -27,7 +28,7 @@ from aiogram.types.update import UpdateTypeLookupError
 from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from handlers import logctx
+from handlers import lifecycle, logctx
 from models import inbox
 from models.domain import utcnow
 
@@ -67,6 +68,12 @@ class InboxProcessor:
         self.bot = bot
         self.sessionmaker = sessionmaker
         self._tails: dict[str, asyncio.Task[None]] = {}  # one entry per chat with work queued
+        self.on_queued: Callable[[], None] | None = None  # wakes the outbox worker
+        # Updates whose kept answers went: cleared in one statement per FLUSH_EVERY.
+        self._answered: list[int] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    FLUSH_EVERY = 0.5
 
     def submit(self, key: str, inbox_id: int, update: Update) -> None:
         """Queue an update behind the chat's earlier ones."""
@@ -103,6 +110,11 @@ class InboxProcessor:
         if self.metrics is not None:
             self.metrics.latency.labels(CHANNEL).observe(time.perf_counter() - started)
             self.metrics.processed.labels(CHANNEL, "failed" if failed else "ok").inc()
+        if claim.answer_saved:
+            # Sent, queued in the outbox, or refused for good: no longer needs keeping.
+            self._answered.append(inbox_id)
+            if self._flushing is None:
+                self._flushing = asyncio.create_task(self._flush_soon())
         if claim.done:
             return
         try:
@@ -112,13 +124,54 @@ class InboxProcessor:
         except Exception:
             log.exception("could not close inbox row %s", inbox_id)
 
+    async def _flush_soon(self) -> None:
+        try:
+            await asyncio.sleep(self.FLUSH_EVERY)  # batching: one statement for many updates
+            await self.flush_answered()
+        finally:
+            self._flushing = None
+
+    async def flush_answered(self) -> None:
+        """Forget the kept answers of updates whose sending has finished."""
+        ids, self._answered = self._answered, []
+        if not ids:
+            return
+        try:
+            async with self.sessionmaker() as session:
+                await inbox.clear_answers(session, ids)
+                await session.commit()
+        except Exception:  # kept for the next flush; at worst resent after a restart
+            log.warning("could not clear %d sent answers", len(ids), exc_info=True)
+            self._answered.extend(ids)
+
+    async def requeue_unsent(self, older_than: datetime | None = None) -> int:
+        """Answers a dead process committed but may not have sent: into the outbox (sent
+        once more at worst, never lost); returns how many updates had some."""
+        async with self.sessionmaker() as session:
+            taken = await inbox.take_unsent(session, CHANNEL, older_than)
+            queued = [item for _rid, items in taken for item in items]
+            for item in queued:
+                lifecycle.enqueue(session, item["chat"], "text", item["payload"],
+                                  item.get("report_id"))
+            await session.commit()
+        if taken:
+            log.info("answers of %d updates not known to be sent: %d messages queued in the "
+                     "outbox (a citizen's answer followed by a later update is dropped)",
+                     len(taken), len(queued))
+            if queued and self.on_queued is not None:
+                self.on_queued()
+        return len(taken)
+
     async def drain(self) -> None:
         """Wait until everything queued has been processed."""
         while self._tails:
             await asyncio.wait(list(self._tails.values()))
+        await self.flush_answered()
 
     async def recover(self) -> int:
-        """Process rows recorded before a crash or restart; returns how many."""
+        """Process rows recorded before a crash or restart; returns how many. Answers a
+        crash kept from being sent are queued first."""
+        await self.requeue_unsent()
         async with self.sessionmaker() as session:
             rows = await inbox.pending(session, CHANNEL)
             await session.commit()
@@ -145,6 +198,10 @@ class SharedInboxProcessor(InboxProcessor):
     LEASE = timedelta(seconds=30)
     SWEEP_EVERY = 5.0
     SWEEP_AGE = timedelta(seconds=2)
+    # A processed update's kept answers are someone else's to send only once its chat is no
+    # longer leased (no worker is sending them) and they are older than a flush of a live
+    # worker's sent answers (InboxProcessor.FLUSH_EVERY) could take.
+    UNSENT_AGE = timedelta(seconds=5)
 
     def __init__(self, dispatcher: Dispatcher, bot: Bot, sessionmaker: async_sessionmaker[Any],
                  metrics: Metrics | None = None, holder: str | None = None) -> None:
@@ -228,7 +285,9 @@ class SharedInboxProcessor(InboxProcessor):
             await self._claim(key)
 
     async def sweep(self) -> int:
-        """Kick every chat with updates waiting longer than SWEEP_AGE; how many."""
+        """Kick every chat with updates waiting longer than SWEEP_AGE; how many. Answers a
+        dead worker kept from being sent (its chat's lease gone) go to the outbox."""
+        await self.requeue_unsent(utcnow() - self.UNSENT_AGE)
         async with self.sessionmaker() as session:
             keys = await inbox.waiting_chats(session, CHANNEL, utcnow() - self.SWEEP_AGE)
             await session.commit()
@@ -254,6 +313,7 @@ class SharedInboxProcessor(InboxProcessor):
     async def drain(self) -> None:
         while self._draining:
             await asyncio.wait(list(self._draining.values()))
+        await self.flush_answered()
 
 
 async def record_updates(sessionmaker: async_sessionmaker[Any], updates: list[Update],

@@ -24,8 +24,9 @@ from tenacity import (
 )
 
 from bot.settings import Settings, require_token
-from handlers.telegram.files import QueuedForLater
+from handlers.telegram.files import QueuedForLater, dump_markup, queued_link
 from handlers.telegram.middlewares import current_session
+from models import inbox
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,26 @@ TRANSIENT = (TelegramServerError, TelegramNetworkError, TimeoutError)
 
 # Queue a message that could not be sent directly: (chat id, method) -> queued?
 Queue = Callable[[str, TelegramMethod[Any]], Awaitable[bool]]
+
+
+def outbox_item(chat: str, method: TelegramMethod[Any]) -> dict[str, Any]:
+    """A direct message as an outbox text row (chat, payload, report id): the form it is
+    queued in when it cannot go now, or kept in with its update until it has gone."""
+    payload: dict[str, Any] = {"text": getattr(method, "text", "") or ""}
+    markup = dump_markup(getattr(method, "reply_markup", None))
+    if markup is not None:
+        payload["markup"] = markup
+    if getattr(method, "parse_mode", None) == "HTML":
+        payload["html"] = True
+    reply = getattr(method, "reply_parameters", None)
+    if isinstance(method, SendMessage) and reply is not None:
+        payload["reply_to"] = reply.message_id
+    if getattr(method, "message_thread_id", None):
+        payload["thread_id"] = method.message_thread_id  # type: ignore[attr-defined]
+    item: dict[str, Any] = {"chat": chat, "payload": payload}
+    if (link := queued_link.get()) is not None:
+        item["report_id"], payload["link"] = link
+    return item
 
 
 class DirectReplies(BaseRequestMiddleware):
@@ -64,11 +85,20 @@ class DirectReplies(BaseRequestMiddleware):
         if isinstance(method, GetUpdates):
             return await make_request(bot, method)
         session = current_session.get()
+        chat = str(getattr(method, "chat_id", "") or "")
+        claim = inbox.claim_of(session) if session is not None else None
+        if session is not None and claim is not None and not claim.answer_whole and chat \
+                and isinstance(method, SendMessage | EditMessageText):
+            # Kept with the update until sent: a crash after the commit below (or the one
+            # that came before) and before this send loses nothing (models/inbox.py).
+            if not claim.done:
+                inbox.stash(session, [outbox_item(chat, method)])
+            else:
+                await inbox.save_late(session, claim, [outbox_item(chat, method)])
         if session is not None and session.in_transaction():
             # Prepare, commit, send: what the handler did so far commits before the network
             # call (for the read-only handlers this only ends their read).
             await session.commit()
-        chat = str(getattr(method, "chat_id", "") or "")
         try:
             if chat and (held := await self.pacer.held_for(chat)) > self.max_wait:
                 raise TelegramRetryAfter(method=method, message="paused by an earlier 429",

@@ -1255,6 +1255,11 @@ def _description_takes(event: Media) -> bool:
     return event.kind in ("voice", "audio") or len((event.caption or "").strip()) >= 10
 
 
+def fold_replies(replies: list[Reply]) -> list[Reply]:
+    """What `Intake.handle` returns for these replies (for a channel's `before_commit`)."""
+    return _fold(replies)
+
+
 def _fold(replies: list[Reply]) -> list[Reply]:
     """One message per step where one does: a plain acknowledgement (no buttons, no
     keyboard request) is put in front of the message that follows it."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, update
+from sqlalchemy import bindparam, event, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -33,11 +33,19 @@ class AlreadyProcessed(Exception):
 
 @dataclass
 class Claim:
-    """One inbox row being processed; `done` once its flip has committed."""
+    """One inbox row being processed; `done` once its flip has committed.
+
+    `answer` holds the direct answers (outbox text rows: chat, payload, report id) to be
+    written with the flip, so an answer survives a crash between the commit and its send;
+    `answer_whole` says every answer of the update is in it (no send need add itself);
+    `answer_saved` that it is in the database (to be cleared once sent)."""
 
     inbox_id: int
     done: bool = False
     committing: bool = False
+    answer: list[dict[str, Any]] | None = None
+    answer_whole: bool = False
+    answer_saved: bool = False
 
 
 @contextmanager
@@ -59,7 +67,7 @@ def attach(session: AsyncSession, claim: Claim) -> None:
 
 _FLIP = (  # built once: it runs for every update
     update(Inbox).where(col(Inbox.id) == bindparam("rid"), col(Inbox.status) == "new")
-    .values(status="done", processed_at=bindparam("at"))
+    .values(status="done", processed_at=bindparam("at"), answer=bindparam("answer"))
     .execution_options(synchronize_session=False))
 
 
@@ -69,7 +77,8 @@ def _flip(session: Session) -> None:
     if claim is None or claim.done:
         return
     # Core on the session's transaction (the ORM's DML path costs more than it gives here).
-    result: Any = session.connection().execute(_FLIP, {"rid": claim.inbox_id, "at": utcnow()})
+    result: Any = session.connection().execute(
+        _FLIP, {"rid": claim.inbox_id, "at": utcnow(), "answer": claim.answer or None})
     if result.rowcount != 1:
         raise AlreadyProcessed(claim.inbox_id)
     claim.committing = True
@@ -80,6 +89,7 @@ def _flipped(session: Session) -> None:
     claim: Claim | None = session.info.get(CLAIM_KEY)
     if claim is not None and claim.committing:
         claim.done, claim.committing = True, False
+        claim.answer_saved = bool(claim.answer)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -178,3 +188,104 @@ async def waiting_chats(session: AsyncSession, channel: str, older_than: datetim
                                      col(Inbox.received_at) < older_than)
         .group_by(col(Inbox.chat_key)).limit(limit))
     return list(result.all())
+
+
+# ---- direct answers: committed with the update, cleared once sent ---------------------------
+
+
+def claim_of(session: AsyncSession) -> Claim | None:
+    """The inbox claim the session's next commit flips (None outside an update)."""
+    return session.sync_session.info.get(CLAIM_KEY)
+
+
+def stash(session: AsyncSession, items: list[dict[str, Any]], whole: bool = False) -> bool:
+    """Add direct answers to be written with the update's flip; False when the flip has
+    committed already (or there is no update): then the caller saves them with `save_late`.
+    `whole`: these are all of the update's answers (the sends need not add themselves)."""
+    claim = claim_of(session)
+    if claim is None or claim.done:
+        return False
+    claim.answer = [*(claim.answer or []), *items]
+    claim.answer_whole = claim.answer_whole or whole
+    return True
+
+
+async def save_late(session: AsyncSession, claim: Claim, items: list[dict[str, Any]]) -> None:
+    """An answer about to go after the update's flip committed (a handler that committed,
+    then answered): written to the row on its own; not committed."""
+    claim.answer = [*(claim.answer or []), *items]
+    await session.execute(
+        update(Inbox).where(col(Inbox.id) == claim.inbox_id).values(answer=claim.answer)
+        .execution_options(synchronize_session=False))
+    claim.answer_saved = True
+
+
+async def clear_answers(session: AsyncSession, ids: Sequence[int]) -> None:
+    """These updates' answers went (or were queued, or can never go): forget them. One
+    statement for a batch; not committed."""
+    await session.execute(
+        update(Inbox).where(col(Inbox.id).in_(list(ids)), col(Inbox.answer).is_not(None))
+        .values(answer=None).execution_options(synchronize_session=False))
+
+
+async def take_unsent(session: AsyncSession, channel: str, older_than: datetime | None,
+                      now: datetime | None = None, limit: int = 200
+                      ) -> list[tuple[int, list[dict[str, Any]]]]:
+    """Answers committed with their update whose sending never finished (the process died
+    after the commit): taken off their rows (each once, whoever else looks) and returned as
+    (inbox id, items) for the outbox; not committed. With `older_than` (several workers) only
+    rows processed before it whose chat no worker holds now (a live worker may still be
+    sending them); without, every such row (one process, at start-up).
+
+    A private chat that has a later update already had that update answered with where the
+    citizen stands now: its older answer is dropped (items empty), not sent late out of turn.
+    """
+    query = select(Inbox.id, Inbox.chat_key).where(
+        Inbox.channel == channel, col(Inbox.answer).is_not(None))
+    if older_than is not None:
+        query = query.where(col(Inbox.processed_at) < older_than)
+    rows = (await session.execute(query.order_by(col(Inbox.id)).limit(limit))).all()
+    if not rows:
+        return []
+    chats = sorted({c for _, c in rows})
+    busy: set[str] = set()
+    if older_than is not None:
+        busy = await leased_chats(session, channel, chats, now or utcnow())
+    private = [c for c in chats if not c.startswith("-")]
+    newest: dict[str, int] = {}
+    if private:
+        result = await session.execute(
+            select(Inbox.chat_key, func.max(Inbox.id)).where(
+                Inbox.channel == channel, col(Inbox.chat_key).in_(private))
+            .group_by(col(Inbox.chat_key)))
+        newest = {chat: int(top) for chat, top in result.all()}
+    taken: list[tuple[int, list[dict[str, Any]]]] = []
+    for rid, chat in rows:
+        if chat in busy:
+            continue
+        # Locked, then cleared only if still there: two workers sweeping at once take it once.
+        current = (await session.execute(
+            select(Inbox.answer).where(col(Inbox.id) == rid).with_for_update())).first()
+        if current is None or current[0] is None:
+            continue
+        result: Any = await session.execute(
+            update(Inbox).where(col(Inbox.id) == rid, col(Inbox.answer).is_not(None))
+            .values(answer=None).execution_options(synchronize_session=False))
+        if result.rowcount == 1:
+            stale = newest.get(chat, 0) > (rid or 0)
+            taken.append((rid or 0, [] if stale else list(current[0])))
+    return taken
+
+
+async def leased_chats(session: AsyncSession, channel: str, keys: Sequence[str],
+                       now: datetime) -> set[str]:
+    """Of these chats, the ones a worker holds the lease on now."""
+    from models.tables import JobLease
+
+    if not keys:
+        return set()
+    names = {_lease_name(channel, k): k for k in keys}
+    result = await session.execute(
+        select(JobLease.name).where(col(JobLease.name).in_(list(names)),
+                                    col(JobLease.lease_until) > now))
+    return {names[n] for (n,) in result.all() if n in names}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.domain import Status, utcnow
@@ -256,7 +256,12 @@ class Inbox(SQLModel, table=True):
     in order per `chat_key`; its status turns `done` in the transaction of its effects."""
 
     __tablename__ = "inbox"
-    __table_args__ = (UniqueConstraint("channel", "update_key", name="uq_inbox_channel_key"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "update_key", name="uq_inbox_channel_key"),
+        # The few rows whose direct answers may still be unsent (models/inbox.py `stash`).
+        Index("ix_inbox_answer_pending", "id", sqlite_where=text("answer IS NOT NULL"),
+              postgresql_where=text("answer IS NOT NULL")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
@@ -267,6 +272,10 @@ class Inbox(SQLModel, table=True):
     attempts: int = Field(default=0)
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
+    # Direct answers committed with the update's effects and not yet known to be sent:
+    # [{"chat": ..., "payload": outbox text payload, "report_id": ...}]; NULL once sent.
+    answer: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
 
 
 class JobLease(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
@@ -17,10 +18,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers import intake as core
 from handlers import lifecycle
 from handlers.i18n import Tr, Translator
+from handlers.replies import Reply
 from handlers.telegram.callbacks import FeedbackCb, IntakeCb, LangCb
 from handlers.telegram.files import content_of, fetcher
-from handlers.telegram.render import send_replies
-from models import repo
+from handlers.telegram.render import send_replies, stash_replies
+from models import inbox, repo
 from models.citizens import CitizenCache
 from models.tables import Citizen, Report
 
@@ -91,13 +93,24 @@ async def _run(
     citizen: Citizen, admin_ids: frozenset[int],
 ) -> None:
     replies = await intake.handle(session, _turn(citizen, message, admin_ids), event,
-                                  fetcher(bot))
+                                  fetcher(bot), before_commit=_keeping(session, message.chat.id))
     await send_replies(bot, message.chat.id, replies)
+
+
+def _keeping(session: AsyncSession, chat_id: int) -> Callable[[list[Reply]], Awaitable[None]]:
+    """The turn's answers (as they will be sent) committed with it: none lost to a crash."""
+
+    async def keep(replies: list[Reply]) -> None:
+        stash_replies(session, chat_id, core.fold_replies(replies))
+
+    return keep
 
 
 async def cmd_start(message: Message, bot: Bot, intake: core.Intake, session: AsyncSession,
                     citizen: Citizen, admin_ids: frozenset[int]) -> None:
-    replies = await intake.start(session, _turn(citizen, message, admin_ids))
+    replies = await intake.start(session, _turn(citizen, message, admin_ids), commit=False)
+    stash_replies(session, message.chat.id, replies)
+    await session.commit()
     await send_replies(bot, message.chat.id, replies)
 
 
@@ -137,8 +150,9 @@ async def on_button(query: CallbackQuery, callback_data: IntakeCb, bot: Bot,
                     intake: core.Intake, session: AsyncSession, citizen: Citizen,
                     admin_ids: frozenset[int]) -> None:
     event = core.Button(callback_data.action[:32], callback_data.arg[:32])
+    keep = _keeping(session, query.from_user.id)
     replies = await intake.handle(session, _turn(citizen, None, admin_ids), event,
-                                  fetcher(bot))
+                                  fetcher(bot), before_commit=keep)
     await send_replies(bot, query.from_user.id, replies, query)
 
 
@@ -169,6 +183,7 @@ async def _answer(message: Message, session: AsyncSession, deps: lifecycle.Deps,
     """The citizen's answer about a report, passed to the OPD group (the core decides)."""
     content = {"type": "text", "text": text} if text else content_of(message)
     told = await lifecycle.answer_opd(session, deps, citizen, report, content)
+    inbox.stash(session, [{"chat": str(message.chat.id), "payload": {"text": told}}], whole=True)
     await session.commit()
     await message.answer(told)
 

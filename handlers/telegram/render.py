@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
@@ -15,10 +16,13 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.replies import Reply, split_text
 from handlers.telegram.callbacks import IntakeCb
-from handlers.telegram.files import QueuedForLater
+from handlers.telegram.files import QueuedForLater, dump_markup
+from handlers.telegram.middlewares import current_session
+from models import inbox
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,47 @@ def markup_for(reply: Reply) -> Markup:
     return None
 
 
+def answer_items(chat_id: int | str, replies: list[Reply]) -> list[dict[str, Any]]:
+    """The replies as outbox text rows (chat, payload), as `send_replies` sends them: the
+    form they are kept in until sent (an edit becomes a new message if it has to be resent)."""
+    items: list[dict[str, Any]] = []
+    for reply in replies:
+        if not reply.text:
+            continue
+        markup = dump_markup(markup_for(reply))
+        pieces = split_text(reply.text, TEXT_LIMIT)
+        for i, piece in enumerate(pieces):
+            payload: dict[str, Any] = {"text": piece}
+            if markup is not None and i == len(pieces) - 1:
+                payload["markup"] = markup
+            items.append({"chat": str(chat_id), "payload": payload})
+    return items
+
+
+def stash_replies(session: AsyncSession, chat_id: int | str, replies: list[Reply]) -> None:
+    """Before the use case commits: its answers are written with the update's effects, so a
+    crash between the commit and the send loses none (they go through the outbox after)."""
+    inbox.stash(session, answer_items(chat_id, replies), whole=True)
+
+
+async def keep_answers(session: AsyncSession | None, chat_id: int | str,
+                       replies: list[Reply]) -> None:
+    """Before sending answers no use case stashed: stash them with the update's flip if it
+    is still to commit, else save them on their own (a handler that committed first)."""
+    claim = inbox.claim_of(session) if session is not None else None
+    if session is None or claim is None or claim.answer_whole:
+        return
+    items = answer_items(chat_id, replies)
+    if not items:
+        return
+    if not claim.done:
+        inbox.stash(session, items, whole=True)
+        return
+    claim.answer_whole = True
+    await inbox.save_late(session, claim, items)
+    await session.commit()
+
+
 async def send_replies(
     bot: Bot, chat_id: int, replies: list[Reply], callback: CallbackQuery | None = None
 ) -> None:
@@ -65,7 +110,9 @@ async def send_replies(
 
     A text longer than Telegram allows goes as several messages (the keyboard on the last).
     An answer the retry policy had to queue in the outbox (bot/telegram.py) is delivered
-    from there; the ones after it follow it there, in order."""
+    from there; the ones after it follow it there, in order. The answers are kept with the
+    update (models/inbox.py `stash`) until sent, so a crash in between loses none."""
+    await keep_answers(current_session.get(), chat_id, replies)
     alert: str | None = None
     edited = False
     for reply in replies:
