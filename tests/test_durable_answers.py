@@ -166,3 +166,34 @@ async def test_admin_answer_after_a_crash(harness: Harness) -> None:
     await h.app.poller.processor.drain()  # type: ignore[union-attr]
     assert [c.text for c in h.fake.calls[mark:] if c.ok and c.method == "sendMessage"
             and c.chat_id == ADMIN_ID] == [text]
+
+
+def test_kept_answer_shows_what_was_sent() -> None:
+    """A kept answer (plain data, built without aiogram's models) restores to the very
+    keyboard `send_replies` sends: inline buttons, a location or contact request with a skip
+    button, a removed keyboard, none; a long text in pieces with the keyboard on the last."""
+    from handlers.replies import Choice, Reply
+    from handlers.telegram.files import restore_markup
+    from handlers.telegram.render import TEXT_LIMIT, answer_items, markup_for
+
+    replies = [
+        Reply("Pilih", choices=[[Choice("Jalan", "cat", "12"), Choice("Air", "cat", "3")],
+                                [Choice("Batal", "cancel")]]),
+        Reply("Lokasi", request="location", request_label="📍 Kirim lokasi",
+              skip_label="Lewati"),
+        Reply("Nomor", request="contact", request_label="📱 Kirim nomor"),
+        Reply("Selesai", remove_keyboard=True),
+        Reply("Teks biasa"),
+        Reply("x" * (TEXT_LIMIT + 10), choices=[[Choice("OK", "send", "ab12")]]),
+    ]
+    items = answer_items(42, replies)
+    assert [i["chat"] for i in items] == ["42"] * 7
+    shown = [(i["payload"]["text"], restore_markup(i["payload"].get("markup"))) for i in items]
+    expected = []
+    for reply in replies:
+        markup = markup_for(reply)
+        if len(reply.text) > TEXT_LIMIT:
+            expected += [(reply.text[:TEXT_LIMIT], None), (reply.text[TEXT_LIMIT:], markup)]
+        else:
+            expected.append((reply.text, markup))
+    assert shown == expected

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.replies import Reply, split_text
 from handlers.telegram.callbacks import IntakeCb
-from handlers.telegram.files import QueuedForLater, dump_markup
+from handlers.telegram.files import QueuedForLater
 from handlers.telegram.middlewares import current_session
 from models import inbox
 
@@ -62,6 +62,27 @@ def markup_for(reply: Reply) -> Markup:
     return None
 
 
+def _markup_dict(reply: Reply) -> dict[str, Any] | None:
+    """`dump_markup(markup_for(reply))` built as plain data: this runs on every step, and
+    aiogram's models cost ~20 µs a button to build and dump."""
+    if reply.request:
+        rows: list[list[dict[str, Any]]] = [[{
+            "text": reply.request_label or "📍",
+            "request_contact": reply.request == "contact",
+            "request_location": reply.request == "location"}]]
+        if reply.skip_label:
+            rows.append([{"text": reply.skip_label}])
+        return {"type": "reply", "data": {"keyboard": rows, "resize_keyboard": True,
+                                          "one_time_keyboard": True}}
+    if reply.choices:
+        return {"type": "inline", "data": {"inline_keyboard": [
+            [{"text": c.label[:64], "callback_data": f"{IntakeCb.__prefix__}:{c.action}:{c.arg}"}
+             for c in row] for row in reply.choices]}}
+    if reply.remove_keyboard:
+        return {"type": "remove", "data": {"remove_keyboard": True}}
+    return None
+
+
 def answer_items(chat_id: int | str, replies: list[Reply]) -> list[dict[str, Any]]:
     """The replies as outbox text rows (chat, payload), as `send_replies` sends them: the
     form they are kept in until sent (an edit becomes a new message if it has to be resent)."""
@@ -69,7 +90,7 @@ def answer_items(chat_id: int | str, replies: list[Reply]) -> list[dict[str, Any
     for reply in replies:
         if not reply.text:
             continue
-        markup = dump_markup(markup_for(reply))
+        markup = _markup_dict(reply)
         pieces = split_text(reply.text, TEXT_LIMIT)
         for i, piece in enumerate(pieces):
             payload: dict[str, Any] = {"text": piece}
