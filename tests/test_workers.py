@@ -43,7 +43,10 @@ STEP_TIMEOUT = 90.0  # a loaded 2-core machine, shared
 OUTBOX_TIMEOUT = 300.0  # cards are paced at 20/min per group
 CROWD = 200
 KILL_CROWD = 90
-KILL_WINDOW = 2.0  # s: a send that reached the fake this long before a kill was under way
+# s: a send that reached the fake this long before a kill may not have been recorded yet: the
+# send, then the commit marking it sent, on 2 shared cores running three workers, PostgreSQL,
+# Redis and this driver (2 s was exceeded once in 11 runs with other benchmarks beside it).
+KILL_WINDOW = 5.0
 FAULT_CROWD = 24
 # (c): the "hanging for 60 s" is longer than the client's request timeout; here the
 # timeout is shortened (TELEGRAM_REQUEST_TIMEOUT) and the hang stays longer than it, so the
@@ -289,8 +292,9 @@ def check_delivery(api: w.WebhookAPI, rows: list[Any], kills: Sequence[float] = 
     # record the send goes again — an outbox row under way, or a direct answer sent just
     # before the kill whose "sent" mark (flushed every 0.5 s) had not been written, queued
     # again by the recovery. Only a message first sent just before a kill may show twice.
-    unexplained = [(row_id, key[:3], n) for row_id, key, n in duplicates if not any(
-        0 <= k - first_at[key] <= KILL_WINDOW for k in kills)]
+    unexplained = [(row_id, key[:3], n, [round(k - first_at[key], 2) for k in kills])
+                   for row_id, key, n in duplicates if not any(
+                       0 <= k - first_at[key] <= KILL_WINDOW for k in kills)]
     assert not unexplained, unexplained[:5]
     breaks = w.order_breaks(rows, delivered)
     assert not breaks, breaks[:5]
@@ -321,6 +325,14 @@ async def scenario(c: w.Cluster, api: w.WebhookAPI, n: int, chaos: Callable[[], 
         people = list(await asyncio.gather(*(w.file_report(flow, u, cats[u], driver)
                                              for u in uids)))
         gave_up = Counter(f"{p.gave_up}: {p.reason}" for p in people if p.gave_up)
+        for p in people:
+            if p.gave_up:  # what that chat saw, for the failure report
+                t0 = api.calls[0].at if api.calls else 0.0
+                print(f"gave up: {p.uid} at {p.gave_up}", file=sys.stderr)
+                for call in api.calls:
+                    if str(call.chat_id) == str(p.uid) or call.params.get("chat", {}).get(
+                            "id") == p.uid:
+                        print(f"  {call.at - t0:8.2f} {call.short()[:150]}", file=sys.stderr)
         assert not gave_up, gave_up.most_common(5)
         assert count_errors(api, uids, flow.errors) == 0
         cards = await report_cards(c)
@@ -434,7 +446,9 @@ async def test_kill_minus_nine_at_random_moments(tmp_path: Path) -> None:
     kills: list[float] = []
     PATIENCE["value"] = w.PatientDriver.patience
     try:
-        async with cluster(tmp_path, TELEGRAM_REQUEST_TIMEOUT="10") as (c, api):
+        async with cluster(tmp_path, TELEGRAM_REQUEST_TIMEOUT="10",
+                           LOG_LEVEL=os.environ.get("ADUAN_TEST_WORKER_LOG", "WARNING")
+                           ) as (c, api):
 
             async def chaos() -> None:
                 for _ in range(3):
