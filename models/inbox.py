@@ -74,7 +74,9 @@ _FLIP = (  # built once: it runs for every update
 @event.listens_for(Session, "before_commit")
 def _flip(session: Session) -> None:
     claim: Claim | None = session.info.get(CLAIM_KEY)
-    if claim is None or claim.done:
+    if claim is None or claim.done or session.in_nested_transaction():
+        # (a SAVEPOINT released is not the commit: the flip goes with the outer one, with
+        # the answers the use case stashes after it)
         return
     # Core on the session's transaction (the ORM's DML path costs more than it gives here).
     result: Any = session.connection().execute(
