@@ -75,6 +75,13 @@ def _before_cursor_execute(conn: Connection, cursor: Any, statement: str, parame
     COUNTS.data[word] = COUNTS.data.get(word, 0) + 1
     if "outbox" in statement.lower():
         COUNTS.outbox += 1
+    if SQL_LOG:
+        SQL_LOG[0].write(" ".join(statement.split())[:300] + "\n")
+
+
+# With BENCH_SQL_LOG=PATH every data statement's first 300 characters go to PATH, one a line
+# (to see which statements an update runs; slower).
+SQL_LOG: list[Any] = []
 
 
 def _on_begin(conn: Connection) -> None:
@@ -205,6 +212,8 @@ def main() -> int:
     if os.environ.get(TRACE_ENV):
         tracemalloc.start(1)
         TRACE["on"] = True
+    if os.environ.get("BENCH_SQL_LOG"):
+        SQL_LOG.append(open(os.environ["BENCH_SQL_LOG"], "a", buffering=1))  # noqa: SIM115
     install_hooks()
     signal.signal(signal.SIGUSR1, _on_usr1)
     atexit.register(_final)
