@@ -17,7 +17,7 @@ from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, Telegra
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, GetUpdates, SendMessage
 from aiogram.methods.base import Response, TelegramMethod
 from aiogram.types import File, Message, MessageId
-from aiohttp import ClientError
+from aiohttp import ClientError, ClientTimeout
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -25,6 +25,7 @@ from tenacity import (
     stop_after_attempt,
     stop_after_delay,
 )
+from yarl import URL
 
 from bot.settings import Settings, require_token
 from handlers.telegram.files import QueuedForLater
@@ -135,11 +136,18 @@ class KeepingSession(AiohttpSession):
         if payload is None:  # files: a multipart form, as aiogram sends it
             return await super().make_request(bot, method, timeout)
         session = await self.create_session()
-        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        # The URL parsed and the timeout object built once each, not on every call.
+        urls = self.__dict__.setdefault("_urls", {})  # (token, API method) -> its URL
+        url = urls.get((bot.token, method.__api_method__))
+        if url is None:
+            url = urls[bot.token, method.__api_method__] = URL(
+                self.api.api_url(token=bot.token, method=method.__api_method__))
+        limit = self.timeout if timeout is None else timeout
+        if (waits := _TIMEOUTS.get(limit)) is None:
+            waits = _TIMEOUTS[limit] = ClientTimeout(total=limit)
         try:
             async with session.post(url, data=self.json_dumps(payload), headers=_JSON,
-                                    timeout=self.timeout if timeout is None else timeout
-                                    ) as resp:
+                                    timeout=waits) as resp:
                 raw = await resp.text()
         except TimeoutError as e:
             raise TelegramNetworkError(method=method, message="Request timeout error") from e
@@ -199,6 +207,7 @@ def _keep(returning: Any) -> Any:
 
 
 _KEPT: dict[Any, Any] = {}
+_TIMEOUTS: dict[Any, ClientTimeout] = {}
 _JSON = {"Content-Type": "application/json"}
 # Return types whose `true` is returned as is, and whose object is parsed when first read.
 _TRUE_OK = frozenset({bool, Message | bool})
