@@ -171,7 +171,7 @@ async def on_submitted(session: AsyncSession, deps: Deps, report: Report,
         report.spam_score, report.spam_reasons = score, ",".join(reasons) or None
         session.add(report)
     if not deps.verify_reports:
-        return await dispatch(session, deps, report, notify=False)
+        return await dispatch(session, deps, report, notify=False, new=True)
     report.verify_due_at = deps.cal.due(report.created_at, deps.verify_deadline)
     relight(report, deps, report.created_at)
     report.card_chat_id, report.card_message_id = None, None
