@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -75,6 +76,13 @@ def _before_cursor_execute(conn: Connection, cursor: Any, statement: str, parame
     COUNTS.data[word] = COUNTS.data.get(word, 0) + 1
     if "outbox" in statement.lower():
         COUNTS.outbox += 1
+    if SQL_LOG:
+        SQL_LOG[0].write(" ".join(statement.split())[:300] + "\n")
+
+
+# With BENCH_SQL_LOG=PATH every data statement's first 300 characters go to PATH, one a line
+# (to see which statements an update runs; slower).
+SQL_LOG: list[Any] = []
 
 
 def _on_begin(conn: Connection) -> None:
@@ -164,9 +172,17 @@ def _on_usr1(signum: int, frame: FrameType | None) -> None:
     """SIGUSR1: write a fresh snapshot now."""
     COUNTS.usr1 += 1
     write_stats()
+    if os.environ.get(CALLGRIND_ENV):  # under callgrind: the instructions since the last one
+        subprocess.Popen(["callgrind_control", "--dump", str(os.getpid())],  # noqa: S603,S607
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if TRACE.get("on"):
         TRACE.setdefault("snaps", []).append(tracemalloc.take_snapshot())
 
+
+# With BENCH_CALLGRIND=1 (the bot run under `valgrind --tool=callgrind`, see bench/README.md)
+# each SIGUSR1 also asks callgrind to dump its counts: one dump file per interval between two
+# snapshots, so the crowd's instructions are counted apart from start-up and warm-up.
+CALLGRIND_ENV = "BENCH_CALLGRIND"
 
 # With BENCH_TRACEMALLOC=PATH: Python allocations traced from the start (slower); each SIGUSR1
 # takes a snapshot, one more at exit, and PATH gets what grew between the second snapshot (the
@@ -205,6 +221,8 @@ def main() -> int:
     if os.environ.get(TRACE_ENV):
         tracemalloc.start(1)
         TRACE["on"] = True
+    if os.environ.get("BENCH_SQL_LOG"):
+        SQL_LOG.append(open(os.environ["BENCH_SQL_LOG"], "a", buffering=1))  # noqa: SIM115
     install_hooks()
     signal.signal(signal.SIGUSR1, _on_usr1)
     atexit.register(_final)

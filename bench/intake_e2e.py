@@ -64,7 +64,12 @@ DESCRIPTION = "Jalan berlubang besar di depan SD Negeri 3, sudah dua minggu belu
 DEFAULT_LOCATION = (0.40, 101.85)  # Pangkalan Kerinci, Pelalawan (the seed's regency)
 BUTTON_GRACE = 1.0  # s to wait for a message after a callback answer that came alone
 ERROR_GRACE = 5.0  # s a person still waits for the next button after an error answer
-START_TIMEOUT = 120.0  # s for seeding and for a bot process to start polling
+# s for seeding and for a bot process to start polling (more under valgrind)
+# The bot's command line is prefixed with this (split on blanks), e.g. "valgrind
+# --tool=callgrind --callgrind-out-file=/tmp/cg.%p": instruction counts, which a loaded
+# machine does not blur, with BENCH_CALLGRIND=1 (bench/botproc.py).
+WRAPPER_ENV = "BENCH_BOT_WRAPPER"
+START_TIMEOUT = float(os.environ.get("BENCH_START_TIMEOUT", "120"))
 STOP_TIMEOUT = 30.0  # s for a bot process to exit after SIGINT
 PROGRESS_EVERY = 10.0
 TARGET_RATE_RATIO = 0.5
@@ -824,6 +829,9 @@ class Bench:
             args = [sys.executable, "-m", module]
         else:
             args = [sys.executable, str(ROOT / (module.replace(".", "/") + ".py"))]
+        wrapper = os.environ.get(WRAPPER_ENV, "").split()
+        if wrapper and module == "bench.botproc":  # e.g. valgrind --tool=callgrind
+            args = wrapper + args
         proc = await self.procs.start(args, env, work, log)
         await wait_polling(self.api, proc, polls, log, name)
         return proc, log

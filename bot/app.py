@@ -215,7 +215,8 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     async def on_submitted(session: AsyncSession, report: Report) -> bool:
         # Scored; dispatched (or, with VERIFY_REPORTS, held for the operators). The citizen's
         # ticket message says where it went: no separate notice.
-        return await verification.on_submitted(session, deps, report)
+        # Scored by the intake before it was written (`screen` below).
+        return await verification.on_submitted(session, deps, report, scored=True)
 
     intake = Intake(
         translator,
@@ -250,9 +251,15 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     intake.on_erased = on_erased
 
     async def admit(session: AsyncSession, citizen: Any, t: Any) -> str | None:
-        return await verification.admit(session, deps, citizen, t)
+        # When a draft starts: nothing is filed, so no lock on the citizen's row (Send
+        # checks again under the lock, in `screen`).
+        return await verification.admit(session, deps, citizen, t, lock=False)
+
+    async def screen(session: AsyncSession, citizen: Any, t: Any) -> verification.Screening:
+        return await verification.screen(session, deps, citizen, t)
 
     intake.admit = admit
+    intake.screen = screen
 
     geocoding: GeocodeQueue | None = None
     if settings.geocoder != "none":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 from aiogram import Bot
@@ -15,6 +16,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, GetUpdates, SendMessage
 from aiogram.methods.base import Response, TelegramMethod
+from aiogram.types import File, Message, MessageId
+from aiohttp import ClientError, ClientTimeout
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -22,6 +25,7 @@ from tenacity import (
     stop_after_attempt,
     stop_after_delay,
 )
+from yarl import URL
 
 from bot.settings import Settings, require_token
 from handlers.telegram.files import QueuedForLater, dump_markup, queued_link
@@ -134,23 +138,153 @@ class DirectReplies(BaseRequestMiddleware):
 
 
 class KeepingSession(AiohttpSession):
-    """aiogram's session, keeping each `Response[T]` it has parsed an answer with alive.
+    """aiogram's session, cheaper per call: JSON bodies, answers parsed when read, and each
+    `Response[T]` it has parsed an answer with kept alive.
 
-    aiogram parses each answer with `Response[method.__returning__]`; pydantic keeps
-    parametrized generics only weakly, so under load they were garbage-collected and rebuilt
-    again and again (about a fifth of the bot's CPU in a profile). A strong reference to each
-    one used stops that; building them all at start would also build the schemas of types
-    never received (bot/lazy_types.py), about 30 MB."""
+    - A method without files is posted as one JSON body (aiogram builds a multipart form for
+      every call: each field prepared and JSON-encoded on its own, then the form encoded);
+      a method with a file goes as aiogram sends it.
+    - A successful answer whose result is an object (a sent `Message`, a `File`) is not
+      validated into pydantic models until something reads it (`LazyResult`): the intake's
+      answers are sent and never read, while the outbox reads `message_id` (taken straight
+      from the JSON). A plain `true` is returned as is. Errors, lists (getUpdates) and
+      everything else go through aiogram's own `check_response`.
+    - aiogram parses each answer with `Response[method.__returning__]`; pydantic keeps
+      parametrized generics only weakly, so under load they were garbage-collected and
+      rebuilt again and again (about a fifth of the bot's CPU in a profile). A strong
+      reference to each one used stops that; building them all at start would also build the
+      schemas of types never received (bot/lazy_types.py), about 30 MB."""
 
     def check_response(self, bot: Bot, method: TelegramMethod[Any], status_code: int,
                        content: str) -> Response[Any]:
-        returning = method.__returning__
-        if returning not in _KEPT:
-            _KEPT[returning] = Response[returning]  # type: ignore[valid-type]
+        _keep(method.__returning__)
         return super().check_response(bot, method, status_code, content)
+
+    async def make_request(self, bot: Bot, method: TelegramMethod[Any],
+                           timeout: int | None = None) -> Any:  # noqa: ASYNC109 (aiogram's)
+        payload = self.json_payload(bot, method)
+        if payload is None:  # files: a multipart form, as aiogram sends it
+            return await super().make_request(bot, method, timeout)
+        session = await self.create_session()
+        # The URL parsed and the timeout object built once each, not on every call.
+        urls = self.__dict__.setdefault("_urls", {})  # (token, API method) -> its URL
+        url = urls.get((bot.token, method.__api_method__))
+        if url is None:
+            url = urls[bot.token, method.__api_method__] = URL(
+                self.api.api_url(token=bot.token, method=method.__api_method__))
+        limit = self.timeout if timeout is None else timeout
+        if (waits := _TIMEOUTS.get(limit)) is None:
+            waits = _TIMEOUTS[limit] = ClientTimeout(total=limit)
+        try:
+            async with session.post(url, data=self.json_dumps(payload), headers=_JSON,
+                                    timeout=waits) as resp:
+                raw = await resp.text()
+        except TimeoutError as e:
+            raise TelegramNetworkError(method=method, message="Request timeout error") from e
+        except ClientError as e:
+            raise TelegramNetworkError(method=method, message=f"{type(e).__name__}: {e}") \
+                from e
+        return self.result(bot, method, resp.status, raw)
+
+    def json_payload(self, bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
+        """The method's fields as one JSON object, or None if it carries a file. The same
+        values aiogram's form would send: defaults resolved, None and "" left out at the top
+        and None inside objects and lists."""
+        files: dict[str, Any] = {}
+        payload = {}
+        for key, value in method.model_dump(warnings=False).items():
+            prepared = self._plain(value, bot, files)
+            if prepared is None or prepared == "":
+                continue
+            payload[key] = prepared
+        return None if files else payload
+
+    def _plain(self, value: Any, bot: Bot, files: dict[str, Any]) -> Any:
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or kind is float or value is None:
+            return value
+        if kind is dict:
+            return {k: p for k, v in value.items()
+                    if (p := self._plain(v, bot, files)) is not None}
+        if kind is list:
+            return [p for v in value if (p := self._plain(v, bot, files)) is not None]
+        # Defaults, files, dates, enums, nested objects: aiogram's own conversion (a file
+        # lands in `files`, and the method then goes as a form).
+        return self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+
+    def result(self, bot: Bot, method: TelegramMethod[Any], status: int, raw: str) -> Any:
+        """The answer's result: cheap for a success, aiogram's checks for anything else."""
+        if HTTPStatus.OK <= status <= HTTPStatus.IM_USED:
+            try:
+                data = self.json_loads(raw)
+            except ValueError:
+                data = None
+            if type(data) is dict and data.get("ok") is True:
+                result = data.get("result")
+                returning = method.__returning__
+                if result is True and returning in _TRUE_OK:
+                    return True
+                if type(result) is dict and returning in _LAZY_OK:
+                    return LazyResult(bot, returning, data)
+        return self.check_response(bot, method, status, raw).result
+
+
+def _keep(returning: Any) -> Any:
+    kept = _KEPT.get(returning)
+    if kept is None:
+        kept = _KEPT[returning] = Response[returning]  # type: ignore[valid-type]
+    return kept
 
 
 _KEPT: dict[Any, Any] = {}
+_TIMEOUTS: dict[Any, ClientTimeout] = {}
+_JSON = {"Content-Type": "application/json"}
+# Return types whose `true` is returned as is, and whose object is parsed when first read.
+_TRUE_OK = frozenset({bool, Message | bool})
+_LAZY_OK = frozenset({Message, Message | bool, File, MessageId})
+
+
+class LazyResult:
+    """A successful answer's object, validated into its pydantic type (e.g. `Message`) on
+    first use. Reads as that object (attributes, methods, `isinstance`, equality);
+    `message_id` comes from the JSON without building anything."""
+
+    __slots__ = ("_lazy_bot", "_lazy_data", "_lazy_obj", "_lazy_type")
+
+    def __init__(self, bot: Bot, returning: Any, data: dict[str, Any]) -> None:
+        self._lazy_bot, self._lazy_type, self._lazy_data = bot, returning, data
+        self._lazy_obj: Any = None
+
+    def _lazy_get(self) -> Any:
+        obj = self._lazy_obj
+        if obj is None:
+            response = _keep(self._lazy_type).model_validate(
+                self._lazy_data, context={"bot": self._lazy_bot})
+            obj = self._lazy_obj = response.result
+        return obj
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "message_id" and self._lazy_obj is None:
+            found = self._lazy_data["result"].get("message_id")
+            if type(found) is int:
+                return found
+        if name.startswith("_lazy_"):
+            raise AttributeError(name)
+        return getattr(self._lazy_get(), name)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance(result, Message) holds
+        return type(self._lazy_get())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyResult):
+            other = other._lazy_get()
+        return bool(self._lazy_get() == other)
+
+    __hash__ = None  # type: ignore[assignment]  # as the pydantic models it stands for
+
+    def __repr__(self) -> str:
+        return repr(self._lazy_get())
 
 
 def make_bot(settings: Settings) -> Bot:

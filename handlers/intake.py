@@ -221,6 +221,15 @@ DRAFT_CACHE_SIZE = 4096
 MEDIA_STEPS = ("description", "media")
 
 
+class Screen(Protocol):
+    """What Send learns about the citizen in one read (handlers/verification.py Screening)."""
+
+    refusal: str | None
+
+    def score(self, description: str, media: int, citizen_created_at: Any
+              ) -> tuple[int, list[str]]: ...
+
+
 class Intake:
     """Runs one conversation turn: prepare (downloads), then one short transaction that
     reads the draft, applies the event, saves the draft and commits; returns the replies."""
@@ -246,7 +255,10 @@ class Intake:
         # With a background geocoder the location step answers at once with coordinates;
         # without one it waits for the (cached, short-timeout) geocoder as before.
         self.geocode_later = geocode_later
-        self._drafts: OrderedDict[tuple[str, str], DraftSnap] = OrderedDict()
+        # A draft as last written here, or _ABSENT: none as last seen here. _ABSENT is trusted
+        # only where a draft is then inserted (a new report): that insert meets a draft made
+        # elsewhere meanwhile as a conflict and the turn is redone on fresh state.
+        self._drafts: OrderedDict[tuple[str, str], DraftSnap | object] = OrderedDict()
         # Called in the transaction that fills a submitted report's address (refresh its card).
         self._reports: int | None = None  # reports filed, roughly: sizes the ticket codes
         self._reports_checked = 0
@@ -254,7 +266,11 @@ class Intake:
         # Called in the transaction that erased a citizen's data (refresh those cards).
         self.on_erased: Callable[[AsyncSession, list[int]], Awaitable[Any]] | None = None
         # Per-citizen limits (handlers/verification.py `admit`): a refusal text, or None.
+        # Asked when a draft starts, and at Send unless `screen` is set.
         self.admit: Callable[[AsyncSession, Citizen, Tr], Awaitable[str | None]] | None = None
+        # At Send (handlers/verification.py `screen`): the limit's refusal and the spam score,
+        # from one read, so the report is written scored.
+        self.screen: Callable[[AsyncSession, Citizen, Tr], Awaitable[Screen]] | None = None
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -263,7 +279,9 @@ class Intake:
         await repo.delete_draft(session, turn.channel, turn.user)
         if commit:
             await session.commit()
-        self._drafts.pop((turn.channel, turn.user), None)
+        # Even if the caller's transaction then fails, a new report's draft insert would meet
+        # the surviving draft as a conflict: _ABSENT is safe either way.
+        self._remember((turn.channel, turn.user), _ABSENT)
         t = self.translator.bind(turn.citizen.language)
         name = turn.profile_name or turn.citizen.display_name or ""
         return [menu_reply(t, t("welcome", name=name))]
@@ -355,7 +373,7 @@ class Intake:
                        force: bool = False) -> Prepared | None:
         """Download and store a file the draft's step will take, before any transaction."""
         snap = self._drafts.get((turn.channel, turn.user))
-        if snap is None:
+        if not isinstance(snap, DraftSnap):
             draft = await repo.load_draft(session, turn.channel, turn.user)
             with inbox.held(session):  # end the read: none is held over the download
                 await session.commit()
@@ -379,18 +397,23 @@ class Intake:
         if ctx.cache is None:
             return
         op, snap = ctx.cache
-        if op == "drop" or snap is None:
-            self._drafts.pop(key, None)
-            return
+        self._remember(key, _ABSENT if op == "drop" or snap is None else snap)
+
+    def _remember(self, key: tuple[str, str], snap: DraftSnap | object) -> None:
         self._drafts[key] = snap
         self._drafts.move_to_end(key)
         while len(self._drafts) > DRAFT_CACHE_SIZE:
             self._drafts.popitem(last=False)
 
-    async def _load(self, session: AsyncSession, turn: Turn) -> DraftSnap | None:
+    async def _load(self, session: AsyncSession, turn: Turn, starts: bool = False
+                    ) -> DraftSnap | None:
+        """The draft (a copy), from the cache or the database; with `starts` (the event
+        inserts a draft when there is none), a draft known absent is not read again."""
         snap = self._drafts.get((turn.channel, turn.user))
-        if snap is not None:
+        if isinstance(snap, DraftSnap):
             return DraftSnap(snap.step, dict(snap.data), snap.version, snap.updated_at)
+        if snap is _ABSENT and starts:
+            return None
         draft = await repo.load_draft(session, turn.channel, turn.user)
         if draft is None:
             return None
@@ -408,7 +431,9 @@ class Intake:
     async def _handle(self, session: AsyncSession, turn: Turn, event: Event, ctx: _Ctx
                       ) -> list[Reply]:
         t = self.translator.bind(turn.citizen.language)
-        draft = await self._load(session, turn)
+        starts = (isinstance(event, Command) and event.name in ("lapor", "report", "new")) or (
+            isinstance(event, Button) and event.action == "new")
+        draft = await self._load(session, turn, starts)
         notices: list[Reply] = []
         if draft is not None and utcnow() - draft.updated_at > self.config.draft_ttl:
             await self._drop(session, turn, ctx)
@@ -420,9 +445,7 @@ class Intake:
                 return [menu_reply(t, t("nothing-to-cancel"), remove_keyboard=True)]
             await self._drop(session, turn, ctx)
             return [Reply(t("cancelled"), remove_keyboard=True), menu_reply(t, t("menu-prompt"))]
-        if (isinstance(event, Command) and event.name in ("lapor", "report", "new")) or (
-            isinstance(event, Button) and event.action == "new"
-        ):
+        if starts:
             if self.admit is not None and (
                     refusal := await self.admit(session, turn.citizen, t)) is not None:
                 return notices + [menu_reply(t, refusal)]
@@ -918,10 +941,17 @@ class Intake:
             missing = await self._missing(session, data)
             if missing is not None:
                 return missing, [Reply(t("summary-incomplete"))]
-            if self.admit is not None and (
-                    refusal := await self.admit(session, turn.citizen, t)) is not None:
+            screening = None
+            if self.screen is not None:  # the limit and the spam score's reads, at once
+                screening = await self.screen(session, turn.citizen, t)
+                refusal = screening.refusal
+            elif self.admit is not None:
+                refusal = await self.admit(session, turn.citizen, t)
+            else:
+                refusal = None
+            if refusal is not None:
                 return Step.SUMMARY, [Reply(refusal)]  # the draft waits; nothing is filed
-            report, opd = await self._submit(session, t, turn, data, ctx)
+            report, opd = await self._submit(session, t, turn, data, ctx, screening)
             # One message: the ticket, and where it went (dispatched in this transaction).
             received = (t("report-received-forwarded", code=report.code, opd=opd) if opd
                         else t("report-received", code=report.code))
@@ -1081,7 +1111,8 @@ class Intake:
         return [Reply(t(key, count=len(media), max=self.config.max_media), choices=[row])]
 
     async def _submit(
-        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], ctx: _Ctx
+        self, session: AsyncSession, t: Tr, turn: Turn, data: dict[str, Any], ctx: _Ctx,
+        screening: Screen | None = None,
     ) -> tuple[Report, str | None]:
         """One transaction: the report, its attachments, a `created` event; the draft removed;
         dispatched by `on_submitted`. Returns the report and the OPD it went to, if any."""
@@ -1124,6 +1155,11 @@ class Intake:
                     .values(phone_enc=report.reporter_phone_enc,
                             phone_hash=report.reporter_phone_hash))
         attachments = list(data.get("media", [])) + list(data.get("voice", []))
+        if screening is not None:  # scored before it is written: no UPDATE afterwards
+            media = sum(1 for a in attachments if a.get("kind") in ("photo", "video"))
+            score, reasons = screening.score(report.description, media,
+                                             turn.citizen.created_at)
+            report.spam_score, report.spam_reasons = score, ",".join(reasons) or None
         # The draft goes first, by version: a draft changed meanwhile (another process)
         # conflicts here, before anything is written, and the turn is redone on fresh state.
         await repo.delete_draft(session, turn.channel, turn.user, version=ctx.version)
@@ -1233,6 +1269,7 @@ class Intake:
 
 
 _REPROMPT = Reply("")
+_ABSENT = object()  # in Intake._drafts: no draft, as last seen here
 _FOLLOW_REFUSED = {"already": "follow-already", "own": "follow-own", "closed": "follow-closed"}
 
 

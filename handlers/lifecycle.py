@@ -319,9 +319,10 @@ async def refresh_card(session: AsyncSession, deps: Deps | None, report: Report)
 
 
 async def dispatch(session: AsyncSession, deps: Deps, report: Report,
-                   notify: bool = True) -> bool:
+                   notify: bool = True, new: bool = False) -> bool:
     """Queue the card, its album and its pin for the OPD's group (and tell the citizen);
-    False if the OPD has no group yet."""
+    False if the OPD has no group yet. `new`: the report was written in this transaction,
+    so it has no older card in the outbox to supersede."""
     opd = await session.get(Opd, report.opd_id)
     report.card_chat_id, report.card_message_id = None, None
     session.add(report)
@@ -338,12 +339,13 @@ async def dispatch(session: AsyncSession, deps: Deps, report: Report,
         return False
     # An older card of this report that never went out (group unreachable, rebound since)
     # is replaced by this one, never posted twice.
-    await session.execute(
-        update(Outbox)
-        .where(col(Outbox.report_id) == report.id,
-               col(Outbox.kind).in_(("card", "album", "location", "voice")),
-               col(Outbox.status).in_(("pending", "undeliverable")))
-        .values(status="superseded").execution_options(synchronize_session=False))
+    if not new:
+        await session.execute(
+            update(Outbox)
+            .where(col(Outbox.report_id) == report.id,
+                   col(Outbox.kind).in_(("card", "album", "location", "voice")),
+                   col(Outbox.status).in_(("pending", "undeliverable")))
+            .values(status="superseded").execution_options(synchronize_session=False))
     if report.status in (Status.RECEIVED, Status.VERIFIED):
         await set_status(session, deps, report, Status.DISPATCHED, "system", None, None,
                           note=opd.code)
@@ -353,14 +355,13 @@ async def dispatch(session: AsyncSession, deps: Deps, report: Report,
     thread = {"thread_id": opd.thread_id} if opd.thread_id else {}
     # Rendered by the outbox when it is sent, from the report's state at that moment.
     enqueue(session, opd.chat_id, "card", {"link": "card", **thread}, report.id)
-    media = [a for a in await repo.attachments_of(session, report.id or 0)
-             if a.kind in ("photo", "video")]
+    attachments = await repo.attachments_of(session, report.id or 0)  # read once
+    media = [a for a in attachments if a.kind in ("photo", "video")]
     if media:
         enqueue(session, opd.chat_id, "album",
                 {"files": [[a.kind, a.path] for a in media[:10]], "reply_to": "card",
                  "link": "album", **thread}, report.id)
-    for voice in [a for a in await repo.attachments_of(session, report.id or 0)
-                  if a.kind == "voice"]:
+    for voice in [a for a in attachments if a.kind == "voice"]:
         enqueue(session, opd.chat_id, "voice", {"path": voice.path, "reply_to": "card",
                                                 "link": "album", **thread}, report.id)
     if report.latitude is not None and report.longitude is not None:

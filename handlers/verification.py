@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -60,37 +62,92 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-async def spam_score(session: AsyncSession, deps: Deps, report: Report) -> tuple[int, list[str]]:
-    """The report's spam score (0-100) and its signals: the same text as one of the citizen's
-    recent reports, no photo or video, a citizen first seen less than 24 h ago, and their
-    earlier reports rejected as hoax."""
-    now = deps.now()
+@dataclass
+class Screening:
+    """What Send needs to know about the citizen's earlier reports, read in one statement:
+    whether the daily limit refuses this report, and the rows its spam score looks at."""
+
+    refusal: str | None  # the polite refusal (MAX_REPORTS_PER_DAY), or None
+    history: list[tuple[str, datetime, str, str | None]]  # description, created, status, why
+    now: datetime
+
+    def score(self, description: str, media: int, citizen_created_at: datetime | None
+              ) -> tuple[int, list[str]]:
+        """The spam score (0-100) and its signals for a report about to be filed with
+        `media` photos and videos (see `spam_score`)."""
+        return _score(self.history, self.now, description, media, citizen_created_at)
+
+
+def _history_query(citizen_id: int, now: datetime, lock: bool) -> Any:
+    """The citizen's reports the limit and the spam score look at (the last 30 days and the
+    ones rejected as hoax), outer-joined to the citizen's row so that the row can be locked in
+    the same statement (PostgreSQL; SQLite serialises writers anyway)."""
+    recent = or_(col(Report.created_at) >= now - REPEAT_WINDOW,
+                 and_(col(Report.status) == Status.REJECTED.value,
+                      col(Report.reject_reason) == "hoax"))
+    stmt = (select(Report.description, Report.created_at, Report.status, Report.reject_reason)
+            .select_from(Citizen)
+            .outerjoin(Report, and_(col(Report.citizen_id) == col(Citizen.id), recent))
+            .where(col(Citizen.id) == citizen_id))
+    return stmt.with_for_update(of=Citizen) if lock else stmt
+
+
+def _score(history: list[tuple[str, datetime, str, str | None]], now: datetime,
+           description: str, media: int, citizen_created_at: datetime | None
+           ) -> tuple[int, list[str]]:
     reasons: list[str] = []
     score = 0
-    # One read of the citizen's other reports (few: MAX_REPORTS_PER_DAY bounds them).
-    others = (await session.exec(select(Report.description, Report.created_at, Report.status,
-                                        Report.reject_reason).where(
-        Report.citizen_id == report.citizen_id, col(Report.id) != report.id))).all()
     since = now - REPEAT_WINDOW
-    text = _norm(report.description)
-    if any(_norm(d) == text and _aware(at) >= since for d, at, _s, _r in others):
+    text = _norm(description)
+    if any(_norm(d) == text and _aware(at) >= since for d, at, _s, _r in history):
         score += SPAM_REPEAT
         reasons.append("repeat")
-    media = await session.scalar(select(func.count()).select_from(Attachment).where(
-        Attachment.report_id == report.id, col(Attachment.kind).in_(("photo", "video"))))
     if not media:
         score += SPAM_NO_MEDIA
         reasons.append("nomedia")
-    citizen = await session.get(Citizen, report.citizen_id)
-    if citizen is not None and now - citizen.created_at < NEW_ACCOUNT:
+    if citizen_created_at is not None and now - _aware(citizen_created_at) < NEW_ACCOUNT:
         score += SPAM_NEW
         reasons.append("new")
-    hoaxes = sum(1 for _d, _a, st, why in others
+    hoaxes = sum(1 for _d, _a, st, why in history
                  if st == Status.REJECTED.value and why == "hoax")
     if hoaxes:
         score += min(SPAM_HOAX_EACH * hoaxes, SPAM_HOAX_MAX)
         reasons.append(f"hoax:{hoaxes}")
     return min(score, 100), reasons
+
+
+async def screen(session: AsyncSession, deps: Deps, citizen: Citizen, t: Tr) -> Screening:
+    """At Send, before the report is written: the daily limit (`admit`) and what the spam
+    score needs, in one statement that also locks the citizen's row when the limit is on (so
+    concurrent submissions of one citizen are counted one after the other)."""
+    now = deps.now()
+    limit = deps.max_reports_per_day
+    if citizen.id is None:
+        return Screening(None, [], now)
+    rows = (await session.exec(_history_query(citizen.id, now, lock=limit > 0))).all()
+    history = [(d, at, st, why) for d, at, st, why in rows if d is not None]
+    refusal = None
+    if limit > 0:
+        midnight = _local_midnight(deps, now)
+        filed = sum(1 for _d, at, _s, _r in history if _aware(at) >= midnight)
+        refusal = _refusal(t, limit, midnight) if filed >= limit else None
+    return Screening(refusal, history, now)
+
+
+async def spam_score(session: AsyncSession, deps: Deps, report: Report) -> tuple[int, list[str]]:
+    """The report's spam score (0-100) and its signals: the same text as one of the citizen's
+    recent reports, no photo or video, a citizen first seen less than 24 h ago, and their
+    earlier reports rejected as hoax. For a report already written (the intake scores before
+    writing, from `screen`)."""
+    now = deps.now()
+    rows = (await session.exec(_history_query(report.citizen_id, now, lock=False)
+                               .where(col(Report.id) != report.id))).all()
+    history = [(d, at, st, why) for d, at, st, why in rows if d is not None]
+    media = await session.scalar(select(func.count()).select_from(Attachment).where(
+        Attachment.report_id == report.id, col(Attachment.kind).in_(("photo", "video"))))
+    citizen = await session.get(Citizen, report.citizen_id)
+    return _score(history, now, report.description, media or 0,
+                  citizen.created_at if citizen is not None else None)
 
 
 def spam_text(t: Tr, report: Report) -> str | None:
@@ -104,14 +161,17 @@ def spam_text(t: Tr, report: Report) -> str | None:
     return f"{report.spam_score} ({', '.join(parts)})"
 
 
-async def on_submitted(session: AsyncSession, deps: Deps, report: Report) -> bool:
-    """A new report, in the filing transaction: scored, then dispatched to its OPD, or with
-    verification on held for the operators (deadline, light, card). True if dispatched."""
-    score, reasons = await spam_score(session, deps, report)
-    report.spam_score, report.spam_reasons = score, ",".join(reasons) or None
-    session.add(report)
+async def on_submitted(session: AsyncSession, deps: Deps, report: Report,
+                       scored: bool = False) -> bool:
+    """A new report, in the filing transaction: scored (unless `scored`: the intake scored it
+    before writing it), then dispatched to its OPD, or with verification on held for the
+    operators (deadline, light, card). True if dispatched."""
+    if not scored:
+        score, reasons = await spam_score(session, deps, report)
+        report.spam_score, report.spam_reasons = score, ",".join(reasons) or None
+        session.add(report)
     if not deps.verify_reports:
-        return await dispatch(session, deps, report, notify=False)
+        return await dispatch(session, deps, report, notify=False, new=True)
     report.verify_due_at = deps.cal.due(report.created_at, deps.verify_deadline)
     relight(report, deps, report.created_at)
     report.card_chat_id, report.card_message_id = None, None
@@ -141,20 +201,28 @@ def _local_midnight(deps: Deps, now: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-async def admit(session: AsyncSession, deps: Deps, citizen: Citizen, t: Tr) -> str | None:
+async def admit(session: AsyncSession, deps: Deps, citizen: Citizen, t: Tr,
+                lock: bool = True) -> str | None:
     """None if the citizen may file another report today (MAX_REPORTS_PER_DAY, local day),
-    else the polite refusal saying when they may report again. Locks the citizen's row, so
-    concurrent submissions of one citizen are counted one after the other."""
+    else the polite refusal saying when they may report again. With `lock`, locks the
+    citizen's row first, so concurrent submissions of one citizen are counted one after the
+    other (not needed where nothing is filed, e.g. when a draft starts)."""
     limit = deps.max_reports_per_day
     if limit <= 0 or citizen.id is None:
         return None
-    await session.exec(select(Citizen.id).where(Citizen.id == citizen.id).with_for_update())
+    if lock:
+        await session.exec(select(Citizen.id).where(Citizen.id == citizen.id)
+                           .with_for_update())
     now = deps.now()
     midnight = _local_midnight(deps, now)
     filed = await session.scalar(select(func.count()).select_from(Report).where(
         Report.citizen_id == citizen.id, col(Report.created_at) >= midnight)) or 0
     if filed < limit:
         return None
+    return _refusal(t, limit, midnight)
+
+
+def _refusal(t: Tr, limit: int, midnight: datetime) -> str:
     tomorrow = (midnight + timedelta(days=1, hours=3)).replace(hour=0)  # DST-safe next day
     return t("limit-reached", max=limit, when=tomorrow.strftime("%d-%m-%Y %H:%M"))
 
@@ -383,5 +451,5 @@ async def merge_codes(session: AsyncSession, deps: Deps, actor: Actor, source_te
     return await merge_into(session, deps, actor, source, target)
 
 
-__all__ = ["VERIFY_REJECT_REASONS", "Press", "admit", "lifecycle", "merge_codes", "merge_into",
-           "on_submitted", "press", "spam_score", "spam_text", "verify"]
+__all__ = ["VERIFY_REJECT_REASONS", "Press", "Screening", "admit", "lifecycle", "merge_codes",
+           "merge_into", "on_submitted", "press", "screen", "spam_score", "spam_text", "verify"]

@@ -69,7 +69,11 @@ async def upsert_citizen(
     citizen = await get_citizen(session, channel, external_id)
     created = citizen is None
     if citizen is None:
-        citizen = Citizen(channel=channel, external_id=external_id, language=language)
+        # Inserted with its name and username: no UPDATE right after the INSERT.
+        citizen = Citizen(channel=channel, external_id=external_id, language=language,
+                          display_name=display_name[:200] if display_name else None,
+                          username=(username[:64] or None) if username is not None else None,
+                          last_seen_at=utcnow())
         try:
             async with session.begin_nested():
                 session.add(citizen)
@@ -77,6 +81,8 @@ async def upsert_citizen(
             citizen = await get_citizen(session, channel, external_id)
             assert citizen is not None
             created = False
+        else:
+            return citizen, True
     if citizen.blocked_since is not None:  # they talk to us again: deliver what waited
         citizen.blocked_since = None
         await requeue_undeliverable(session, external_id, external_id)
