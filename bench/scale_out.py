@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -39,9 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import String, bindparam, cast, func, insert, literal, select, true
+
 from bench import workers as w
 from bench.intake_e2e import count_errors, latency_figures, proc_cpu_s, register_photos
+from bench.workers import ARRIVED
 from bot.playground.botapi import _ApiError
+from models.domain import utcnow
+from models.tables import Outbox  # imported here, not mid-run: see queue_statement
 from tests.fakebotapi import Call
 
 TARGET_DELIVERY_SHARE = 0.95
@@ -70,32 +76,49 @@ class LimitedAPI(w.WebhookAPI):
         super().__init__()
         self.enforce = False
         self.too_many = 0
+        self.refusals: list[dict[str, Any]] = []
         self._recent: deque[float] = deque()
         self._last: dict[str, float] = {}
+        self._last_call: dict[str, tuple[str, str, float]] = {}
         self._groups: dict[str, deque[float]] = {}
 
     def _dispatch(self, key: str, call: Call) -> Any:
         """Check the limits for a send, then answer as usual."""
         if self.enforce and call.method in w.SEND_METHODS | {"editMessageText"}:
-            self._check(str(call.params.get("chat_id")))
+            self._check(str(call.params.get("chat_id")), call)
         return super()._dispatch(key, call)
 
-    def _check(self, chat: str) -> None:
-        """Raise a 429 if this send breaks a limit; otherwise count it."""
+    def _check(self, chat: str, call: Call | None = None) -> None:
+        """Raise a 429 if this send breaks a limit; otherwise count it. Each 429 is noted in
+        `refusals`: which limit, the chat, the method and how far inside the window."""
         now = time.monotonic()
+        arrived = ARRIVED.get(None)
         while self._recent and self._recent[0] <= now - (1.0 - SLACK):
             self._recent.popleft()
         group = self._groups.setdefault(chat, deque()) if chat.startswith("-") else None
         if group is not None:
             while group and group[0] <= now - (60.0 - SLACK):
                 group.popleft()
-        if (len(self._recent) >= ALLOWED_PER_SECOND
-                or now - self._last.get(chat, -1e9) < 1.0 - SLACK
-                or (group is not None and len(group) >= 20)):
+        broken = []
+        if len(self._recent) >= ALLOWED_PER_SECOND:
+            broken.append(("overall", now - self._recent[0]))
+        if now - self._last.get(chat, -1e9) < 1.0 - SLACK:
+            broken.append(("chat", now - self._last[chat]))
+        if group is not None and len(group) >= 20:
+            broken.append(("group", now - group[0]))
+        if broken:
             self.too_many += 1
+            self.refusals.append({
+                "at": now, "lag": now - arrived if arrived else None, "chat": chat,
+                "method": call.method if call else None,
+                "text": (call.text or "")[:40] if call else "",
+                "limits": {name: round(gap, 4) for name, gap in broken},
+                "previous": self._last_call.get(chat), "wall": time.time()})
             raise _ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
         self._recent.append(now)
         self._last[chat] = now
+        self._last_call[chat] = (call.method if call else "", (call.text or "")[:30] if call
+                                 else "", now)
         if group is not None:
             group.append(now)
 
@@ -120,10 +143,33 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
         load0 = os.getloadavg()[0]
         say(f"{size} worker(s): {opts.people} people start (load average {load0:.2f})")
         t0, drv0 = time.monotonic(), time.process_time()
+        marks = {"t0": t0}
+        wlags: list[tuple[float, float]] = []
+
+        async def watch() -> None:
+            while True:
+                t = time.monotonic()
+                await asyncio.sleep(0.01)
+                lag = time.monotonic() - t - 0.01
+                if lag > 0.1:
+                    wlags.append((round(t - t0, 3), round(lag, 3)))
+
+        gc_pauses: list[tuple[float, int, float]] = []
+        gc_start = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                gc_start[0] = time.monotonic()
+            elif (took := time.monotonic() - gc_start[0]) > 0.05:
+                gc_pauses.append((round(gc_start[0] - t0, 3), info["generation"], round(took, 3)))
+
+        gc.callbacks.append(on_gc)
+        watcher = asyncio.create_task(watch())
         people = await asyncio.gather(*(
             w.file_report(flow, uid, cluster.cats[i % len(cluster.cats)])
             for i, uid in enumerate(uids)))
         wall = time.monotonic() - t0
+        marks["intake_end"] = wall
         driver = time.process_time() - drv0
         cpu = sum(proc_cpu_s(p) for p in pids) - cpu0
         updates = sum(p.updates for p in people)
@@ -141,7 +187,14 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
         }
         say(f"{size} worker(s): intake {wall:.1f} s, {intake['tickets']} tickets, "
             f"{intake['updates_per_s'] or 0:.1f} updates/s")
+        marks["figures_done"] = time.monotonic() - t0
         delivery = await deliver_burst(opts, api, cluster)
+        watcher.cancel()
+        gc.callbacks.remove(on_gc)
+        delivery["gc_pauses"] = gc_pauses
+        delivery["marks"] = marks
+        delivery["phase_stalls"] = wlags
+        marks["enforced"] = delivery.pop("enforced_at") - t0
         say(f"{size} worker(s): delivery {delivery['per_second']:.1f}/s "
             f"({delivery['share_of_allowed']:.2f} of {ALLOWED_PER_SECOND}/s), "
             f"{delivery['too_many_requests']} 429s")
@@ -156,21 +209,34 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
 async def deliver_burst(opts: Options, api: LimitedAPI, cluster: w.Cluster) -> dict[str, Any]:
     """Queue `messages` rows (two per chat) at once, with Telegram's limits enforced; the
     outbox's sends per second while they drain, as a share of the allowed 30/s."""
-    from models.tables import Outbox
-
     assert cluster.sessionmaker is not None
     chats = [60_000_000 + i for i in range(max(1, opts.messages // 2))]
+    queue = queue_statement(chats[0], chats[-1])
     api.enforce = True
     api.too_many = 0
+    api.refusals = []
+    enforced = time.monotonic()
+    lags: list[tuple[float, float]] = []
+
+    async def watch() -> None:
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.01)
+            lag = time.monotonic() - t - 0.01
+            if lag > 0.05:
+                lags.append((round(t - enforced, 3), round(lag, 3)))
+
+    stalls = asyncio.create_task(watch())
+    await asyncio.sleep(0)
     async with cluster.sessionmaker() as session:
-        for n in (1, 2):
-            for chat in chats:
-                session.add(Outbox(chat_id=str(chat), kind="text",
-                                   payload={"text": f"Pengumuman {n} untuk {chat}"}))
+        await session.execute(queue, {"now": utcnow()})
         await session.commit()
     queued = time.monotonic()
     left = await w.wait_outbox_empty(cluster.sessionmaker, opts.timeout)
     api.enforce = False
+    stalls.cancel()
+    for r in api.refusals:
+        r["after_enforce_s"] = r["at"] - enforced
     rows = await w.outbox_rows(cluster.sessionmaker)
     paced = [c for c in w.paced_calls(api.calls, rows) if c.at >= queued]
     mine = [c for c in paced if c.chat_id in set(chats)]
@@ -182,12 +248,58 @@ async def deliver_burst(opts: Options, api: LimitedAPI, cluster: w.Cluster) -> d
     else:
         span, rate, window = 0.0, None, []
     p = w.pacing(paced, slack=SLACK)
+    checked = [c for c in api.calls if c.at >= queued and c.ok
+               and c.method in w.SEND_METHODS | {"editMessageText"}]
     return {"messages": len(chats) * 2, "left_pending": left, "sends_in_window": len(window),
             "span_s": span, "per_second": rate or 0.0,
             "share_of_allowed": (rate or 0.0) / ALLOWED_PER_SECOND,
             "first_send_after_s": (mine[0].at - queued) if mine else None,
-            "too_many_requests": api.too_many, "max_per_second": p.max_per_second,
-            "chat_gaps_too_short": len(p.chat_gaps_too_short)}
+            "too_many_requests": api.too_many, "refusals": api.refusals,
+            "queueing_s": queued - enforced, "enforced_at": enforced, "fake_loop_stalls": lags,
+            "max_per_second": p.max_per_second,
+            "chat_gaps_too_short": len(p.chat_gaps_too_short), "margins": margins(checked)}
+
+
+def queue_statement(first: int, last: int) -> Any:
+    """One INSERT ... SELECT queueing two text rows for each chat first..last (all first rows,
+    then all second ones), built by PostgreSQL: the fake Bot API runs on this process' event
+    loop, and building hundreds of ORM rows here would hold it up just as the limits are
+    enforced (sends arriving meanwhile would all be stamped at once, after the stall)."""
+    table = Outbox.__table__  # type: ignore[attr-defined]
+    n = func.generate_series(1, 2).table_valued("value").render_derived(name="n")
+    chat = func.generate_series(first, last).table_valued("value").render_derived(name="chat")
+    rows = (select(literal("telegram"), cast(chat.c.value, String), literal("text"),
+                   func.json_build_object("text", func.concat("Pengumuman ", n.c.value,
+                                                              " untuk ", chat.c.value)),
+                   literal("pending"), literal(0),
+                   bindparam("now", type_=table.c.next_attempt_at.type),
+                   bindparam("now", type_=table.c.created_at.type))
+            .select_from(chat.join(n, true())).order_by(n.c.value, chat.c.value))
+    return insert(table).from_select(
+        ["channel", "chat_id", "kind", "payload", "status", "attempts", "next_attempt_at",
+         "created_at"], rows)
+
+
+def tightest(times: Sequence[float], n: int) -> float | None:
+    """The shortest time spanned by `n` consecutive events (None: fewer than `n`)."""
+    times = sorted(times)
+    spans = [times[i + n - 1] - times[i] for i in range(len(times) - n + 1)]
+    return min(spans) if spans else None
+
+
+def margins(calls: Sequence[Call]) -> dict[str, float | None]:
+    """How close the sends came to each limit, at their arrival: the shortest gap between two
+    sends to one chat (Telegram: 1 s), the shortest span of 31 sends (30/s) and of 21 sends
+    to one group (20/min). The fake refuses below the limit minus SLACK."""
+    by_chat: dict[str, list[float]] = {}
+    for call in calls:
+        by_chat.setdefault(str(call.chat_id), []).append(call.at)
+    gaps = [g for ts in by_chat.values() if (g := tightest(ts, 2)) is not None]
+    groups = [g for chat, ts in by_chat.items() if chat.startswith("-")
+              and (g := tightest(ts, 21)) is not None]
+    return {"chat_gap_s": min(gaps, default=None),
+            "span_of_31_s": tightest([c.at for c in calls], ALLOWED_PER_SECOND + 1),
+            "group_span_of_21_s": min(groups, default=None)}
 
 
 async def run_benchmark(opts: Options, say: Callable[[str], None] | None = None
