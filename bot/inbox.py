@@ -145,6 +145,7 @@ class SharedInboxProcessor(InboxProcessor):
     LEASE = timedelta(seconds=30)
     SWEEP_EVERY = 5.0
     SWEEP_AGE = timedelta(seconds=2)
+    BATCH = 16  # rows read per lease turn
 
     def __init__(self, dispatcher: Dispatcher, bot: Bot, sessionmaker: async_sessionmaker[Any],
                  metrics: Metrics | None = None, holder: str | None = None) -> None:
@@ -173,53 +174,76 @@ class SharedInboxProcessor(InboxProcessor):
             await session.commit()
         return ok
 
+    async def _claim_rows(self, key: str) -> list[Any] | None:
+        """Take or renew the chat and read its next rows: one transaction."""
+        now = utcnow()
+        async with self.sessionmaker() as session:
+            rows = await inbox.claim_chat_rows(session, CHANNEL, key, self.holder,
+                                               now + self.LEASE, now, self.BATCH)
+            await session.commit()
+        return rows
+
+    async def _release(self, key: str) -> bool:
+        """Let the chat go; whether a row waits now (one transaction)."""
+        async with self.sessionmaker() as session:
+            more = await inbox.release_chat_and_look(session, CHANNEL, key, self.holder,
+                                                     utcnow())
+            await session.commit()
+        return more
+
     async def _drain(self, key: str) -> None:
-        while True:
-            self._again.discard(key)
-            if not await self._claim(key):
-                return  # another worker holds the chat: it takes our row after its own
-            last: int | None = None
-            lost = False
-            try:
-                while True:
-                    if last is not None and not await self._claim(key):
+        """Per turn: take the chat and read up to BATCH of its rows in one transaction,
+        process them in order (renewing the lease before each further row, which also tells
+        whether another worker took the chat over meanwhile), then let it go and look for
+        rows recorded meanwhile in one transaction. One update alone costs two short
+        transactions besides its own."""
+        last: int | None = None
+        held = False
+        try:
+            while True:
+                self._again.discard(key)
+                rows = await self._claim_rows(key)
+                if rows is None:
+                    held = False
+                    return  # another worker holds the chat: it takes our row after its own
+                held = True
+                if rows and last is not None and (rows[0].id or 0) <= last:
+                    return  # a row that could not even be closed: the sweeper retries it
+                for n, row in enumerate(rows):
+                    if n and not await self._claim(key):
                         # The lease lapsed while the last update ran (a stall, a heartbeat
                         # that could not renew): another worker has the chat now.
-                        lost = True
-                        break
-                    async with self.sessionmaker() as session:
-                        row = await inbox.oldest_new(session, CHANNEL, key)
-                        await session.commit()
-                    if row is None or row.id == last:
-                        break  # done, or a row that could not even be closed: the sweeper retries
+                        held = False
+                        return
                     last = row.id
-                    try:
-                        update = Update.model_validate(row.payload, context={"bot": self.bot})
-                    except Exception:
-                        log.exception("inbox row %s is not a valid update", row.id)
-                        async with self.sessionmaker() as session:
-                            await inbox.finish(session, row.id or 0, "failed")
-                            await session.commit()
-                        continue
-                    beat = asyncio.create_task(self._heartbeat(key))
-                    try:
-                        await self.process(row.id or 0, update)
-                    finally:
-                        beat.cancel()
-            finally:
+                    await self._process_row(key, row)
+                if key in self._again or len(rows) == self.BATCH:
+                    continue  # more may wait: renew and read them
+                held = False
+                if not await self._release(key):
+                    return
+                # A row was recorded (here or elsewhere) while we held the chat: again.
+        finally:
+            if held:
                 async with self.sessionmaker() as session:
                     await inbox.release_chat(session, CHANNEL, key, self.holder, utcnow())
                     await session.commit()
-            if lost or last is not None and row is not None and row.id == last:
-                return
-            # A row recorded (here or elsewhere) while we let go would wait for the sweeper:
-            # look once more.
-            if key not in self._again:
-                async with self.sessionmaker() as session:
-                    more = await inbox.oldest_new(session, CHANNEL, key)
-                    await session.commit()
-                if more is None:
-                    return
+
+    async def _process_row(self, key: str, row: Any) -> None:
+        """One recorded update, the lease renewed while it takes long."""
+        try:
+            update = Update.model_validate(row.payload, context={"bot": self.bot})
+        except Exception:
+            log.exception("inbox row %s is not a valid update", row.id)
+            async with self.sessionmaker() as session:
+                await inbox.finish(session, row.id or 0, "failed")
+                await session.commit()
+            return
+        beat = asyncio.create_task(self._heartbeat(key))
+        try:
+            await self.process(row.id or 0, update)
+        finally:
+            beat.cancel()
 
     async def _heartbeat(self, key: str) -> None:
         """Renew the chat's lease while one update takes long (a slow download)."""
