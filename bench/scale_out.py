@@ -140,6 +140,7 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
         await w.file_report(flow, base - 1, cluster.cats[0])  # warm-up
         pids = cluster.pids()
         cpu0 = sum(proc_cpu_s(p) for p in pids)
+        others0, machine0 = service_cpu_s(), machine_cpu_s()
         load0 = os.getloadavg()[0]
         say(f"{size} worker(s): {opts.people} people start (load average {load0:.2f})")
         t0, drv0 = time.monotonic(), time.process_time()
@@ -172,6 +173,8 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
         marks["intake_end"] = wall
         driver = time.process_time() - drv0
         cpu = sum(proc_cpu_s(p) for p in pids) - cpu0
+        others = {k: v - others0.get(k, 0.0) for k, v in service_cpu_s().items()}
+        busy, total = (b - a for a, b in zip(machine0, machine_cpu_s(), strict=True))
         updates = sum(p.updates for p in people)
         intake = {
             "people": opts.people, "updates": updates, "wall_s": wall,
@@ -183,6 +186,10 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
             "cpu_ms_per_update": cpu * 1000 / updates if updates else None,
             "workers_cpu_pct": cpu * 100 / wall if wall else None,
             "driver_cpu_pct": driver * 100 / wall if wall else None,
+            "postgres_cpu_pct": others["postgres"] * 100 / wall if wall else None,
+            "redis_cpu_pct": others["redis"] * 100 / wall if wall else None,
+            "machine_busy_pct": busy * 100 / total if total else None,
+            "cpus": os.cpu_count(),
             "loadavg_1m": {"before": load0, "after": os.getloadavg()[0]},
         }
         say(f"{size} worker(s): intake {wall:.1f} s, {intake['tickets']} tickets, "
@@ -258,6 +265,39 @@ async def deliver_burst(opts: Options, api: LimitedAPI, cluster: w.Cluster) -> d
             "queueing_s": queued - enforced, "enforced_at": enforced, "fake_loop_stalls": lags,
             "max_per_second": p.max_per_second,
             "chat_gaps_too_short": len(p.chat_gaps_too_short), "margins": margins(checked)}
+
+
+def service_cpu_s() -> dict[str, float]:
+    """CPU seconds used so far by PostgreSQL (every backend, plus those already reaped, as
+    the postmaster's children) and by Redis, from /proc."""
+    out = {"postgres": 0.0, "redis": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        name = "postgres" if comm.startswith("postgres") else \
+            "redis" if comm.startswith("redis-server") else None
+        if name is None:
+            continue
+        used = int(fields[11]) + int(fields[12])
+        if name == "postgres" and fields[1] == "1":
+            used += int(fields[13]) + int(fields[14])  # the postmaster: reaped backends
+        out[name] += used / tick
+    return out
+
+
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values[:8]) - idle) / tick, sum(values[:8]) / tick
 
 
 def queue_statement(first: int, last: int) -> Any:
@@ -360,7 +400,12 @@ def format_report(results: dict[str, Any]) -> str:
         ("workers' CPU ms/update", [_f(p["intake"]["cpu_ms_per_update"], 2) for p in phases],
          ""),
         ("workers' CPU % (all)", [_f(p["intake"]["workers_cpu_pct"], 0) for p in phases], ""),
-        ("driver CPU %", [_f(p["intake"]["driver_cpu_pct"], 0) for p in phases], ""),
+        ("driver+fake Bot API CPU %", [_f(p["intake"]["driver_cpu_pct"], 0) for p in phases],
+         ""),
+        ("PostgreSQL CPU %", [_f(p["intake"].get("postgres_cpu_pct"), 0) for p in phases], ""),
+        ("Redis CPU %", [_f(p["intake"].get("redis_cpu_pct"), 0) for p in phases], ""),
+        ("machine busy % (all CPUs)", [_f(p["intake"].get("machine_busy_pct"), 0)
+                                       for p in phases], "100 = every core busy"),
         ("load average before/after", [
             f"{_f(p['intake']['loadavg_1m']['before'])}/{_f(p['intake']['loadavg_1m']['after'])}"
             for p in phases], ""),
@@ -372,6 +417,10 @@ def format_report(results: dict[str, Any]) -> str:
         ("delivery: 429s", [_f(p["delivery"]["too_many_requests"]) for p in phases], "0"),
         ("delivery: most in 1 s", [_f(p["delivery"]["max_per_second"]) for p in phases],
          f"<= {ALLOWED_PER_SECOND}"),
+        ("delivery: tightest chat gap s", [_f(p["delivery"]["margins"]["chat_gap_s"], 3)
+                                           for p in phases], f"> {1 - SLACK}"),
+        ("delivery: tightest 31 sends s", [_f(p["delivery"]["margins"]["span_of_31_s"], 3)
+                                           for p in phases], f"> {1 - SLACK}"),
     ]
     cols = [f"{p['workers']} worker(s)" for p in phases]
     width = max(len(r[0]) for r in rows) + 2
