@@ -190,6 +190,9 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
             "redis_cpu_pct": others["redis"] * 100 / wall if wall else None,
             "machine_busy_pct": busy * 100 / total if total else None,
             "cpus": os.cpu_count(),
+            "other_cpu_pct": (busy * 100 / total * (os.cpu_count() or 1)
+                              - (cpu + driver + others["postgres"] + others["redis"]) * 100
+                              / wall) if total and wall else None,
             "loadavg_1m": {"before": load0, "after": os.getloadavg()[0]},
         }
         say(f"{size} worker(s): intake {wall:.1f} s, {intake['tickets']} tickets, "
@@ -236,7 +239,7 @@ async def deliver_burst(opts: Options, api: LimitedAPI, cluster: w.Cluster) -> d
     stalls = asyncio.create_task(watch())
     await asyncio.sleep(0)
     async with cluster.sessionmaker() as session:
-        await session.execute(queue, {"now": utcnow()})
+        await (await session.connection()).execute(queue, {"now": utcnow()})
         await session.commit()
     queued = time.monotonic()
     left = await w.wait_outbox_empty(cluster.sessionmaker, opts.timeout)
@@ -404,6 +407,8 @@ def format_report(results: dict[str, Any]) -> str:
          ""),
         ("PostgreSQL CPU %", [_f(p["intake"].get("postgres_cpu_pct"), 0) for p in phases], ""),
         ("Redis CPU %", [_f(p["intake"].get("redis_cpu_pct"), 0) for p in phases], ""),
+        ("anything else CPU %", [_f(p["intake"].get("other_cpu_pct"), 0) for p in phases],
+         ""),
         ("machine busy % (all CPUs)", [_f(p["intake"].get("machine_busy_pct"), 0)
                                        for p in phases], "100 = every core busy"),
         ("load average before/after", [
