@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, func, insert, literal, select, true
+from sqlalchemy import String, bindparam, cast, func, insert, literal, select, text, true
 
 from bench import workers as w
 from bench.intake_e2e import count_errors, latency_figures, proc_cpu_s, register_photos
@@ -65,6 +66,7 @@ class Options:
     timeout: float = 180.0
     json_path: Path | None = None
     quiet: bool = False
+    keep_logs: Path | None = None
 
 
 class LimitedAPI(w.WebhookAPI):
@@ -141,6 +143,7 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
         pids = cluster.pids()
         cpu0 = sum(proc_cpu_s(p) for p in pids)
         others0, machine0 = service_cpu_s(), machine_cpu_s()
+        commits0 = await db_commits(cluster)
         load0 = os.getloadavg()[0]
         say(f"{size} worker(s): {opts.people} people start (load average {load0:.2f})")
         t0, drv0 = time.monotonic(), time.process_time()
@@ -175,6 +178,8 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
         cpu = sum(proc_cpu_s(p) for p in pids) - cpu0
         others = {k: v - others0.get(k, 0.0) for k, v in service_cpu_s().items()}
         busy, total = (b - a for a, b in zip(machine0, machine_cpu_s(), strict=True))
+        await asyncio.sleep(1.0)  # PostgreSQL publishes its counters within a second
+        commits = await db_commits(cluster) - commits0
         updates = sum(p.updates for p in people)
         intake = {
             "people": opts.people, "updates": updates, "wall_s": wall,
@@ -190,6 +195,7 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
             "redis_cpu_pct": others["redis"] * 100 / wall if wall else None,
             "machine_busy_pct": busy * 100 / total if total else None,
             "cpus": os.cpu_count(),
+            "db_commits_per_update": commits / updates if updates else None,
             "other_cpu_pct": (busy * 100 / total * (os.cpu_count() or 1)
                               - (cpu + driver + others["postgres"] + others["redis"]) * 100
                               / wall) if total and wall else None,
@@ -209,8 +215,15 @@ async def run_phase(opts: Options, size: int, tmp: Path, say: Callable[[str], No
             f"({delivery['share_of_allowed']:.2f} of {ALLOWED_PER_SECOND}/s), "
             f"{delivery['too_many_requests']} 429s")
         codes = await cluster.stop()
+        if opts.keep_logs is not None:
+            opts.keep_logs.mkdir(parents=True, exist_ok=True)
+            for worker in cluster.workers:
+                with contextlib.suppress(OSError):
+                    shutil.copy(worker.log, opts.keep_logs / f"w{size}-{worker.log.name}")
         return {"workers": size, "intake": intake, "delivery": delivery,
-                "exit_codes": codes, "log_errors": len(cluster.errors_in_logs())}
+                "exit_codes": codes, "log_errors": len(cluster.errors_in_logs()),
+                "log_error_lines": cluster.errors_in_logs()[:20],
+                "gave_up": [f"{p.uid}: {p.gave_up}: {p.reason}" for p in people if p.gave_up]}
     finally:
         await cluster.stop()
         await api.stop()
@@ -268,6 +281,19 @@ async def deliver_burst(opts: Options, api: LimitedAPI, cluster: w.Cluster) -> d
             "queueing_s": queued - enforced, "enforced_at": enforced, "fake_loop_stalls": lags,
             "max_per_second": p.max_per_second,
             "chat_gaps_too_short": len(p.chat_gaps_too_short), "margins": margins(checked)}
+
+
+async def db_commits(cluster: w.Cluster) -> int:
+    """Transactions committed in the cluster's database so far (every worker's, the
+    outbox's and this driver's few)."""
+    assert cluster.sessionmaker is not None
+    async with cluster.sessionmaker() as session:
+        conn = await session.connection()
+        value = (await conn.execute(text(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"))
+        ).scalar_one()
+        await session.commit()
+    return int(value)
 
 
 def service_cpu_s() -> dict[str, float]:
@@ -402,6 +428,8 @@ def format_report(results: dict[str, Any]) -> str:
         ("step latency p99 ms", [_f(p["intake"]["latency_ms"]["p99"]) for p in phases], ""),
         ("workers' CPU ms/update", [_f(p["intake"]["cpu_ms_per_update"], 2) for p in phases],
          ""),
+        ("DB transactions/update", [_f(p["intake"].get("db_commits_per_update"), 1)
+                                    for p in phases], ""),
         ("workers' CPU % (all)", [_f(p["intake"]["workers_cpu_pct"], 0) for p in phases], ""),
         ("driver+fake Bot API CPU %", [_f(p["intake"]["driver_cpu_pct"], 0) for p in phases],
          ""),
@@ -450,12 +478,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--keep-logs", type=Path, help="copy the workers' logs here")
     args = parser.parse_args(argv)
     sizes = tuple(int(x) for x in args.workers.split(",") if x.strip())
     if not sizes or min(sizes) < 1 or args.people < 1:
         parser.error("--workers and --people must be positive")
     return Options(args.people, sizes, max(2, args.messages), args.timeout, args.json,
-                   args.quiet)
+                   args.quiet, args.keep_logs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
