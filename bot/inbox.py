@@ -145,7 +145,7 @@ class SharedInboxProcessor(InboxProcessor):
     LEASE = timedelta(seconds=30)
     SWEEP_EVERY = 5.0
     SWEEP_AGE = timedelta(seconds=2)
-    BATCH = 16  # rows read per lease turn
+    BATCH = 2  # rows read per turn: the one to process, and whether another waits
 
     def __init__(self, dispatcher: Dispatcher, bot: Bot, sessionmaker: async_sessionmaker[Any],
                  metrics: Metrics | None = None, holder: str | None = None) -> None:
@@ -192,11 +192,11 @@ class SharedInboxProcessor(InboxProcessor):
         return more
 
     async def _drain(self, key: str) -> None:
-        """Per turn: take the chat and read up to BATCH of its rows in one transaction,
-        process them in order (renewing the lease before each further row, which also tells
-        whether another worker took the chat over meanwhile), then let it go and look for
-        rows recorded meanwhile in one transaction. One update alone costs two short
-        transactions besides its own."""
+        """Per update: one transaction takes (or renews) the chat and reads its two oldest
+        rows; the first is processed; when it was the last one, one transaction lets the chat
+        go and looks for rows recorded meanwhile. Renewing before each further row also tells
+        whether another worker took the chat over meanwhile. One update alone costs two
+        short transactions besides its own."""
         last: int | None = None
         held = False
         try:
@@ -204,21 +204,19 @@ class SharedInboxProcessor(InboxProcessor):
                 self._again.discard(key)
                 rows = await self._claim_rows(key)
                 if rows is None:
+                    # Another worker holds the chat: it takes our row after its own; or, after
+                    # our first row, the lease lapsed while it ran (a stall, a heartbeat that
+                    # could not renew) and another worker has the chat now.
                     held = False
-                    return  # another worker holds the chat: it takes our row after its own
+                    return
                 held = True
                 if rows and last is not None and (rows[0].id or 0) <= last:
                     return  # a row that could not even be closed: the sweeper retries it
-                for n, row in enumerate(rows):
-                    if n and not await self._claim(key):
-                        # The lease lapsed while the last update ran (a stall, a heartbeat
-                        # that could not renew): another worker has the chat now.
-                        held = False
-                        return
-                    last = row.id
-                    await self._process_row(key, row)
-                if key in self._again or len(rows) == self.BATCH:
-                    continue  # more may wait: renew and read them
+                if rows:
+                    last = rows[0].id
+                    await self._process_row(key, rows[0])
+                if len(rows) > 1 or key in self._again:
+                    continue  # more waits: renew and read again
                 held = False
                 if not await self._release(key):
                     return

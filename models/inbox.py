@@ -187,7 +187,8 @@ async def claim_chat_rows(session: AsyncSession, channel: str, chat_key: str, ho
                           until: datetime, now: datetime, limit: int) -> list[Inbox] | None:
     """Take (or renew) the chat's lease and, when this holder has it, read the chat's oldest
     `limit` new rows, in one transaction (not committed): None when another holder has the
-    chat, else the rows (oldest first; empty when none waits)."""
+    chat, else the rows (oldest first; empty when none waits). The shared processor reads
+    two: the one to process, and whether another waits."""
     if not await claim_chat(session, channel, chat_key, holder, until, now):
         return None
     result = await session.exec(
