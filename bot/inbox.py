@@ -202,6 +202,7 @@ class SharedInboxProcessor(InboxProcessor):
     # longer leased (no worker is sending them) and they are older than a flush of a live
     # worker's sent answers (InboxProcessor.FLUSH_EVERY) could take.
     UNSENT_AGE = timedelta(seconds=5)
+    BATCH = 2  # rows read per turn: the one to process, and whether another waits
 
     def __init__(self, dispatcher: Dispatcher, bot: Bot, sessionmaker: async_sessionmaker[Any],
                  metrics: Metrics | None = None, holder: str | None = None) -> None:
@@ -219,9 +220,15 @@ class SharedInboxProcessor(InboxProcessor):
         if key in self._draining:
             self._again.add(key)
             return
-        task = asyncio.create_task(self._drain(key))
+        task = asyncio.create_task(self._drain_logged(key))
         self._draining[key] = task
         task.add_done_callback(lambda _t: self._draining.pop(key, None))
+
+    async def _drain_logged(self, key: str) -> None:
+        try:
+            await self._drain(key)
+        except Exception:  # the database failed us: the sweeper comes back to the chat
+            log.warning("chat %s left for the sweeper", key, exc_info=True)
 
     async def _claim(self, key: str) -> bool:
         now = utcnow()
@@ -230,53 +237,74 @@ class SharedInboxProcessor(InboxProcessor):
             await session.commit()
         return ok
 
+    async def _claim_rows(self, key: str) -> list[Any] | None:
+        """Take or renew the chat and read its next rows: one transaction."""
+        now = utcnow()
+        async with self.sessionmaker() as session:
+            rows = await inbox.claim_chat_rows(session, CHANNEL, key, self.holder,
+                                               now + self.LEASE, now, self.BATCH)
+            await session.commit()
+        return rows
+
+    async def _release(self, key: str) -> bool:
+        """Let the chat go; whether a row waits now (one transaction)."""
+        async with self.sessionmaker() as session:
+            more = await inbox.release_chat_and_look(session, CHANNEL, key, self.holder,
+                                                     utcnow())
+            await session.commit()
+        return more
+
     async def _drain(self, key: str) -> None:
-        while True:
-            self._again.discard(key)
-            if not await self._claim(key):
-                return  # another worker holds the chat: it takes our row after its own
-            last: int | None = None
-            lost = False
-            try:
-                while True:
-                    if last is not None and not await self._claim(key):
-                        # The lease lapsed while the last update ran (a stall, a heartbeat
-                        # that could not renew): another worker has the chat now.
-                        lost = True
-                        break
-                    async with self.sessionmaker() as session:
-                        row = await inbox.oldest_new(session, CHANNEL, key)
-                        await session.commit()
-                    if row is None or row.id == last:
-                        break  # done, or a row that could not even be closed: the sweeper retries
-                    last = row.id
-                    try:
-                        update = Update.model_validate(row.payload, context={"bot": self.bot})
-                    except Exception:
-                        log.exception("inbox row %s is not a valid update", row.id)
-                        async with self.sessionmaker() as session:
-                            await inbox.finish(session, row.id or 0, "failed")
-                            await session.commit()
-                        continue
-                    beat = asyncio.create_task(self._heartbeat(key))
-                    try:
-                        await self.process(row.id or 0, update)
-                    finally:
-                        beat.cancel()
-            finally:
+        """Per update: one transaction takes (or renews) the chat and reads its two oldest
+        rows; the first is processed; when it was the last one, one transaction lets the chat
+        go and looks for rows recorded meanwhile. Renewing before each further row also tells
+        whether another worker took the chat over meanwhile. One update alone costs two
+        short transactions besides its own."""
+        last: int | None = None
+        held = False
+        try:
+            while True:
+                self._again.discard(key)
+                rows = await self._claim_rows(key)
+                if rows is None:
+                    # Another worker holds the chat: it takes our row after its own; or, after
+                    # our first row, the lease lapsed while it ran (a stall, a heartbeat that
+                    # could not renew) and another worker has the chat now.
+                    held = False
+                    return
+                held = True
+                if rows and last is not None and (rows[0].id or 0) <= last:
+                    return  # a row that could not even be closed: the sweeper retries it
+                if rows:
+                    last = rows[0].id
+                    await self._process_row(key, rows[0])
+                if len(rows) > 1 or key in self._again:
+                    continue  # more waits: renew and read again
+                held = False
+                if not await self._release(key):
+                    return
+                # A row was recorded (here or elsewhere) while we held the chat: again.
+        finally:
+            if held:
                 async with self.sessionmaker() as session:
                     await inbox.release_chat(session, CHANNEL, key, self.holder, utcnow())
                     await session.commit()
-            if lost or last is not None and row is not None and row.id == last:
-                return
-            # A row recorded (here or elsewhere) while we let go would wait for the sweeper:
-            # look once more.
-            if key not in self._again:
-                async with self.sessionmaker() as session:
-                    more = await inbox.oldest_new(session, CHANNEL, key)
-                    await session.commit()
-                if more is None:
-                    return
+
+    async def _process_row(self, key: str, row: Any) -> None:
+        """One recorded update, the lease renewed while it takes long."""
+        try:
+            update = Update.model_validate(row.payload, context={"bot": self.bot})
+        except Exception:
+            log.exception("inbox row %s is not a valid update", row.id)
+            async with self.sessionmaker() as session:
+                await inbox.finish(session, row.id or 0, "failed")
+                await session.commit()
+            return
+        beat = asyncio.create_task(self._heartbeat(key))
+        try:
+            await self.process(row.id or 0, update)
+        finally:
+            beat.cancel()
 
     async def _heartbeat(self, key: str) -> None:
         """Renew the chat's lease while one update takes long (a slow download)."""
@@ -287,7 +315,10 @@ class SharedInboxProcessor(InboxProcessor):
     async def sweep(self) -> int:
         """Kick every chat with updates waiting longer than SWEEP_AGE; how many. Answers a
         dead worker kept from being sent (its chat's lease gone) go to the outbox."""
-        await self.requeue_unsent(utcnow() - self.UNSENT_AGE)
+        try:
+            await self.requeue_unsent(utcnow() - self.UNSENT_AGE)
+        except Exception:  # the waiting chats below still get their turn
+            log.exception("could not queue answers a dead worker left")
         async with self.sessionmaker() as session:
             keys = await inbox.waiting_chats(session, CHANNEL, utcnow() - self.SWEEP_AGE)
             await session.commit()

@@ -291,3 +291,34 @@ async def leased_chats(session: AsyncSession, channel: str, keys: Sequence[str],
         select(JobLease.name).where(col(JobLease.name).in_(list(names)),
                                     col(JobLease.lease_until) > now))
     return {names[n] for (n,) in result.all() if n in names}
+
+
+# ---- the shared inbox's cheaper round trips (bot/inbox.py SharedInboxProcessor) --------------
+
+
+async def claim_chat_rows(session: AsyncSession, channel: str, chat_key: str, holder: str,
+                          until: datetime, now: datetime, limit: int) -> list[Inbox] | None:
+    """Take (or renew) the chat's lease and, when this holder has it, read the chat's oldest
+    `limit` new rows, in one transaction (not committed): None when another holder has the
+    chat, else the rows (oldest first; empty when none waits). The shared processor reads
+    two: the one to process, and whether another waits."""
+    if not await claim_chat(session, channel, chat_key, holder, until, now):
+        return None
+    result = await session.exec(
+        select(Inbox).where(Inbox.channel == channel, Inbox.chat_key == chat_key,
+                            Inbox.status == "new").order_by(col(Inbox.id)).limit(limit))
+    return list(result.all())
+
+
+async def release_chat_and_look(session: AsyncSession, channel: str, chat_key: str,
+                                holder: str, now: datetime) -> bool:
+    """Give the chat's lease up and say whether a new row waits (not committed). The release
+    comes first: a worker that recorded a row after this look and found the chat held waits
+    on the released lease row and takes the chat itself, and a row recorded before it is
+    seen here (PostgreSQL's READ COMMITTED reads afresh per statement; SQLite's writers are
+    serialised)."""
+    await release_chat(session, channel, chat_key, holder, now)
+    result = await session.exec(
+        select(Inbox.id).where(Inbox.channel == channel, Inbox.chat_key == chat_key,
+                               Inbox.status == "new").limit(1))
+    return result.first() is not None
