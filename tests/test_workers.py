@@ -430,12 +430,6 @@ def photos_pushed(api: w.WebhookAPI) -> Counter[int]:
     return out
 
 
-@pytest.mark.skipif(
-    not os.environ.get("ADUAN_TEST_KILL"),
-    reason="opt-in (ADUAN_TEST_KILL=1): failed 2 of 5 runs on 2026-11-24 — once a citizen "
-           "waited 300 s for the 'Sudah selesai?' buttons after a kill (not yet explained), "
-           "once a step committed by a killed worker never got its direct answer (answers are "
-           "not in the outbox); issue 10 stays open on this")
 async def test_kill_minus_nine_at_random_moments(tmp_path: Path) -> None:
     """(b) One worker killed (SIGKILL) three times at random moments while citizens file and
     PICs act, restarted each time: every report once with its fields, every message
