@@ -4,17 +4,21 @@ the fake Bot API: shared by tests/test_workers.py and bench/scale_out.py.
 `WebhookAPI` is the fake Bot API (bench.intake_e2e.BenchAPI, so the citizens' chat drivers
 work unchanged) that, instead of queueing updates for getUpdates, POSTs each one to the
 workers' webhook in turn, as Telegram does: with the secret header, and again (to the next
-worker) after any non-2xx answer or a connection error. `Cluster` creates a private
-PostgreSQL database, seeds it with a generated catalogue (one OPD and group per category, so
-the 20/min group limit does not make a crowd take an hour), starts the workers on their own
-loopback ports with a private Redis prefix, kills (SIGKILL) and restarts them. The analysis
-helpers read the fake's call log against the outbox table: which calls were outbox
-deliveries, each chat's order, and Telegram's limits as the pacer applies them.
+worker) after any non-2xx answer or a connection error; a chat's updates in sequence (the
+next once the previous one was accepted), different chats' at once. It runs on a thread and
+event loop of its own, so that a busy driver (the test or benchmark) does not stamp the
+workers' calls late. `Cluster` creates a private PostgreSQL database, seeds it with a
+generated catalogue (one OPD and group per category, so the 20/min group limit does not make
+a crowd take an hour), starts the workers on their own loopback ports with a private Redis
+prefix, kills (SIGKILL) and restarts them. The analysis helpers read the fake's call log
+against the outbox table: which calls were outbox deliveries, each chat's order, and
+Telegram's limits as the pacer applies them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
 import hashlib
@@ -23,6 +27,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -32,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlmodel import col, select
@@ -76,8 +82,32 @@ BASE_LOCATION = (0.40, 101.85)
 ARRIVED: contextvars.ContextVar[float] = contextvars.ContextVar("arrived")
 
 
+def update_chat(update: dict[str, Any]) -> str:
+    """The chat an update belongs to (its message's, or its sender's), for ordering."""
+    for kind, body in update.items():
+        if kind == "update_id" or not isinstance(body, dict):
+            continue
+        chat = body.get("chat") or (body.get("message") or {}).get("chat")
+        if isinstance(chat, dict) and "id" in chat:
+            return str(chat["id"])
+        user = body.get("from")
+        if isinstance(user, dict) and "id" in user:
+            return f"u{user['id']}"
+    return "-"
+
+
 class WebhookAPI(BenchAPI):
-    """BenchAPI delivering pushed updates by POSTing them to the workers in turn."""
+    """BenchAPI on a thread and event loop of its own, delivering pushed updates by POSTing
+    them to the workers in turn.
+
+    The driver's loop (building rows, hundreds of citizen coroutines) can be busy for a while;
+    a server on that loop would read and stamp requests the workers sent on time late, and
+    bunched, so the pacing checks would see gaps that were never there. On its own loop the
+    fake reads, stamps and answers each request as it comes (late by a GIL switch interval at
+    most). State shared with the driver (calls, messages, files, faults) changes under
+    `_lock`; the driver's waiters (chat events, wait_for, wait_changed) are woken on the
+    driver's loop.
+    """
 
     def __init__(self, secret: str = SECRET, post_timeout: float = 10.0) -> None:
         """No workers yet; `targets[i]` is worker i's webhook URL (None while it is down)."""
@@ -88,77 +118,317 @@ class WebhookAPI(BenchAPI):
         self.posts: Counter[int] = Counter()  # HTTP status of every POST (0 = no answer)
         self.delivered: dict[int, tuple[int, float]] = {}  # update id -> (worker, when)
         self.pushed: dict[int, dict[str, Any]] = {}
+        self.pushed_at: dict[int, float] = {}
         self._rr = itertools.count()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._lock = threading.RLock()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the fake's own
+        self._thread: threading.Thread | None = None
+        self._driver: asyncio.AbstractEventLoop | None = None  # the caller's
+        self._deliveries: set[concurrent.futures.Future[None]] = set()  # pushed, not accepted
+        self._tasks: set[asyncio.Task[Any]] = set()  # delivery tasks (the fake's loop)
+        self._chat_tails: dict[str, asyncio.Task[Any]] = {}  # each chat's newest delivery
         self._http: aiohttp.ClientSession | None = None
+        self._cond_waiters = 0  # FakeBotAPI.wait_for callers waiting
+        self.loop_stalls: list[tuple[float, float]] = []  # see watch_loop
+        self._watching = False
+        self.watching = threading.Event()  # set once the watcher runs
+        self._notifying: set[asyncio.Task[None]] = set()
+
+    # -- the thread ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the server and the HTTP client that posts the webhooks."""
+        """Start the fake's thread and loop, its server and the HTTP client posting webhooks."""
+        self._driver = asyncio.get_running_loop()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="fake-bot-api", daemon=True)
+        self._thread.start()
+        try:
+            await self._inside(self._start_inside())
+        except BaseException:
+            await self._end_thread()
+            raise
+
+    def _serve(self) -> None:
+        """The fake's thread: run its loop until stopped, then finish what is left on it."""
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+            rest = asyncio.all_tasks(loop)
+            for task in rest:
+                task.cancel()
+            if rest:
+                loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+    async def _inside(self, coro: Any) -> Any:
+        """Run `coro` on the fake's loop; its result, awaited from the driver's."""
+        assert self._loop is not None
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    async def _start_inside(self) -> None:
+        """(The fake's loop) the server and the client."""
         await super().start()
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.post_timeout),
             connector=aiohttp.TCPConnector(limit=0))
 
     async def stop(self) -> None:
-        """Cancel deliveries still retrying, close the client, stop the server."""
-        for task in list(self._tasks):
+        """Cancel deliveries still retrying, close the client, stop the server and the
+        thread. Safe to call again."""
+        if self._thread is None:
+            return
+        with self._lock:
+            pending = list(self._deliveries)
+        for future in pending:
+            future.cancel()
+        await self._inside(self._stop_inside())
+        await self._end_thread()
+        self._version_changed.set()  # watchers (wait_changed) answer at once
+
+    async def _stop_inside(self) -> None:
+        """(The fake's loop) end the deliveries, the client and the server."""
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks))
+        if tasks:
+            await asyncio.wait(tasks)
         if self._http is not None:
             await self._http.close()
-        await super().stop()
+            self._http = None
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _end_thread(self) -> None:
+        """Stop the fake's loop and wait for its thread."""
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    def watch_loop(self, threshold: float = 0.05) -> None:
+        """From now on note, in `loop_stalls` as (monotonic time, s), every time the fake's own
+        loop was held up longer than `threshold` (its stamps are late by as much)."""
+        assert self._loop is not None
+        self.loop_stalls = []
+        if not self._watching:
+            self._watching = True
+            self._loop.call_soon_threadsafe(self._start_watch, threshold)
+
+    def _start_watch(self, threshold: float) -> None:
+        """(The fake's loop) the watcher task."""
+        async def watch() -> None:
+            self.watching.set()
+            while True:
+                t = time.monotonic()
+                await asyncio.sleep(0.01)
+                lag = time.monotonic() - t - 0.01
+                if lag > threshold:
+                    self.loop_stalls.append((t, lag))
+
+        task = asyncio.get_running_loop().create_task(watch())
+        self._tasks.add(task)
+
+    # -- updates: pushed by the driver, posted from the fake's loop -------------------------
 
     def push_update(self, update: dict[str, Any]) -> int:
         """Give the update an id and deliver it by webhook (retried until a 2xx)."""
+        assert self._loop is not None, "WebhookAPI is not started"
         update = dict(update)
-        update_id = update.get("update_id")
-        if update_id is None:
-            update_id = self._next_update_id
-            update["update_id"] = update_id
-        self._next_update_id = max(self._next_update_id, update_id + 1)
-        self.pushed[update_id] = update
-        task = asyncio.create_task(self._deliver(update))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        with self._lock:
+            update_id = update.get("update_id")
+            if update_id is None:
+                update_id = self._next_update_id
+                update["update_id"] = update_id
+            self._next_update_id = max(self._next_update_id, update_id + 1)
+            self.pushed[update_id] = update
+            self.pushed_at[update_id] = time.monotonic()
+            future = asyncio.run_coroutine_threadsafe(self._deliver(update), self._loop)
+            self._deliveries.add(future)
+        future.add_done_callback(self._forget)
         self._bump()
-        return update_id
+        return int(update_id)
+
+    def _forget(self, future: concurrent.futures.Future[None]) -> None:
+        """A delivery ended (accepted or cancelled)."""
+        with self._lock:
+            self._deliveries.discard(future)
 
     async def _deliver(self, update: dict[str, Any]) -> None:
-        """POST to the next live worker until one answers 2xx, backing off between tries."""
-        assert self._http is not None
-        backoff = 0.05
+        """(The fake's loop) POST to the next live worker until one answers 2xx, backing
+        off between tries; a chat's update only once its previous one was accepted, as
+        Telegram sends a chat's updates in sequence (different chats' at once)."""
+        task = asyncio.current_task()
+        assert task is not None and self._http is not None
+        self._tasks.add(task)
+        # Tasks start in the order they were pushed: each chains behind its chat's last.
+        key = update_chat(update)
+        previous = self._chat_tails.get(key)
+        self._chat_tails[key] = task
+        try:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous])
+            backoff = 0.05
+            while True:
+                live = [i for i, url in enumerate(self.targets) if url]
+                if live:
+                    index = live[next(self._rr) % len(live)]
+                    url = self.targets[index]
+                    assert url is not None
+                    try:
+                        async with self._http.post(
+                                url, json=update, headers={SECRET_HEADER: self.secret}) as resp:
+                            status = resp.status
+                    except (aiohttp.ClientError, TimeoutError, OSError):
+                        status = 0
+                    self.posts[status] += 1
+                    if 200 <= status < 300:
+                        self.delivered[int(update["update_id"])] = (index, time.monotonic())
+                        return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+        finally:
+            self._tasks.discard(task)
+            if self._chat_tails.get(key) is task:
+                del self._chat_tails[key]
+
+    async def settle(self, within: float = 60.0) -> None:
+        """Wait until every pushed update has been accepted by a worker."""
+        deadline = time.monotonic() + within
         while True:
-            live = [i for i, url in enumerate(self.targets) if url]
-            if live:
-                index = live[next(self._rr) % len(live)]
-                url = self.targets[index]
-                assert url is not None
-                try:
-                    async with self._http.post(url, json=update,
-                                               headers={SECRET_HEADER: self.secret}) as resp:
-                        status = resp.status
-                except (aiohttp.ClientError, TimeoutError, OSError):
-                    status = 0
-                self.posts[status] += 1
-                if 200 <= status < 300:
-                    self.delivered[int(update["update_id"])] = (index, time.monotonic())
-                    return
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 1.0)
+            with self._lock:
+                pending = list(self._deliveries)
+            left = deadline - time.monotonic()
+            if not pending or left <= 0:
+                return
+            await asyncio.wait([asyncio.wrap_future(f) for f in pending], timeout=left)
+
+    # -- requests: handled and stamped on the fake's loop -----------------------------------
 
     async def _handle_api(self, request: Any) -> Any:
         """Note when the request arrived, before its body (an upload) is read and parsed."""
         ARRIVED.set(time.monotonic())
         return await super()._handle_api(request)
 
+    async def _handle_file(self, request: Any) -> Any:
+        """A file download (the files are registered from the driver's thread too)."""
+        path = request.match_info["file_path"]
+        with self._lock:
+            stored = next((f for f in self.files.values() if f.file_path == path), None)
+        if stored is None:
+            return web.json_response(
+                {"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        return web.Response(body=stored.content,
+                            content_type=stored.mime_type or "application/octet-stream")
+
+    def _dispatch(self, key: str, call: Call) -> Any:
+        """Answer under the lock (messages and files are shared with the driver)."""
+        with self._lock:
+            return super()._dispatch(key, call)
+
     async def _record(self, call: Call) -> None:
-        """Record with the request's arrival time (as Telegram counts), not the parse's end:
-        reading a photo upload on this busy process can take a while."""
+        """Record with the request's arrival time (as Telegram counts), not the parse's end
+        (reading an upload takes a while); file it under its chat; wake the driver."""
         arrived = ARRIVED.get(None)
         if arrived is not None:
             call.at = arrived
-        await super()._record(call)
+        with self._lock:
+            self.calls.append(call)
+            chat = self._chat_for(call)
+            if chat is not None:
+                self.by_chat[chat].append(call)
+            if call.pending:
+                self._pending.append((call, chat))
+        self._tell_driver([chat] if chat is not None else [])
+
+    async def _notify_calls(self) -> None:
+        """A delayed call was answered (or given up): wake its chat on the driver's loop."""
+        with self._lock:
+            done = [chat for call, chat in self._pending if not call.pending and chat is not None]
+            self._pending = [(call, chat) for call, chat in self._pending if call.pending]
+        self._tell_driver(done)
+
+    def _tell_driver(self, chats: list[int]) -> None:
+        """Wake the driver's waiters of these chats, and of any call, on the driver's loop."""
+        if self._driver is not None:
+            with contextlib.suppress(RuntimeError):  # the driver's loop has closed
+                self._driver.call_soon_threadsafe(self._wake_driver, chats)
+
+    def _wake_driver(self, chats: list[int]) -> None:
+        """(The driver's loop) set the chats' events, count a change, notify wait_for."""
+        for chat in chats:
+            self._wake(chat)
+        self._bump()
+        if self._cond_waiters:
+            self._driver_task(self._notify_cond())
+
+    def _driver_task(self, coro: Any) -> None:
+        """Run `coro` on the driver's loop, keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._notifying.add(task)
+        task.add_done_callback(self._notifying.discard)
+
+    async def _notify_cond(self) -> None:
+        """Wake FakeBotAPI.wait_for's waiters."""
+        async with self._calls_cond:
+            self._calls_cond.notify_all()
+
+    async def wait_for(self, *args: Any, **kwargs: Any) -> list[Call]:
+        """FakeBotAPI.wait_for, counted so that calls recorded meanwhile notify it."""
+        self._cond_waiters += 1
+        try:
+            return await super().wait_for(*args, **kwargs)
+        finally:
+            self._cond_waiters -= 1
+
+    # -- what the driver changes --------------------------------------------------------------
+
+    def make_message(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """FakeBotAPI.make_message under the lock."""
+        with self._lock:
+            return super().make_message(*args, **kwargs)
+
+    def make_callback(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """FakeBotAPI.make_callback under the lock."""
+        with self._lock:
+            return super().make_callback(*args, **kwargs)
+
+    def add_file(self, content: bytes, **kwargs: Any) -> str:
+        """FakeBotAPI.add_file under the lock."""
+        with self._lock:
+            return super().add_file(content, **kwargs)
+
+    def expect_callback(self, callback_id: str, chat_id: int) -> None:
+        """BenchAPI.expect_callback under the lock."""
+        with self._lock:
+            super().expect_callback(callback_id, chat_id)
+
+    def _add_fault(self, method: str, fault: _Fault) -> None:
+        """Add a fault under the lock (the fake's loop takes them)."""
+        with self._lock:
+            super()._add_fault(method, fault)
+
+    def _take_fault(self, method: str, chat_id: Any = None) -> _Fault | None:
+        """Take a fault under the lock."""
+        with self._lock:
+            return super()._take_fault(method, chat_id)
+
+    def clear_faults(self) -> None:
+        """Drop every fault under the lock."""
+        with self._lock:
+            super().clear_faults()
+
+    def set_response(self, method: str, result: Any) -> None:
+        """FakeBotAPI.set_response under the lock."""
+        with self._lock:
+            super().set_response(method, result)
 
     def hang_chat(self, method: str, chat: int, seconds: float, times: int = 1) -> None:
         """Delay the next `times` calls of `method` to `chat` only by `seconds`."""
@@ -174,12 +444,6 @@ class WebhookAPI(BenchAPI):
                 self.fail_next(method, status=status, times=10**9)
             if hang is not None:
                 self.hang_next(method, hang, times=10**9)
-
-    async def settle(self, within: float = 60.0) -> None:
-        """Wait until every pushed update has been accepted by a worker."""
-        deadline = time.monotonic() + within
-        while self._tasks and time.monotonic() < deadline:
-            await asyncio.wait(list(self._tasks), timeout=deadline - time.monotonic())
 
 
 # ---- the catalogue --------------------------------------------------------------------------
@@ -619,17 +883,24 @@ def pacing(calls: Sequence[Call], chat_interval: float = 1.0, slack: float = 0.2
 
 
 def order_breaks(rows: Sequence[Any], delivered: dict[int, list[Call]]) -> list[str]:
-    """Chats whose outbox rows (with a message) arrived out of row order."""
-    by_chat: defaultdict[str, list[tuple[int, float]]] = defaultdict(list)
+    """Chats where one report's outbox rows (with a message) arrived out of row order; rows
+    of no report count as one report of their chat.
+
+    Order is checked per report, not across a group's reports: on PostgreSQL an id comes from
+    a sequence when the row is written, not when it commits, so two citizens' concurrent
+    filings to one OPD group may commit in the other order than their ids, and the later id
+    is rightly delivered first (neither happened before the other). A report's own rows are
+    ordered by its row lock or by their one transaction, so their ids are their order."""
+    by_chat: defaultdict[tuple[str, int | None], list[tuple[int, float]]] = defaultdict(list)
     for row in rows:
         calls = delivered.get(row.id)
         if calls:
-            by_chat[row.chat_id].append((row.id, calls[0].at))
+            by_chat[(row.chat_id, row.report_id)].append((row.id, calls[0].at))
     out = []
-    for chat, items in by_chat.items():
+    for (chat, report), items in by_chat.items():
         items.sort()
         if any(b[1] < a[1] for a, b in itertools.pairwise(items)):
-            out.append(chat)
+            out.append(f"{chat} (report {report})")
     return out
 
 

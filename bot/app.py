@@ -250,13 +250,21 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
 
     intake.on_erased = on_erased
 
+    filed_here = verification.FiledHere()
+
     async def admit(session: AsyncSession, citizen: Any, t: Any) -> str | None:
         # When a draft starts: nothing is filed, so no lock on the citizen's row (Send
-        # checks again under the lock, in `screen`).
+        # checks again under the lock, in `screen`), and no count for a citizen first seen
+        # today who has not reached Send here.
+        if filed_here.surely_none_today(deps, citizen):
+            return None
         return await verification.admit(session, deps, citizen, t, lock=False)
 
     async def screen(session: AsyncSession, citizen: Any, t: Any) -> verification.Screening:
-        return await verification.screen(session, deps, citizen, t)
+        screening = await verification.screen(session, deps, citizen, t)
+        if citizen.id is not None:
+            filed_here.add(citizen.id)
+        return screening
 
     intake.admit = admit
     intake.screen = screen

@@ -1,4 +1,8 @@
-"""Reverse geocoding through geopy (Nominatim-compatible), with a timeout and an LRU cache."""
+"""Reverse geocoding through geopy (Nominatim-compatible), with a timeout and an LRU cache.
+
+geopy is imported only when a real geocoder is built: with GEOCODER=none it stays out of the
+process (a few MB resident).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from geopy.adapters import AioHTTPAdapter
-from geopy.exc import GeopyError
-from geopy.extra.rate_limiter import AsyncRateLimiter
-from geopy.geocoders import Nominatim
-
 log = logging.getLogger(__name__)
 
 
@@ -23,6 +22,11 @@ class ReverseGeocoder:
     def __init__(
         self, *, domain: str, scheme: str, timeout: float, user_agent: str, cache_size: int = 2048
     ) -> None:
+        from geopy.adapters import AioHTTPAdapter
+        from geopy.exc import GeopyError
+        from geopy.geocoders import Nominatim
+
+        self._errors = (GeopyError, OSError, TimeoutError)
         self.geolocator = Nominatim(
             user_agent=user_agent, domain=domain, scheme=scheme, timeout=timeout,
             adapter_factory=AioHTTPAdapter,
@@ -42,7 +46,7 @@ class ReverseGeocoder:
         try:
             location = await self.geolocator.reverse((latitude, longitude), exactly_one=True,
                                                      language="id", zoom=18)
-        except (GeopyError, OSError, TimeoutError) as exc:
+        except self._errors as exc:
             log.warning("geocoder unreachable, keeping coordinates: %s", exc)
             return None  # not cached: the next try may reach it
         address = location.address[:300] if location else None
@@ -83,6 +87,8 @@ class GeocodeQueue:
                  min_delay: float = 1.0, size: int = 10_000) -> None:
         self.geocoder = geocoder
         self.apply = apply
+        from geopy.extra.rate_limiter import AsyncRateLimiter
+
         self.limited = AsyncRateLimiter(geocoder.reverse, min_delay_seconds=min_delay,
                                         max_retries=0, swallow_exceptions=True)
         self.queue: asyncio.Queue[tuple[str, str, str, float, float] | None] = asyncio.Queue(

@@ -222,13 +222,25 @@ class SharedInboxProcessor(InboxProcessor):
             return
         task = asyncio.create_task(self._drain_logged(key))
         self._draining[key] = task
-        task.add_done_callback(lambda _t: self._draining.pop(key, None))
+        # Normally the task takes itself off; this covers one cancelled before it started.
+        task.add_done_callback(lambda t: self._draining.get(key) is t
+                               and self._draining.pop(key, None))
 
     async def _drain_logged(self, key: str) -> None:
+        """Drain the chat, again while kicks came in meanwhile. The task leaves `_draining`
+        itself, right after its last look at `_again` with no await between: a kick that
+        comes later starts a new drain instead of being noted for one that has ended (a done
+        callback runs a loop turn late, and a kick in that turn was lost to the sweeper)."""
         try:
-            await self._drain(key)
+            while True:
+                await self._drain(key)
+                if key not in self._again:
+                    break
         except Exception:  # the database failed us: the sweeper comes back to the chat
             log.warning("chat %s left for the sweeper", key, exc_info=True)
+        finally:
+            if self._draining.get(key) is asyncio.current_task():
+                del self._draining[key]
 
     async def _claim(self, key: str) -> bool:
         now = utcnow()
@@ -246,12 +258,27 @@ class SharedInboxProcessor(InboxProcessor):
             await session.commit()
         return rows
 
-    async def _release(self, key: str) -> bool:
-        """Let the chat go; whether a row waits now (one transaction)."""
+    def _sent_of(self, rows: list[int]) -> list[int]:
+        """Of these processed rows, those whose kept answers went, taken off the batch the
+        next flush clears: they are cleared with the chat's release instead."""
+        ids = set(rows)
+        mine = [rid for rid in self._answered if rid in ids]
+        if mine:
+            self._answered = [rid for rid in self._answered if rid not in ids]
+        return mine
+
+    async def _release(self, key: str, processed: list[int]) -> bool:
+        """Let the chat go; whether a row waits now (one transaction). The answers sent for
+        its updates are cleared in it: once the lease is gone, a sweeper takes any answer
+        still kept for one a dead worker left, and would send it a second time."""
+        sent = self._sent_of(processed)
         async with self.sessionmaker() as session:
+            if sent:
+                await inbox.clear_answers(session, sent)
             more = await inbox.release_chat_and_look(session, CHANNEL, key, self.holder,
                                                      utcnow())
             await session.commit()
+        processed.clear()
         return more
 
     async def _drain(self, key: str) -> None:
@@ -262,6 +289,7 @@ class SharedInboxProcessor(InboxProcessor):
         short transactions besides its own."""
         last: int | None = None
         held = False
+        processed: list[int] = []  # rows handled under the current lease
         try:
             while True:
                 self._again.discard(key)
@@ -277,16 +305,20 @@ class SharedInboxProcessor(InboxProcessor):
                     return  # a row that could not even be closed: the sweeper retries it
                 if rows:
                     last = rows[0].id
+                    processed.append(last or 0)
                     await self._process_row(key, rows[0])
                 if len(rows) > 1 or key in self._again:
                     continue  # more waits: renew and read again
                 held = False
-                if not await self._release(key):
+                if not await self._release(key, processed):
                     return
                 # A row was recorded (here or elsewhere) while we held the chat: again.
         finally:
             if held:
+                sent = self._sent_of(processed)
                 async with self.sessionmaker() as session:
+                    if sent:
+                        await inbox.clear_answers(session, sent)
                     await inbox.release_chat(session, CHANNEL, key, self.holder, utcnow())
                     await session.commit()
 

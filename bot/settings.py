@@ -190,6 +190,8 @@ class Settings(BaseSettings):
     @field_validator("whatsapp_template_language")
     @classmethod
     def _check_template_language(cls, value: str) -> str:
+        if value in ("id", "en"):  # WhatsApp codes of the shipped languages: no pywa import
+            return value  # (pywa costs ~8 MB resident in a bot that may not use WhatsApp)
         from pywa.types.templates import TemplateLanguage
 
         try:

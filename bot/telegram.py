@@ -28,8 +28,9 @@ from tenacity import (
 from yarl import URL
 
 from bot.settings import Settings, require_token
-from handlers.telegram.files import QueuedForLater, dump_markup, queued_link
+from handlers.telegram.files import QueuedForLater, outbox_item
 from handlers.telegram.middlewares import current_session
+from handlers.telegram.render import keep
 from models import inbox
 
 log = logging.getLogger(__name__)
@@ -39,26 +40,6 @@ TRANSIENT = (TelegramServerError, TelegramNetworkError, TimeoutError)
 
 # Queue a message that could not be sent directly: (chat id, method) -> queued?
 Queue = Callable[[str, TelegramMethod[Any]], Awaitable[bool]]
-
-
-def outbox_item(chat: str, method: TelegramMethod[Any]) -> dict[str, Any]:
-    """A direct message as an outbox text row (chat, payload, report id): the form it is
-    queued in when it cannot go now, or kept in with its update until it has gone."""
-    payload: dict[str, Any] = {"text": getattr(method, "text", "") or ""}
-    markup = dump_markup(getattr(method, "reply_markup", None))
-    if markup is not None:
-        payload["markup"] = markup
-    if getattr(method, "parse_mode", None) == "HTML":
-        payload["html"] = True
-    reply = getattr(method, "reply_parameters", None)
-    if isinstance(method, SendMessage) and reply is not None:
-        payload["reply_to"] = reply.message_id
-    if getattr(method, "message_thread_id", None):
-        payload["thread_id"] = method.message_thread_id  # type: ignore[attr-defined]
-    item: dict[str, Any] = {"chat": chat, "payload": payload}
-    if (link := queued_link.get()) is not None:
-        item["report_id"], payload["link"] = link
-    return item
 
 
 class DirectReplies(BaseRequestMiddleware):
@@ -95,16 +76,15 @@ class DirectReplies(BaseRequestMiddleware):
                 and isinstance(method, SendMessage | EditMessageText):
             # Kept with the update until sent: a crash after the commit below (or the one
             # that came before) and before this send loses nothing (models/inbox.py).
-            if not claim.done:
-                inbox.stash(session, [outbox_item(chat, method)])
-            else:
-                await inbox.save_late(session, claim, [outbox_item(chat, method)])
+            await keep(session, [outbox_item(chat, method)])
         if session is not None and session.in_transaction():
             # Prepare, commit, send: what the handler did so far commits before the network
             # call (for the read-only handlers this only ends their read).
             await session.commit()
         try:
-            if chat and (held := await self.pacer.held_for(chat)) > self.max_wait:
+            # The chat's pause, read once for the first attempt (with Redis, a round trip).
+            held = await self.pacer.held_for(chat) if chat else 0.0
+            if held > self.max_wait:
                 raise TelegramRetryAfter(method=method, message="paused by an earlier 429",
                                          retry_after=int(held) + 1)
             async for attempt in AsyncRetrying(
@@ -113,7 +93,9 @@ class DirectReplies(BaseRequestMiddleware):
                 reraise=True,
             ):
                 with attempt:
-                    if chat and (pause := await self.pacer.held_for(chat)) > 0:
+                    pause = held if attempt.retry_state.attempt_number == 1 else (
+                        await self.pacer.held_for(chat) if chat else 0.0)
+                    if pause > 0:
                         await asyncio.sleep(pause)
                     try:
                         return await make_request(bot, method)

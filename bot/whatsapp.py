@@ -170,13 +170,17 @@ class WhatsAppClient:
 
 class WhatsAppInbound(WakeableLoop):
     """Processes stored webhook messages: one user's in order, users in parallel. With
-    `shared` (several workers on one PostgreSQL), a worker takes the user's lease (the same
-    per-chat lease as Telegram's, models/inbox.py) before processing their messages, so one
-    worker at a time handles a user, in order, whichever worker received the messages."""
+    `shared` (several workers on one PostgreSQL), a user's messages are drained like
+    Telegram's chats (bot/inbox.py SharedInboxProcessor, models/inbox.py): one transaction
+    takes (or renews) the user's lease and reads their two oldest new messages, the first is
+    processed, and when it was the last one transaction lets the user go and looks for
+    messages recorded meanwhile; so one worker at a time handles a user, in order, whichever
+    worker received the messages."""
 
     name = "whatsapp inbound"
     LEASE = timedelta(seconds=30)
     HELD_RETRY = 0.5  # s before looking again at users another worker is processing
+    BATCH = 2  # rows read per turn: the one to process, and whether another waits
 
     def __init__(self, sessionmaker: async_sessionmaker[Any],
                  conversation: adapter.WhatsAppConversation, client: WhatsAppClient,
@@ -204,6 +208,7 @@ class WhatsAppInbound(WakeableLoop):
         return 0.0 if any(done) else self.HELD_RETRY  # all held elsewhere: their holder works
 
     async def _claim(self, key: str) -> bool:
+        """Take or renew the user's lease (one transaction)."""
         now = utcnow()
         async with self.sessionmaker() as session:
             ok = await inbox.claim_chat(session, CHANNEL, key, self.holder, now + self.LEASE,
@@ -211,24 +216,74 @@ class WhatsAppInbound(WakeableLoop):
             await session.commit()
         return ok
 
+    async def _claim_rows(self, key: str) -> list[Inbox] | None:
+        """Take or renew the user's lease and read their next rows: one transaction; None
+        when another worker has the user."""
+        now = utcnow()
+        async with self.sessionmaker() as session:
+            rows = await inbox.claim_chat_rows(session, CHANNEL, key, self.holder,
+                                               now + self.LEASE, now, self.BATCH)
+            await session.commit()
+        return rows
+
+    async def _release(self, key: str) -> bool:
+        """Let the user go; whether a message waits now (one transaction)."""
+        async with self.sessionmaker() as session:
+            more = await inbox.release_chat_and_look(session, CHANNEL, key, self.holder,
+                                                     utcnow())
+            await session.commit()
+        return more
+
     async def _user(self, key: str, ids: list[int]) -> bool:
         """Process one user's waiting messages in order; False if another worker has them."""
         if not self.shared:
             for row_id in ids:
                 await self.process(row_id)
             return True
-        if not await self._claim(key):
-            return False
+        return await self._drain(key)
+
+    async def _drain(self, key: str) -> bool:
+        """(shared) The user's new messages one by one under their lease, with messages
+        recorded meanwhile (by any worker); False when another worker holds the user. A
+        message left new after its turn (a failure, retried up to three times) ends the
+        drain: the next step comes back to it first, so nothing overtakes it."""
+        last: int | None = None
+        held = False
         try:
-            for n, row_id in enumerate(ids):
-                if n and not await self._claim(key):  # renewed per message
-                    break
-                await self.process(row_id)
+            while True:
+                rows = await self._claim_rows(key)
+                if rows is None:
+                    # Another worker has the user: it takes our messages after its own (or,
+                    # after our first, our lease lapsed while one ran).
+                    held = False
+                    return last is not None
+                held = True
+                if rows and last is not None and (rows[0].id or 0) <= last:
+                    return True
+                if rows:
+                    last = rows[0].id or 0
+                    beat = asyncio.create_task(self._heartbeat(key))
+                    try:
+                        await self.process(last)
+                    finally:
+                        beat.cancel()
+                if len(rows) > 1:
+                    continue  # more waits: renew and read again
+                held = False
+                if not await self._release(key):
+                    return True
+                # A message was recorded (here or by another worker) while we held the user.
         finally:
-            async with self.sessionmaker() as session:
-                await inbox.release_chat(session, CHANNEL, key, self.holder, utcnow())
-                await session.commit()
-        return True
+            if held:
+                async with self.sessionmaker() as session:
+                    await inbox.release_chat(session, CHANNEL, key, self.holder, utcnow())
+                    await session.commit()
+
+    async def _heartbeat(self, key: str) -> None:
+        """Renew the user's lease while one message takes long (a slow media download)."""
+        while True:
+            await asyncio.sleep(self.LEASE.total_seconds() / 4)
+            await self._claim(key)
 
     async def process(self, row_id: int) -> None:
         async with self.sessionmaker() as session:

@@ -53,30 +53,34 @@ def split_names(text: str) -> tuple[str, str]:
 
 
 async def grant_role(session: AsyncSession, user_id: int, role: str, name: str | None,
-                     granted_by: int) -> bool:
-    """Store a role (committed); False when the user already had it (also when another
-    grant of the same role won the race: the unique constraint decides)."""
+                     granted_by: int, commit: bool = True) -> bool:
+    """Store a role (committed unless `commit=False`); False when the user already had it
+    (also when another grant of the same role won the race: the unique constraint decides)."""
     assert role in ROLES
     found = await session.exec(select(StaffRole).where(
         StaffRole.user_id == user_id, StaffRole.role == role))
     if found.first() is not None:
         return False
-    session.add(StaffRole(user_id=user_id, role=role, name=(name or None) and name[:200],
-                          granted_by=granted_by, created_at=utcnow()))
     try:
-        await session.commit()
+        async with session.begin_nested():  # a conflict undoes this insert only
+            session.add(StaffRole(user_id=user_id, role=role,
+                                  name=(name or None) and name[:200], granted_by=granted_by,
+                                  created_at=utcnow()))
     except IntegrityError:
-        await session.rollback()
         log.info("role %s for %s was granted concurrently", role, user_id)
         return False
+    if commit:
+        await session.commit()
     return True
 
 
-async def revoke_role(session: AsyncSession, user_id: int, role: str) -> bool:
-    """Remove a role (committed); False when the user did not have it."""
+async def revoke_role(session: AsyncSession, user_id: int, role: str,
+                      commit: bool = True) -> bool:
+    """Remove a role (committed unless `commit=False`); False when the user did not have it."""
     result: Any = await session.execute(delete(StaffRole).where(
         col(StaffRole.user_id) == user_id, col(StaffRole.role) == role))
-    await session.commit()
+    if commit:
+        await session.commit()
     return bool(result.rowcount)
 
 
@@ -113,44 +117,52 @@ def parse_opd(args: str) -> tuple[str, str, str]:
     return code.upper(), name_id, name_en
 
 
-async def add_opd(session: AsyncSession, args: str) -> Opd:
-    """'/opd_add CODE Name | English' -> the created or renamed OPD (committed)."""
+async def add_opd(session: AsyncSession, args: str, commit: bool = True) -> Opd:
+    """'/opd_add CODE Name | English' -> the created or renamed OPD (committed unless
+    `commit=False`)."""
     try:
         code, name_id, name_en = parse_opd(args)
     except UsageError:
         raise UsageError("admin-opd-usage") from None
     for attempt in range(2):
-        opd = await repo.opd_by_code(session, code) or Opd(code=code, name_id="", name_en="")
+        opd = await repo.opd_by_code(session, code, lock=True) or Opd(code=code, name_id="",
+                                                                      name_en="")
         opd.name_id, opd.name_en = name_id, name_en
-        session.add(opd)
         try:
-            await session.commit()
-            return opd
+            async with session.begin_nested():  # a conflict undoes this write only
+                session.add(opd)
         except IntegrityError:
             # The same code added at the same moment by someone else: rename theirs.
-            await session.rollback()
             if attempt:
                 raise
+            continue
+        if commit:
+            await session.commit()
+        return opd
     raise AssertionError("unreachable")
 
 
-async def edit_opd(session: AsyncSession, args: str) -> Opd:
-    """'/opd_ubah CODE Name | English' -> the renamed OPD (committed); UnknownCode if none."""
+async def edit_opd(session: AsyncSession, args: str, commit: bool = True) -> Opd:
+    """'/opd_ubah CODE Name | English' -> the renamed OPD (committed unless `commit=False`);
+    UnknownCode if none."""
     try:
         code, name_id, name_en = parse_opd(args)
     except UsageError:
         raise UsageError("admin-usage-opd_ubah") from None
-    opd = await repo.opd_by_code(session, code)
+    opd = await repo.opd_by_code(session, code, lock=True)
     if opd is None:
         raise UnknownCode("opd", code)
     opd.name_id, opd.name_en = name_id, name_en
     session.add(opd)
-    await session.commit()
+    if commit:
+        await session.commit()
     return opd
 
 
-async def set_opd_active(session: AsyncSession, args: str, active: bool) -> Opd:
-    """Deactivate or reactivate an OPD (committed); its open reports stay where they are."""
+async def set_opd_active(session: AsyncSession, args: str, active: bool,
+                         commit: bool = True) -> Opd:
+    """Deactivate or reactivate an OPD (committed unless `commit=False`); its open reports
+    stay where they are."""
     code = args.strip()
     if not CODE_RE.match(code):
         raise UsageError("admin-usage-opd_aktif" if active else "admin-usage-opd_nonaktif")
@@ -159,12 +171,13 @@ async def set_opd_active(session: AsyncSession, args: str, active: bool) -> Opd:
         raise UnknownCode("opd", code.upper())
     opd.active = active
     session.add(opd)
-    await session.commit()
+    if commit:
+        await session.commit()
     return opd
 
 
 async def bind_opd(session: AsyncSession, deps: lifecycle.Deps, code: str, chat_id: int,
-                   thread_id: int | None) -> Opd | None:
+                   thread_id: int | None, commit: bool = True) -> Opd | None:
     """Bind an OPD to a group (and forum topic), then deliver what was waiting for it:
     reports never dispatched and messages the old group refused. None: no such OPD."""
     opd = await repo.opd_by_code(session, code.strip()) if code.strip() else None
@@ -178,7 +191,8 @@ async def bind_opd(session: AsyncSession, deps: lifecycle.Deps, code: str, chat_
         await repo.requeue_undeliverable(session, old_chat, chat_id)
     await repo.requeue_undeliverable(session, lifecycle.waiting_chat(opd.id or 0), chat_id)
     await lifecycle.dispatch_waiting(session, deps, opd)
-    await session.commit()
+    if commit:
+        await session.commit()
     return opd
 
 
@@ -186,8 +200,9 @@ async def bind_opd(session: AsyncSession, deps: lifecycle.Deps, code: str, chat_
 
 
 async def add_pic(session: AsyncSession, opd_code: str, user_id: int | None,
-                  username: str | None, name: str | None) -> Opd | None:
-    """Register a PIC by user id, or by @username until that user is first seen."""
+                  username: str | None, name: str | None, commit: bool = True) -> Opd | None:
+    """Register a PIC by user id, or by @username until that user is first seen (committed
+    unless `commit=False`)."""
     opd = await repo.opd_by_code(session, opd_code)
     if opd is None or opd.id is None:
         return None
@@ -196,18 +211,20 @@ async def add_pic(session: AsyncSession, opd_code: str, user_id: int | None,
     pic.user_id = user_id if user_id is not None else pic.user_id
     pic.username = (username or pic.username or "").lower().lstrip("@") or None
     pic.name = name or pic.name
-    session.add(pic)
     try:
-        await session.commit()
+        async with session.begin_nested():  # a conflict undoes this write only
+            session.add(pic)
     except IntegrityError:  # the same person added at the same moment: one row stays
-        await session.rollback()
-        await session.refresh(opd)  # expired by the rollback; the caller reads it
+        pass
+    if commit:
+        await session.commit()
     return opd
 
 
 async def remove_pic(session: AsyncSession, opd_code: str, user_id: int | None,
-                     username: str | None) -> tuple[Opd | None, bool]:
-    """Remove a PIC (committed): (the OPD or None if unknown, whether someone was removed)."""
+                     username: str | None, commit: bool = True) -> tuple[Opd | None, bool]:
+    """Remove a PIC (committed unless `commit=False`): (the OPD or None if unknown, whether
+    someone was removed)."""
     opd = await repo.opd_by_code(session, opd_code)
     if opd is None or opd.id is None:
         return None, False
@@ -215,7 +232,8 @@ async def remove_pic(session: AsyncSession, opd_code: str, user_id: int | None,
     if pic is None:
         return opd, False
     await session.delete(pic)
-    await session.commit()
+    if commit:
+        await session.commit()
     return opd, True
 
 
@@ -270,28 +288,31 @@ def parse_category(args: str) -> CategorySpec:
     return CategorySpec(code, opd_code, days, photo, location, name_id, name_en)
 
 
-async def add_category(session: AsyncSession, spec: CategorySpec) -> tuple[Category, Opd] | None:
-    """Create or update a category; None when its OPD does not exist."""
+async def add_category(session: AsyncSession, spec: CategorySpec, commit: bool = True
+                       ) -> tuple[Category, Opd] | None:
+    """Create or update a category (committed unless `commit=False`); None when its OPD does
+    not exist."""
     opd = await repo.opd_by_code(session, spec.opd_code)
     if opd is None or opd.id is None:
         return None
     for attempt in range(2):
-        category = await repo.category_by_code(session, spec.code) or Category(
+        category = await repo.category_by_code(session, spec.code, lock=True) or Category(
             code=spec.code, opd_id=opd.id, name_id="", name_en=""
         )
         category.opd_id = opd.id
         category.name_id, category.name_en = spec.name_id, spec.name_en
         category.requires_photo, category.requires_location = spec.photo, spec.location
         category.followup_deadline, category.active = f"{spec.days}d", True
-        session.add(category)
         try:
-            await session.commit()
-            return category, opd
+            async with session.begin_nested():  # a conflict undoes this write only
+                session.add(category)
         except IntegrityError:  # added at the same moment by someone else: update theirs
-            await session.rollback()
             if attempt:
                 raise
-            await session.refresh(opd)  # expired by the rollback
+            continue
+        if commit:
+            await session.commit()
+        return category, opd
     raise AssertionError("unreachable")
 
 
@@ -380,9 +401,11 @@ def parse_category_edit(args: str) -> CategoryEdit:
     return edit
 
 
-async def edit_category(session: AsyncSession, edit: CategoryEdit) -> Category:
-    """Apply a validated edit (committed) or nothing: UnknownCode / UsageError first."""
-    category = await repo.category_by_code(session, edit.code)
+async def edit_category(session: AsyncSession, edit: CategoryEdit, commit: bool = True
+                        ) -> Category:
+    """Apply a validated edit (committed unless `commit=False`) or nothing: UnknownCode /
+    UsageError first."""
+    category = await repo.category_by_code(session, edit.code, lock=True)
     if category is None:
         raise UnknownCode("category", edit.code)
     opd_id = category.opd_id
@@ -405,31 +428,36 @@ async def edit_category(session: AsyncSession, edit: CategoryEdit) -> Category:
         category.route_by_area = edit.route_by_area
     category.followup_deadline, category.resolve_deadline = str(followup), str(resolve)
     session.add(category)
-    await session.commit()
+    if commit:
+        await session.commit()
     return category
 
 
-async def set_deadlines(session: AsyncSession, args: str) -> Category:
-    """'/tenggat CODE 5d [14d]' -> the category with its new deadlines (committed)."""
+async def set_deadlines(session: AsyncSession, args: str, commit: bool = True) -> Category:
+    """'/tenggat CODE 5d [14d]' -> the category with its new deadlines (committed unless
+    `commit=False`)."""
     usage = "admin-usage-tenggat"
     words = args.split()
     if not 2 <= len(words) <= 3 or not CODE_RE.match(words[0]):
         raise UsageError(usage)
     followup = _deadline(words[1], usage)
     resolve = _deadline(words[2], usage) if len(words) == 3 else None
-    category = await repo.category_by_code(session, words[0])
+    category = await repo.category_by_code(session, words[0], lock=True)
     if category is None:
         raise UnknownCode("category", words[0].lower())
     resolve = resolve or Deadline.parse(category.resolve_deadline)
     check_deadlines(followup, resolve, usage)
     category.followup_deadline, category.resolve_deadline = str(followup), str(resolve)
     session.add(category)
-    await session.commit()
+    if commit:
+        await session.commit()
     return category
 
 
-async def set_category_active(session: AsyncSession, args: str, active: bool) -> Category:
-    """Deactivate or reactivate a category (committed); its reports stay."""
+async def set_category_active(session: AsyncSession, args: str, active: bool,
+                              commit: bool = True) -> Category:
+    """Deactivate or reactivate a category (committed unless `commit=False`); its reports
+    stay."""
     code = args.strip()
     if not CODE_RE.match(code):
         raise UsageError("admin-usage-kategori_aktif" if active
@@ -439,7 +467,8 @@ async def set_category_active(session: AsyncSession, args: str, active: bool) ->
         raise UnknownCode("category", code.lower())
     category.active = active
     session.add(category)
-    await session.commit()
+    if commit:
+        await session.commit()
     return category
 
 

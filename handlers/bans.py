@@ -74,30 +74,36 @@ def label(citizen: Citizen) -> str:
     return f"{channel}{citizen.external_id}{name}"
 
 
-async def ban(session: AsyncSession, citizen: Citizen) -> bool:
-    """Ban (committed); False if already banned. They are told at their next message."""
+async def ban(session: AsyncSession, citizen: Citizen, commit: bool = True) -> bool:
+    """Ban (committed unless `commit=False`); False if already banned. They are told at their
+    next message."""
     result = await session.execute(
         update(Citizen).where(col(Citizen.id) == citizen.id, col(Citizen.banned_at).is_(None))
         .values(banned_at=utcnow(), ban_notified=False)
         .execution_options(synchronize_session=False))
-    await session.commit()
+    if commit:
+        await session.commit()
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def unban(session: AsyncSession, deps: lifecycle.Deps, citizen: Citizen) -> bool:
-    """Lift a ban and tell the citizen once, through the outbox (committed together)."""
+async def unban(session: AsyncSession, deps: lifecycle.Deps, citizen: Citizen,
+                commit: bool = True) -> bool:
+    """Lift a ban and tell the citizen once, through the outbox (committed together, unless
+    `commit=False`)."""
     result = await session.execute(
         update(Citizen).where(col(Citizen.id) == citizen.id,
                               col(Citizen.banned_at).is_not(None))
         .values(banned_at=None, ban_notified=False)
         .execution_options(synchronize_session=False))
     if not result.rowcount:  # type: ignore[attr-defined]
-        await session.commit()
+        if commit:
+            await session.commit()
         return False
     text = deps.translator(citizen.language, "unban-notice")
     lifecycle.enqueue(session, citizen.external_id, "text", {"text": text, "no_alert": True},
                       channel=citizen.channel)
-    await session.commit()
+    if commit:
+        await session.commit()
     return True
 
 

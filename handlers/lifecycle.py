@@ -637,7 +637,7 @@ async def progress(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
 
 
 async def ask_info(session: AsyncSession, deps: Deps, actor: Actor, report: Report,
-                   question: str) -> Outcome:
+                   question: str, commit: bool = True) -> Outcome:
     t = deps.translator.bind(deps.default_language)
     if (bad := _check(t, report, "info")) is not None:
         return bad
@@ -649,13 +649,15 @@ async def ask_info(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
     session.add(report)
     await notify_citizen(session, deps, report, "notify-need-info", question=question)
     await refresh_card(session, deps, report)
-    await session.commit()
+    if commit:
+        await session.commit()
     return Outcome(True, t("pic-question-sent"), report=report)
 
 
 async def resolve(session: AsyncSession, deps: Deps, actor: Actor, report: Report, note: str,
-                  proof: dict[str, Any] | None) -> Outcome:
-    """Resolved with a closing note (and proof photo, required where the category says so)."""
+                  proof: dict[str, Any] | None, commit: bool = True) -> Outcome:
+    """Resolved with a closing note (and proof photo, required where the category says so);
+    `commit=False`: the caller commits (with the answer it keeps)."""
     t = deps.translator.bind(deps.default_language)
     if (bad := _check(t, report, "resolve")) is not None:
         return bad
@@ -685,12 +687,14 @@ async def resolve(session: AsyncSession, deps: Deps, actor: Actor, report: Repor
                                                             f"fb:{rid}:no"]]]
     await notify_citizen(session, deps, report, "notify-resolved", buttons=buttons, note=note)
     await refresh_card(session, deps, report)
-    await session.commit()
+    if commit:
+        await session.commit()
     return Outcome(True, t("pic-resolved"), report=report)
 
 
 async def reject(session: AsyncSession, deps: Deps, actor: Actor, report: Report, reason: str,
-                 text: str | None, merge_into: Report | None = None) -> Outcome:
+                 text: str | None, merge_into: Report | None = None, commit: bool = True
+                 ) -> Outcome:
     t = deps.translator.bind(deps.default_language)
     if (bad := _check(t, report, "reject")) is not None:
         return bad
@@ -709,24 +713,26 @@ async def reject(session: AsyncSession, deps: Deps, actor: Actor, report: Report
         await merge_followers(session, deps, report, merge_into)
     await notify_citizen(session, deps, report, "notify-rejected", reason=reason_text)
     await refresh_card(session, deps, report)
-    await session.commit()
+    if commit:
+        await session.commit()
     return Outcome(True, t("pic-rejected"), report=report)
 
 
 async def reject_duplicate(session: AsyncSession, deps: Deps, actor: Actor, report: Report,
-                           code_text: str, prefix: str) -> Outcome:
+                           code_text: str, prefix: str, commit: bool = True) -> Outcome:
     t = deps.translator.bind(deps.default_language)
     code = normalize_ticket(code_text, prefix)
     original = await repo.report_by_code(session, code) if code else None
     if original is None or original.id == report.id:
         return Outcome(False, t("pic-duplicate-unknown"), prompt="duplicate", report=report)
     return await reject(session, deps, actor, report, "duplicate", original.code,
-                        merge_into=original)
+                        merge_into=original, commit=commit)
 
 
 async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Report,
-                   opd_id: int) -> Outcome:
-    """Move the report to another OPD: old card closed, new card posted, both groups told."""
+                   opd_id: int, commit: bool = True) -> Outcome:
+    """Move the report to another OPD: old card closed, new card posted, both groups told
+    (committed unless `commit=False`)."""
     t = deps.translator.bind(deps.default_language)
     if (bad := _check(t, report, "reassign")) is not None:
         return bad
@@ -769,7 +775,8 @@ async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
                  "link": "notice",
                  **({"thread_id": target.thread_id} if target.thread_id else {})}, report.id)
     await notify_citizen(session, deps, report, "notify-reassigned")
-    await session.commit()
+    if commit:
+        await session.commit()
     return Outcome(True, t("pic-reassigned", opd=target.name(t.lang)), report=report)
 
 
@@ -777,8 +784,9 @@ async def reassign(session: AsyncSession, deps: Deps, actor: Actor, report: Repo
 
 
 async def relay_to_citizen(session: AsyncSession, deps: Deps, actor: Actor, report: Report,
-                           content: dict[str, Any]) -> None:
-    """A PIC's reply in the group, sent to the citizen as an answer from the OPD."""
+                           content: dict[str, Any], commit: bool = True) -> None:
+    """A PIC's reply in the group, sent to the citizen as an answer from the OPD (committed
+    unless `commit=False`)."""
     # The adapter read the report before downloading the PIC's media, in an earlier
     # transaction: read it again under the row lock, or a tick or another PIC's action since
     # then would be overwritten with that copy.
@@ -803,7 +811,8 @@ async def relay_to_citizen(session: AsyncSession, deps: Deps, actor: Actor, repo
         await refresh_card(session, deps, report)
     _enqueue_relay(session, citizen.external_id, header, content, report, citizen.channel,
                    {"link": "notice"})
-    await session.commit()
+    if commit:
+        await session.commit()
 
 
 def accepts_answers(report: Report) -> bool:
@@ -960,6 +969,17 @@ async def report_for_link(session: AsyncSession, chat_id: int, message_id: int
         return None
     report = await session.get(Report, link.report_id)
     return (report, link.kind) if report is not None else None
+
+
+async def report_in_own_group(session: AsyncSession, report_id: int, chat_id: int
+                              ) -> Report | None:
+    """The report, if `chat_id` is its own group (its card's chat, or its OPD's): what a
+    card of ours whose message link is not committed yet can be taken as being about."""
+    report = await session.get(Report, report_id)
+    if report is None:
+        return None
+    opd = await session.get(Opd, report.opd_id)
+    return report if chat_id in (report.card_chat_id, opd.chat_id if opd else None) else None
 
 
 def link_message(session: AsyncSession, chat_id: int, message_id: int, report_id: int,

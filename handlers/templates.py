@@ -78,35 +78,42 @@ async def of_opd(session: AsyncSession, opd_id: int) -> list[ResponseTemplate]:
     return list(result.all())
 
 
-async def add(session: AsyncSession, opd: Opd, title: str, text: str, user_id: int) -> int:
-    """Store a template (committed); returns its number in the OPD's list, or 0 when the
-    list is full."""
+async def add(session: AsyncSession, opd: Opd, title: str, text: str, user_id: int,
+              commit: bool = True) -> int:
+    """Store a template (committed unless `commit=False`); returns its number in the OPD's
+    list, or 0 when the list is full."""
     number = len(await of_opd(session, opd.id or 0)) + 1
     if number > LIST_MAX:
-        await session.commit()
+        if commit:
+            await session.commit()
         return 0
     session.add(ResponseTemplate(opd_id=opd.id or 0, title=title, text=text,
                                  created_by=user_id))
-    await session.commit()
+    if commit:
+        await session.commit()
     return number
 
 
-async def delete(session: AsyncSession, opd: Opd, number: int) -> ResponseTemplate | None:
-    """Delete template number `number` of the OPD (committed); None if there is none."""
+async def delete(session: AsyncSession, opd: Opd, number: int, commit: bool = True
+                 ) -> ResponseTemplate | None:
+    """Delete template number `number` of the OPD (committed unless `commit=False`); None if
+    there is none."""
     templates = await of_opd(session, opd.id or 0)
     if number > len(templates):
         return None
     gone = templates[number - 1]
     await session.delete(gone)
-    await session.commit()
+    if commit:
+        await session.commit()
     return gone
 
 
 async def use(session: AsyncSession, deps: lifecycle.Deps, actor: lifecycle.Actor,
-              report_id: int, template_id: int, what: str
+              report_id: int, template_id: int, what: str, commit: bool = True
               ) -> tuple[lifecycle.Outcome, ResponseTemplate | None]:
     """A tap on a template: the same use case as typing its text at the prompt (or as a
-    reply to the card). Returns the outcome for the PIC and the template used."""
+    reply to the card). Returns the outcome for the PIC and the template used; committed
+    unless `commit=False`."""
     t = deps.translator.bind(deps.default_language)
     report = await session.get(Report, report_id)
     template = await session.get(ResponseTemplate, template_id)
@@ -115,18 +122,20 @@ async def use(session: AsyncSession, deps: lifecycle.Deps, actor: lifecycle.Acto
     if template is None or template.opd_id != report.opd_id:
         return lifecycle.Outcome(False, t("tpl-gone")), None
     if not await lifecycle.is_pic(session, deps, actor, report.opd_id):
-        await session.commit()
+        if commit:
+            await session.commit()
         return lifecycle.Outcome(False, t("pic-not-allowed")), None
     text = template.text
     if USES[what] == "info":
-        return await lifecycle.ask_info(session, deps, actor, report, text), template
+        return await lifecycle.ask_info(session, deps, actor, report, text, commit), template
     if USES[what] == "resolve":
-        return await lifecycle.resolve(session, deps, actor, report, text, None), template
+        return await lifecycle.resolve(session, deps, actor, report, text, None,
+                                       commit), template
     if not lifecycle.accepts_answers(report):
         status = t(f"status-{report.status}")
         return lifecycle.Outcome(False, t("pic-wrong-state", status=status)), template
-    await lifecycle.relay_to_citizen(session, deps, actor, report, {"type": "text",
-                                                                    "text": text})
+    await lifecycle.relay_to_citizen(session, deps, actor, report,
+                                     {"type": "text", "text": text}, commit)
     return lifecycle.Outcome(True, t("pic-done"), report=report), template
 
 

@@ -11,6 +11,7 @@ is an outbox row written in the transaction of the change.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -222,6 +223,33 @@ async def admit(session: AsyncSession, deps: Deps, citizen: Citizen, t: Tr,
     return _refusal(t, limit, midnight)
 
 
+class FiledHere:
+    """Citizens who passed Send's screening in this process lately (bounded, oldest
+    forgotten). When a draft starts, the daily limit is a courtesy check (Send counts again
+    under the citizen's row lock), so a citizen first seen today who has not reached Send here
+    needs no count: the first report of a crowd of new citizens costs one statement less."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._ids: OrderedDict[int, None] = OrderedDict()
+
+    def add(self, citizen_id: int) -> None:
+        self._ids[citizen_id] = None
+        self._ids.move_to_end(citizen_id)
+        while len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, citizen_id: object) -> bool:
+        return citizen_id in self._ids
+
+    def surely_none_today(self, deps: Deps, citizen: Citizen) -> bool:
+        """True when `citizen` was first seen today and has not reached Send here: no
+        report of theirs today as far as this process can tell."""
+        if citizen.id is None or citizen.id in self._ids or citizen.created_at is None:
+            return False
+        return _aware(citizen.created_at) >= _local_midnight(deps, deps.now())
+
+
 def _refusal(t: Tr, limit: int, midnight: datetime) -> str:
     tomorrow = (midnight + timedelta(days=1, hours=3)).replace(hour=0)  # DST-safe next day
     return t("limit-reached", max=limit, when=tomorrow.strftime("%d-%m-%Y %H:%M"))
@@ -394,11 +422,11 @@ async def recategorise(session: AsyncSession, deps: Deps, actor: Actor, report: 
 
 
 async def merge_into(session: AsyncSession, deps: Deps, actor: Actor, source: Report,
-                     target: Report) -> Outcome:
+                     target: Report, commit: bool = True) -> Outcome:
     """The one place a report is merged into another: the source closed as its duplicate
     (rejected, reason duplicate, `merged_into_id`), the target's supporters raised by the
     source's reporter and supporters, both cards edited, the source's citizen told the
-    target's ticket. Committed."""
+    target's ticket. Committed, unless `commit=False` (the caller commits)."""
     t = deps.translator.bind(deps.default_language)
     if source.status not in OPEN_STATUSES:
         return Outcome(False, t("pic-wrong-state", status=t(f"status-{source.status}")),
@@ -433,13 +461,14 @@ async def merge_into(session: AsyncSession, deps: Deps, actor: Actor, source: Re
     else:
         await refresh_card(session, deps, source)
     await refresh_card(session, deps, target)
-    await session.commit()
+    if commit:
+        await session.commit()
     return Outcome(True, t("verify-merged", code=source.code, target=target.code),
                    report=source)
 
 
 async def merge_codes(session: AsyncSession, deps: Deps, actor: Actor, source_text: str,
-                      target_text: str) -> Outcome:
+                      target_text: str, commit: bool = True) -> Outcome:
     """`/gabung ADU-XXXX ADU-YYYY` or a reply to the merge prompt: by ticket codes."""
     t = deps.translator.bind(deps.default_language)
     prefix = deps.ticket_prefix
@@ -448,7 +477,7 @@ async def merge_codes(session: AsyncSession, deps: Deps, actor: Actor, source_te
     source, target = found
     if source is None or target is None:
         return Outcome(False, t("verify-merge-unknown"), prompt="merge", report=source)
-    return await merge_into(session, deps, actor, source, target)
+    return await merge_into(session, deps, actor, source, target, commit)
 
 
 __all__ = ["VERIFY_REJECT_REASONS", "Press", "Screening", "admit", "lifecycle", "merge_codes",

@@ -14,20 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import time
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, inspect, make_url, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models import sqlite_inline
+
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
+PING_IDLE_S = 10.0  # a pooled PostgreSQL connection idle this long is tested before use
+PAGE_CACHE_KIB = 1024
+INLINE_BUSY_MS = 100  # the longest an inline SQLite call may block the loop on a lock
 LOCK_TAKEOVER_S = 5.0
 
 
@@ -36,17 +42,30 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         # One transaction at a time (the lock below), so a few connections are plenty; each
         # one is a thread and a page cache of its own.
-        engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
-                                     pool_size=3, max_overflow=2, pool_timeout=120)
+        database = make_url(url).database
+        inline = bool(database) and database != ":memory:" and not make_url(url).query
+        if inline:
+            # SQLite's calls on the loop's own thread (models/sqlite_inline.py): a short
+            # busy timeout, since waiting in it would block the loop; BEGIN waits below.
+            engine = create_async_engine(
+                url, async_creator=sqlite_inline.connector(database, INLINE_BUSY_MS / 1000),
+                pool_size=3, max_overflow=2, pool_timeout=120)
+        else:
+            engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+                                         pool_size=3, max_overflow=2, pool_timeout=120)
+        busy_ms = INLINE_BUSY_MS if inline else BUSY_TIMEOUT_MS
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, fast
+            # 1 MiB of page cache per connection (SQLite's default is 2): a turn touches a
+            # few pages near the ends of its tables, and the OS caches the file anyway.
+            cur.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
             cur.close()
 
         # Writers of this process queue on an asyncio lock (first come, first served) before
@@ -75,7 +94,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
                           LOCK_TAKEOVER_S)
             held["conn"], held["dbapi"] = conn, conn.connection.dbapi_connection
             try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                _begin_immediate(conn, inline)
             except BaseException:
                 if held["conn"] is conn:  # not already released by the invalidation
                     _release()
@@ -99,7 +118,52 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             event.listen(engine.sync_engine.pool, name, _gone)
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=10)
+    _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: AsyncEngine) -> None:
+    """Test a pooled PostgreSQL connection before use only when it sat idle for PING_IDLE_S
+    (a restarted server, a dropped idle connection): SQLAlchemy's `pool_pre_ping` pings on
+    every checkout, which with asyncpg is three round trips (BEGIN, `;`, ROLLBACK) per
+    update under load. A connection found dead is replaced before the use case runs."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _idle(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _check(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_IDLE_S:
+            return
+        try:
+            dbapi_conn.ping()
+        except Exception as exc:  # the pool discards it and connects afresh
+            log.info("a pooled database connection was dead after %.0f s idle: replaced",
+                     time.monotonic() - since)
+            raise DisconnectionError(str(exc)) from exc
+
+
+def _begin_immediate(conn: Connection, inline: bool) -> None:
+    """BEGIN IMMEDIATE; on an inline connection, another process's write lock is waited for
+    by sleeping on the loop (up to the busy timeout), not in SQLite's busy handler."""
+    if not inline:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() >= deadline:
+                raise
+        await_only(asyncio.sleep(pause))
+        pause = min(pause * 2, 0.1)
 
 
 def make_reader(url: str) -> AsyncEngine | None:
@@ -131,16 +195,46 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
-def alembic_config() -> Config:
+def alembic_config() -> Any:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
 
 
+_REVISION = re.compile(r"^(down_revision|revision)\b[^=\n]*=\s*['\"]?(\w+)['\"]?", re.M)
+
+
+def head_revision() -> str | None:
+    """The newest migration's revision id, read from the files without importing Alembic
+    (~10 MB resident); None when the files do not show exactly one head."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = dict(_REVISION.findall(path.read_text()))
+        if "revision" in found:
+            revisions.add(found["revision"])
+            parents.add(found.get("down_revision"))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _current_revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision (Alembic is loaded only when the
+    database is not there yet)."""
 
     def _upgrade(conn: Connection) -> None:
+        head = head_revision()
+        if head is not None and _current_revision(conn) == head:
+            return  # every restart of a deployed bot
+        from alembic import command
+
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
@@ -159,8 +253,6 @@ def hold_sqlite(url: str) -> Any:
     embedded default for one process: the per-chat order, the write queue and flood control
     live in that process. PostgreSQL URLs need no lock (None)."""
     import fcntl
-
-    from sqlalchemy import make_url
 
     parsed = make_url(url)
     if not parsed.drivername.startswith("sqlite") or not parsed.database or \

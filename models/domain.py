@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import secrets
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -153,6 +155,21 @@ class Deadline:
         return f"{self.amount}{self.unit}"
 
 
+def country_holidays(country: str) -> holidays_lib.HolidayBase:
+    """The public holidays of one country (ISO code), as `holidays.country_holidays` gives them,
+    with only that country's module imported: the package `holidays.countries` imports all of
+    its ~250 countries in its `__init__` (~8 MB resident). It is registered unexecuted, as a
+    plain package path, so `holidays.countries.<name>` modules still import one by one."""
+    loader = getattr(holidays_lib, country, None)
+    module = getattr(loader, "module_name", None)  # e.g. holidays.countries.indonesia
+    package = module.rpartition(".")[0] if isinstance(module, str) else ""
+    if package and package not in sys.modules:
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.submodule_search_locations:
+            sys.modules[package] = importlib.util.module_from_spec(spec)
+    return holidays_lib.country_holidays(country)
+
+
 class WorkCalendar:
     """Working days in the deployment's time zone: Monday to Friday, minus Indonesia's public
     holidays (the `holidays` library, Islamic-calendar dates included) and local extra days."""
@@ -161,7 +178,7 @@ class WorkCalendar:
                  ) -> None:
         self.tz = tz
         self.extra = frozenset(extra)
-        self._public = holidays_lib.country_holidays(country) if country else None
+        self._public = country_holidays(country) if country else None
 
     def is_working_day(self, day: date) -> bool:
         return day.weekday() < 5 and day not in self.extra and (

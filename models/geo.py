@@ -2,7 +2,8 @@
 
 Polygons are parsed with shapely and kept prepared in memory (`AreaIndex`, reloaded every
 `ttl` seconds, so another process's `aduan seed` shows within that time). A point on an
-edge (outer ring or hole) counts as inside: `covers`, not `contains`.
+edge (outer ring or hole) counts as inside: `covers`, not `contains`. shapely (and numpy,
+~15 MB resident) is imported on the first polygon: a deployment without areas never loads it.
 """
 
 from __future__ import annotations
@@ -12,19 +13,17 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shapely.errors import ShapelyError
-from shapely.geometry import Point, mapping, shape
-from shapely.geometry.base import BaseGeometry
-from shapely.ops import unary_union
-from shapely.prepared import PreparedGeometry, prep
-from shapely.validation import explain_validity
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.domain import OPEN_STATUSES
 from models.tables import Area, Opd, Report
+
+if TYPE_CHECKING:
+    from shapely.geometry.base import BaseGeometry
+    from shapely.prepared import PreparedGeometry
 
 EARTH_RADIUS_M = 6_371_008.8
 NEARBY_CANDIDATES = 500  # rows read from the latitude band at most, before exact distances
@@ -58,6 +57,11 @@ def _geometries(doc: Any) -> list[dict[str, Any]]:
 
 def parse_area(doc: Any) -> BaseGeometry:
     """A GeoJSON document (dict) -> one valid (Multi)Polygon, the union of its polygons."""
+    from shapely.errors import ShapelyError
+    from shapely.geometry import shape
+    from shapely.ops import unary_union
+    from shapely.validation import explain_validity
+
     parts: list[BaseGeometry] = []
     for i, geometry in enumerate(_geometries(doc)):
         try:
@@ -88,6 +92,8 @@ def load_area_text(text: str) -> BaseGeometry:
 
 def to_geojson(geom: BaseGeometry) -> str:
     """A geometry as compact GeoJSON text (what the `area` table stores)."""
+    from shapely.geometry import mapping
+
     return json.dumps(mapping(geom), separators=(",", ":"))
 
 
@@ -151,8 +157,12 @@ class AreaIndex:
         self._opd_areas: list[_Shape] = []
         self._service: list[_Shape] = []
         # SERVICE_AREA as a GeoJSON file: used instead of a seed's service_area polygons.
-        self._fixed = None if service is None else _Shape(
-            None, "SERVICE_AREA", service.area, service.bounds, prep(service))
+        self._fixed: _Shape | None = None
+        if service is not None:
+            from shapely.prepared import prep
+
+            self._fixed = _Shape(None, "SERVICE_AREA", service.area, service.bounds,
+                                 prep(service))
 
     def invalidate(self) -> None:
         """Forget the areas; the next question reloads them (after `aduan seed`)."""
@@ -169,6 +179,8 @@ class AreaIndex:
                 geom = load_area_text(area.geojson)
             except GeoError:
                 continue  # checked when seeded; a hand-edited bad row is skipped, not fatal
+            from shapely.prepared import prep  # loaded by load_area_text already
+
             item = _Shape(area.opd_id, area.name, geom.area, geom.bounds, prep(geom))
             if area.opd_id is None:
                 service.append(item)
@@ -181,21 +193,31 @@ class AreaIndex:
     async def opd_at(self, session: AsyncSession, lat: float, lon: float) -> int | None:
         """The OPD of the smallest area covering the point (edges included), or None."""
         await self._ensure(session)
-        point = Point(lon, lat)
+        point = None
         for item in self._opd_areas:
             minx, miny, maxx, maxy = item.bounds
-            if minx <= lon <= maxx and miny <= lat <= maxy and item.prepared.covers(point):
-                return item.opd_id
+            if minx <= lon <= maxx and miny <= lat <= maxy:
+                if point is None:
+                    point = _point(lon, lat)
+                if item.prepared.covers(point):
+                    return item.opd_id
         return None
 
     async def in_service_area(self, session: AsyncSession, lat: float, lon: float
                               ) -> bool | None:
         """Whether the point lies in the deployment's service polygons; None if there are
         none (then the SERVICE_AREA box, if any, decides)."""
-        point = Point(lon, lat)
         if self._fixed is not None:
-            return self._fixed.prepared.covers(point)
+            return self._fixed.prepared.covers(_point(lon, lat))
         await self._ensure(session)
         if not self._service:
             return None
+        point = _point(lon, lat)
         return any(item.prepared.covers(point) for item in self._service)
+
+
+def _point(lon: float, lat: float) -> Any:
+    """A shapely Point (shapely is loaded by then: there are polygons to test it against)."""
+    from shapely.geometry import Point
+
+    return Point(lon, lat)

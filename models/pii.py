@@ -5,6 +5,9 @@ Keys come from PII_KEYS (comma-separated Fernet keys: the first encrypts, every 
 which is how a key is rotated). Lookups use HMAC-SHA256 with PII_HASH_KEY, or, when that is
 unset, a key derived from the first Fernet key with HKDF (then `aduan rotate-keys` recomputes
 the hashes when the first key changes).
+
+cryptography (~7 MB resident) is imported on the first encryption, decryption or derived hash:
+a bot whose citizens stay anonymous never loads it.
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ import logging
 import os
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from models.identity import normalize_phone
 from models.tables import Citizen, Draft, Report
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +46,18 @@ def parse_keys(text: str) -> list[bytes]:
         raise PiiKeyError("no key given")
     for key in keys:
         try:
-            Fernet(key)
+            _check_key(key)
         except (ValueError, TypeError) as exc:
             raise PiiKeyError("each key must be a Fernet key (32 url-safe base64 bytes, e.g. "
                               "from `python -c 'from cryptography.fernet import Fernet; "
                               "print(Fernet.generate_key().decode())'`)") from exc
     return keys
+
+
+def _check_key(key: bytes) -> None:
+    """ValueError unless `key` is what `Fernet(key)` accepts: 32 bytes in url-safe base64."""
+    if len(base64.urlsafe_b64decode(key)) != 32:
+        raise ValueError("Fernet key must be 32 url-safe base64-encoded bytes.")
 
 
 class Vault:
@@ -56,11 +66,30 @@ class Vault:
     def __init__(self, keys: list[bytes], hash_key: bytes | None = None) -> None:
         if not keys:
             raise PiiKeyError("no key given")
-        self._fernet = MultiFernet([Fernet(k) for k in keys])
-        if hash_key is None:
-            hash_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                            info=b"aduan-pii-lookup-hash").derive(base64.urlsafe_b64decode(keys[0]))
-        self._hash_key = hash_key
+        for key in keys:
+            _check_key(key)
+        self._keys = list(keys)
+        self._multi: MultiFernet | None = None
+        self._hash_key = hash_key  # None: derived from the first key when first needed
+
+    @property
+    def _fernet(self) -> MultiFernet:
+        if self._multi is None:
+            from cryptography.fernet import Fernet, MultiFernet
+
+            self._multi = MultiFernet([Fernet(k) for k in self._keys])
+        return self._multi
+
+    @property
+    def _lookup_key(self) -> bytes:
+        if self._hash_key is None:
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+            self._hash_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                                  info=b"aduan-pii-lookup-hash").derive(
+                base64.urlsafe_b64decode(self._keys[0]))
+        return self._hash_key
 
     def encrypt(self, value: str | None) -> str | None:
         """Ciphertext (a Fernet token, text) of `value`, or None for None/empty."""
@@ -73,6 +102,8 @@ class Vault:
         (a key dropped too early: logged, never raised into a conversation)."""
         if not token:
             return None
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
@@ -84,6 +115,8 @@ class Vault:
         """The token re-encrypted with the first key (unchanged if unreadable)."""
         if not token:
             return token
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.rotate(token.encode()).decode()
         except InvalidToken:
@@ -93,7 +126,7 @@ class Vault:
         """HMAC-SHA256 hex of a normalised value, per kind ('phone', 'nik'), for lookups."""
         if not value:
             return None
-        return hmac.new(self._hash_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._lookup_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
 def key_file_vault(path: Path, hash_key: bytes | None = None) -> Vault:
@@ -104,8 +137,8 @@ def key_file_vault(path: Path, hash_key: bytes | None = None) -> Vault:
     if not path.exists():
         tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(Fernet.generate_key().decode() + "\n")
+        with os.fdopen(fd, "w") as fh:  # what Fernet.generate_key() makes
+            fh.write(base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")
         try:
             os.link(tmp, path)  # atomic, and fails if another process linked first
         except FileExistsError:

@@ -186,15 +186,24 @@ async def get_opd(session: AsyncSession, opd_id: int) -> Opd | None:
     return await session.get(Opd, opd_id)
 
 
-async def opd_by_code(session: AsyncSession, code: str) -> Opd | None:
-    result = await session.exec(select(Opd).where(Opd.code == code.upper()))
+def _locked(query: Any, lock: bool) -> Any:
+    """`lock`: the row read afresh and locked until the commit (PostgreSQL; SQLite's writers
+    are serialised by BEGIN IMMEDIATE), so an edit computed from it is not mixed with another
+    edit committed meanwhile (the ORM writes only the columns it sees changed)."""
+    if not lock:
+        return query
+    return query.with_for_update().execution_options(populate_existing=True)
+
+
+async def opd_by_code(session: AsyncSession, code: str, lock: bool = False) -> Opd | None:
+    result = await session.exec(_locked(select(Opd).where(Opd.code == code.upper()), lock))
     return result.first()
 
 
-async def category_by_code(session: AsyncSession, code: str) -> Category | None:
+async def category_by_code(session: AsyncSession, code: str, lock: bool = False
+                           ) -> Category | None:
     result = await session.exec(
-        select(Category).where(Category.code == code.lower())
-    )
+        _locked(select(Category).where(Category.code == code.lower()), lock))
     return result.first()
 
 

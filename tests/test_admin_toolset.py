@@ -427,6 +427,44 @@ async def test_concurrent_grants_and_edits_stay_consistent(harness: Harness) -> 
     assert "hanya untuk admin" in await say(h, target, "/opd")
 
 
+async def test_an_edit_reads_the_row_after_the_edit_under_way(harness: Harness) -> None:
+    """Two deadline edits of one category at once: the second reads the row only once the
+    first has committed, so the row ends as the second admin's edit, whole. (Read before, the
+    second edit's follow-up equals what it read, and the ORM writes only its resolve: one
+    admin's follow-up with the other's resolve.)"""
+    from sqlalchemy import text
+
+    from handlers import admin as uc
+
+    h = harness
+    assert h.app is not None
+    async with h.sessionmaker() as s:
+        await uc.set_deadlines(s, "jalan 3d 14d")
+    async with h.sessionmaker() as first, h.sessionmaker() as second:
+        await uc.set_deadlines(first, "jalan 10d 30d", commit=False)
+        await first.flush()  # its UPDATE holds the row (SQLite: the database) until its commit
+
+        async def edit() -> None:
+            await uc.set_deadlines(second, "jalan 3d 23d")
+
+        task = asyncio.create_task(edit())
+        if h.app.engine.dialect.name == "postgresql":
+            async with h.app.engine.connect() as look:  # until the second waits on a lock
+                for _ in range(400):
+                    waiting = (await look.execute(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND wait_event_type = 'Lock'"))).scalar_one()
+                    if waiting:
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("the second edit never waited")
+        await first.commit()
+        await task
+    cat = await category(h, "jalan")
+    assert (cat.followup_deadline, cat.resolve_deadline) == ("3d", "23d")
+
+
 # ---- the list itself ------------------------------------------------------------------------
 
 

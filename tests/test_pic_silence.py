@@ -4,8 +4,12 @@ is relayed."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from sqlmodel import col, delete, select
+
+from models.tables import MessageLink
 from tests.conftest import Harness, new_user
 from tests.test_agency_groups import PIC_A, PUPR_GROUP, card_of, file_report, setup_groups
 
@@ -59,3 +63,35 @@ async def test_unforwardable_replies_are_answered_in_the_group(harness: Harness)
                                            reply_to_message_id=card_id))
     await h.fake.wait_for("sendMessage", lambda c: c.chat_id == citizen
                           and "Baik, kami cek." in (c.text or ""), since=mark, timeout=20)
+
+
+async def test_a_reply_to_a_card_not_linked_yet_reaches_the_citizen(harness: Harness) -> None:
+    """The outbox links a card to its report just after sending it, so a quick PIC can reply
+    before that link is committed (or the process died in between): the reply still reaches
+    the citizen, by the card's own buttons, in the report's own group."""
+    h, citizen = harness, new_user()
+    await setup_groups(h)
+    code = await file_report(h, citizen)
+    card_id = (await card_of(h, PUPR_GROUP, code)).result["message_id"]
+
+    async def card_links() -> list[MessageLink]:
+        async with h.sessionmaker() as s:
+            return list((await s.exec(select(MessageLink).where(
+                MessageLink.chat_id == PUPR_GROUP, MessageLink.message_id == card_id))).all())
+
+    async with asyncio.timeout(20):  # the outbox's commit after the send
+        while not await card_links():
+            await h.fake.wait_changed(h.fake.version, 0.05)
+    async with h.sessionmaker() as s:  # back to the moment before that commit
+        await s.exec(delete(MessageLink).where(  # type: ignore[call-overload]
+            col(MessageLink.chat_id) == PUPR_GROUP, col(MessageLink.message_id) == card_id))
+        await s.commit()
+    mark = h.fake.mark()
+    h.fake.push_update(h.fake.make_message(PUPR_GROUP, PIC_A, "Segera kami tinjau.",
+                                           chat_type="supergroup", title="OPD",
+                                           reply_to_message_id=card_id))
+    await h.fake.wait_for("sendMessage", lambda c: c.chat_id == citizen
+                          and "Segera kami tinjau." in (c.text or ""), since=mark, timeout=20)
+    await h.app.poller.processor.drain()  # type: ignore[union-attr]
+    assert not [c for c in h.fake.calls[mark:] if c.chat_id == PUPR_GROUP
+                and c.method == "sendMessage"]  # no "this leads to no report"

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import col, func, select
 
 from bot.settings import SettingsError, operator_chat
@@ -623,3 +624,48 @@ async def test_spam_score_signals(core: tuple[Any, lifecycle.Deps]) -> None:
         t = deps.translator.bind("id")
         shown = verification.spam_text(t, r)
         assert shown is not None and "teks sama" in shown and "1 laporan sebelumnya" in shown
+
+
+@pytest.mark.settings(MAX_REPORTS_PER_DAY=1)
+async def test_new_citizens_start_without_a_count_and_send_still_counts(harness: Harness
+                                                                        ) -> None:
+    """A crowd of first-time citizens: a draft starting costs no count of their reports
+    (nothing of theirs reached Send here today), yet Send counts under the lock, so a report
+    filed meanwhile elsewhere is still refused; after Send, starting again counts."""
+    h = harness
+    await setup_groups(h)
+    users = [new_user() for _ in range(6)]
+    await asyncio.gather(*(h.say(u, "/start") for u in users))
+    counts: list[str] = []
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT COUNT"):
+            counts.append(statement)
+
+    assert h.app is not None
+    event.listen(h.app.engine.sync_engine, "before_cursor_execute", watch)
+    try:
+        answers = await asyncio.gather(*(h.say(u, "/lapor") for u in users))
+        assert all("Langkah 1/5" in a[0] for a in answers), answers
+        assert counts == []
+        # One of them files through another worker meanwhile: Send refuses theirs.
+        first = users[0]
+        async with h.sessionmaker() as s:
+            c = (await s.exec(select(Citizen).where(Citizen.external_id == str(first)))).one()
+            cat = (await s.exec(select(Category))).first()
+            await repo.create_report(s, Report(code="", channel="telegram", citizen_id=c.id,
+                                               category_id=cat.id, opd_id=cat.opd_id,
+                                               description="Laporan lain hari ini"), [],
+                                     prefix="ADU", actor_id=str(first), actor_name=None)
+            await s.commit()
+        await h.say(first, "/batal")
+        await to_summary(h, first)
+        texts = await h.press(first, "send", h.buttons(first)[0].split(":", 2)[2], replies=1)
+        assert "sudah mengirim 1 laporan hari ini" in texts[0]
+        # Having reached Send here, a new draft is counted again, and refused at once.
+        counts.clear()
+        texts = await h.say(first, "/lapor")
+        assert "sudah mengirim 1 laporan hari ini" in texts[0]
+        assert len(counts) == 1
+    finally:
+        event.remove(h.app.engine.sync_engine, "before_cursor_execute", watch)

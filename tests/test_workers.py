@@ -11,6 +11,8 @@ fake Bot API posting webhooks to them in turn (bench/workers.py).
     (TELEGRAM_REQUEST_TIMEOUT, shortened here so the suite stays short), then recovering:
     everything delivered afterwards, in order per chat, and one hung request does not stall
     deliveries to other chats.
+(e) the fake Bot API (on a thread and loop of its own) stamps one worker's paced sends while
+    the driver's loop is held busy, at their real spacing.
 
 Needs ADUAN_TEST_POSTGRES_URL and ADUAN_TEST_REDIS_URL (skipped without). Select with
 `-m workers`.
@@ -168,8 +170,26 @@ async def pic_reply(api: w.WebhookAPI, chat: int, card: int, code: str, citizen:
                 w.OUTBOX_WAIT)
 
 
+def unlinked_notice() -> str:
+    """The bot's answer to a reply to one of its messages linked to no report (a prompt its
+    worker was killed before linking): the PIC is asked to press the button again."""
+    from bench.intake_e2e import ftl_values
+
+    found = ftl_values(w.ROOT / "locales" / "id" / "aduan.ftl", ("pic-reply-unlinked",))
+    return found["pic-reply-unlinked"].split(":", 1)[0]
+
+
+def replied_to(call: Any) -> Any:
+    """The message id a send replied to, if any."""
+    params = call.params.get("reply_parameters")
+    return params.get("message_id") if isinstance(params, dict) else \
+        call.params.get("reply_to_message_id")
+
+
 async def pic_resolve(api: w.WebhookAPI, chat: int, card: int, code: str, photo: str) -> None:
-    """Press resolve, answer the prompt with a proof photo and a note."""
+    """Press resolve, answer the prompt with a proof photo and a note; when the bot answers
+    that the prompt leads nowhere (its worker was killed after sending it, before linking
+    it), press again and answer the new prompt, as the notice asks."""
     data = await until(api, chat, lambda: button(api, chat, card, lambda d: ":resolve:" in d))
 
     def prompt(mark: int) -> int | None:
@@ -179,19 +199,30 @@ async def pic_resolve(api: w.WebhookAPI, chat: int, card: int, code: str, photo:
                 return w.message_id_of(call)
         return None
 
-    for attempt in range(4):
-        mark = len(api.by_chat[chat])
-        await press(api, chat, ADMIN_ID, card, data, "supergroup")
-        try:
-            asked = await until(api, chat, lambda m=mark: prompt(m), PATIENCE["value"])
-            break
-        except Silent:
-            if attempt == 3:
-                raise
-    api.push_update(api.make_message(chat, ADMIN_ID, None, photo=photo,
-                                     caption=f"Sudah ditambal {code}", chat_type="supergroup",
-                                     title="Dinas Uji", first_name="Admin",
-                                     reply_to_message_id=asked))
+    notice = unlinked_notice()
+    for _round in range(3):
+        for attempt in range(4):
+            mark = len(api.by_chat[chat])
+            await press(api, chat, ADMIN_ID, card, data, "supergroup")
+            try:
+                asked = await until(api, chat, lambda m=mark: prompt(m), PATIENCE["value"])
+                break
+            except Silent:
+                if attempt == 3:
+                    raise
+        reply = api.make_message(chat, ADMIN_ID, None, photo=photo,
+                                 caption=f"Sudah ditambal {code}", chat_type="supergroup",
+                                 title="Dinas Uji", first_name="Admin",
+                                 reply_to_message_id=asked)
+        mine = reply["message"]["message_id"]
+        api.push_update(reply)
+        # The bot answers every reply to its prompt (done, or what is missing, or the notice).
+        answer = await until(api, chat, lambda m=mine: next(
+            (c for c in api.by_chat[chat] if c.ok and c.method == "sendMessage"
+             and replied_to(c) == m), None), w.OUTBOX_WAIT)
+        if notice not in (answer.text or ""):
+            return
+    raise AssertionError(f"{code}: every prompt answered was unlinked")
 
 
 async def citizen_rates(api: w.WebhookAPI, uid: int, rid: int, rating: int) -> None:
@@ -333,6 +364,15 @@ async def scenario(c: w.Cluster, api: w.WebhookAPI, n: int, chaos: Callable[[], 
                     if str(call.chat_id) == str(p.uid) or call.params.get("chat", {}).get(
                             "id") == p.uid:
                         print(f"  {call.at - t0:8.2f} {call.short()[:150]}", file=sys.stderr)
+                print("  its updates (id, pushed, accepted by worker at, what):", file=sys.stderr)
+                for uid, upd in api.pushed.items():
+                    if w.update_chat(upd) == str(p.uid):
+                        worker, accepted = api.delivered.get(uid, (None, t0))
+                        what = upd.get("callback_query", {}).get("data") or sorted(
+                            k for k in upd.get("message", {}) if k in (
+                                "text", "photo", "location"))
+                        print(f"  {uid} {api.pushed_at[uid] - t0:8.2f} {worker} "
+                              f"{accepted - t0:8.2f} {what}", file=sys.stderr)
         assert not gave_up, gave_up.most_common(5)
         assert count_errors(api, uids, flow.errors) == 0
         cards = await report_cards(c)
@@ -547,6 +587,49 @@ async def test_one_hung_send_holds_up_only_its_chat(tmp_path: Path) -> None:
                 if at > hung.at + REQUEST_TIMEOUT}
         assert not late, late
         assert [x.text for x in api.by_chat[stuck] if x.ok] == ["Pesan satu", "Pesan dua"]
+
+
+FROZEN_SENDS = 2  # sends the fake must record while the driver's loop is held
+
+
+def busy_until(done: Callable[[], bool], cap: float) -> float:
+    """Hold this thread (and so the driver's loop) busy until done() or `cap` s; when."""
+    end = time.monotonic() + cap
+    while not done() and time.monotonic() < end:
+        sum(range(2000))
+    return time.monotonic()
+
+
+async def test_fake_stamps_real_spacing_while_the_driver_is_frozen(tmp_path: Path) -> None:
+    """One worker delivers five messages to one chat, paced 1 s apart; after the first, the
+    driver's loop is held busy until the fake has recorded two more: they are stamped while
+    it was held (the fake reads and stamps on its own loop), at the pacer's real spacing."""
+    from models.tables import Outbox
+
+    async with cluster(tmp_path, size=1) as (c, api):
+        chat = 33_000_000
+        assert c.sessionmaker is not None
+        async with c.sessionmaker() as s:
+            for i in range(5):
+                s.add(Outbox(chat_id=str(chat), kind="text", payload={"text": f"Info {i}"}))
+            await s.commit()
+
+        def sends() -> list[Any]:
+            return [x for x in api.by_chat[chat] if x.ok and x.method == "sendMessage"]
+
+        await until(api, chat, lambda: sends() or None)
+        seen = len(sends())
+        frozen = time.monotonic()
+        thawed = busy_until(lambda: len(sends()) >= seen + FROZEN_SENDS, cap=60.0)
+        during = [x for x in sends() if frozen < x.at < thawed]
+        assert len(during) >= FROZEN_SENDS, [round(x.at - frozen, 3) for x in sends()]
+        assert await w.wait_outbox_empty(c.sessionmaker, 60.0) == 0
+        paced = sends()
+        assert [x.text for x in paced] == [f"Info {i}" for i in range(5)]
+        p = w.pacing(paced)
+        assert not p.chat_gaps_too_short, p.chat_gaps_too_short
+        print("gaps:", [round(b.at - a.at, 3) for a, b in itertools.pairwise(paced)],
+              f"held {thawed - frozen:.2f} s", file=sys.stderr)
 
 
 WA_CROWD = 12

@@ -1013,13 +1013,16 @@ class FakeBotAPI:
             ),
         )
 
-    def hang_next(self, method: str, seconds: float, times: int = 1) -> None:
+    def hang_next(self, method: str, seconds: float, times: int = 1,
+                  chat_id: int | None = None) -> None:
         """Delay the answer of the next ``times`` calls of ``method`` by ``seconds``.
 
         The call is recorded (``pending``) when it arrives; after the delay it is processed
-        normally.  If the client gives up first, the call is marked failed.
+        normally.  If the client gives up first, the call is marked failed.  With ``chat_id``,
+        only calls to that chat are delayed.
         """
-        self._add_fault(method, _Fault(kind="hang", remaining=times, seconds=seconds))
+        self._add_fault(method, _Fault(kind="hang", remaining=times, seconds=seconds,
+                                       chat_id=chat_id))
 
     def clear_faults(self) -> None:
         self._faults.clear()

@@ -19,8 +19,9 @@ from handlers import admin as uc
 from handlers import intake as core
 from handlers import lifecycle
 from handlers.i18n import Tr, Translator
+from handlers.replies import Reply
 from handlers.telegram.menu import menu_entries, names, owned_names
-from handlers.telegram.render import send_replies
+from handlers.telegram.render import commit_and_send, keep_sends, send_replies, stash_replies
 from models import repo
 from models.roles import ADMIN, OPERATOR
 from models.tables import Citizen
@@ -115,8 +116,9 @@ def _unknown(t: Tr, exc: uc.UnknownCode) -> str:
 Action = Callable[[], Awaitable[str]]
 
 
-async def _answer(message: Message, t: Tr, action: Action) -> bool:
-    """Run a use case and reply with its text, its usage or the unknown code; True if done."""
+async def _answer(message: Message, session: AsyncSession, t: Tr, action: Action) -> bool:
+    """Run a use case (not committed) and reply with its text, committed with it, or with its
+    usage or the unknown code; True if done."""
     try:
         text = await action()
     except uc.UsageError as exc:
@@ -125,7 +127,7 @@ async def _answer(message: Message, t: Tr, action: Action) -> bool:
     except uc.UnknownCode as exc:
         await message.reply(_unknown(t, exc))
         return False
-    await message.reply(text)
+    await commit_and_send(session, message.reply(text))
     return True
 
 
@@ -173,15 +175,19 @@ def make_grant(role: str) -> Callable[..., Awaitable[None]]:
         if role == ADMIN and deps.roles.is_super(user_id):
             await message.reply(t("admin-role-super", user=str(user_id)))
             return
-        created = await uc.grant_role(session, user_id, role, name, message.from_user.id)
+        created = await uc.grant_role(session, user_id, role, name, message.from_user.id,
+                                      commit=False)
+        role_name = t(f"admin-role-{role}")
+        key = "admin-role-granted" if created else "admin-role-had"
+        answer = message.reply(t(key, user=str(user_id), name=name or "-", role=role_name))
+        await keep_sends(session, answer)  # committed with the role
+        await session.commit()
         deps.roles.invalidate()
         if created:
             log.info("user %s granted %s to %s", message.from_user.id, role, user_id)
         if role == ADMIN:  # before the answer: when the granter reads it, the menu is there
             await set_admin_menu(bot, translator, user_id, deps.default_language)
-        role_name = t(f"admin-role-{role}")
-        key = "admin-role-granted" if created else "admin-role-had"
-        await message.reply(t(key, user=str(user_id), name=name or "-", role=role_name))
+        await answer
 
     cmd_grant.__name__ = f"cmd_grant_{role}"
     return cmd_grant
@@ -204,15 +210,18 @@ def make_revoke(role: str) -> Callable[..., Awaitable[None]]:
         if role == ADMIN and deps.roles.is_super(user_id):
             await message.reply(t("admin-role-super", user=str(user_id)))
             return
-        removed = await uc.revoke_role(session, user_id, role)
+        removed = await uc.revoke_role(session, user_id, role, commit=False)
+        role_name = t(f"admin-role-{role}")
+        key = "admin-role-revoked" if removed else "admin-role-missing"
+        answer = message.reply(t(key, user=str(user_id), role=role_name))
+        await keep_sends(session, answer)  # committed with the revocation
+        await session.commit()
         deps.roles.invalidate()
         if removed:
             log.info("user %s revoked %s from %s", message.from_user.id, role, user_id)
         if removed and role == ADMIN:
             await clear_admin_menu(bot, user_id)
-        role_name = t(f"admin-role-{role}")
-        key = "admin-role-revoked" if removed else "admin-role-missing"
-        await message.reply(t(key, user=str(user_id), role=role_name))
+        await answer
 
     cmd_revoke.__name__ = f"cmd_revoke_{role}"
     return cmd_revoke
@@ -240,20 +249,20 @@ async def cmd_roles(message: Message, session: AsyncSession, t: Tr,
 async def cmd_opd_add(message: Message, command: CommandObject, session: AsyncSession, t: Tr,
                       deps: lifecycle.Deps) -> None:
     async def run() -> str:
-        opd = await uc.add_opd(session, command.args or "")
+        opd = await uc.add_opd(session, command.args or "", commit=False)
         return t("admin-opd-added", code=opd.code, name=opd.name(t.lang))
 
-    if await _answer(message, t, run):
+    if await _answer(message, session, t, run):
         deps.catalog.invalidate()
 
 
 async def cmd_opd_edit(message: Message, command: CommandObject, session: AsyncSession, t: Tr,
                        deps: lifecycle.Deps) -> None:
     async def run() -> str:
-        opd = await uc.edit_opd(session, command.args or "")
+        opd = await uc.edit_opd(session, command.args or "", commit=False)
         return t("admin-opd-edited", code=opd.code, name=opd.name_id, name_en=opd.name_en)
 
-    if await _answer(message, t, run):
+    if await _answer(message, session, t, run):
         deps.catalog.invalidate()
 
 
@@ -263,11 +272,11 @@ def make_opd_active(active: bool) -> Callable[..., Awaitable[None]]:
     async def cmd_opd_active(message: Message, command: CommandObject, session: AsyncSession,
                              t: Tr, deps: lifecycle.Deps) -> None:
         async def run() -> str:
-            opd = await uc.set_opd_active(session, command.args or "", active)
+            opd = await uc.set_opd_active(session, command.args or "", active, commit=False)
             key = "admin-opd-enabled" if active else "admin-opd-disabled"
             return t(key, code=opd.code, name=opd.name(t.lang))
 
-        if await _answer(message, t, run):
+        if await _answer(message, session, t, run):
             deps.catalog.invalidate()
 
     cmd_opd_active.__name__ = "cmd_opd_enable" if active else "cmd_opd_disable"
@@ -284,13 +293,17 @@ async def cmd_opd_bind(message: Message, command: CommandObject, session: AsyncS
         await message.reply(t("admin-bind-usage"))
         return
     thread = message.message_thread_id if message.is_topic_message else None
-    opd = await uc.bind_opd(session, deps, code, message.chat.id, thread)
-    deps.catalog.invalidate()
+    opd = await uc.bind_opd(session, deps, code, message.chat.id, thread, commit=False)
     if opd is None:
+        deps.catalog.invalidate()
         await message.reply(t("admin-opd-unknown", code=code.upper()))
         return
     key = "admin-bind-ok-topic" if thread else "admin-bind-ok"
-    await message.reply(t(key, code=opd.code, name=opd.name(t.lang)))
+    answer = message.reply(t(key, code=opd.code, name=opd.name(t.lang)))
+    await keep_sends(session, answer)  # committed with the binding
+    await session.commit()
+    deps.catalog.invalidate()
+    await answer
 
 
 async def cmd_opds(message: Message, session: AsyncSession, t: Tr) -> None:
@@ -308,7 +321,7 @@ async def cmd_cat_add(message: Message, command: CommandObject, session: AsyncSe
                       deps: lifecycle.Deps) -> None:
     async def run() -> str:
         spec = uc.parse_category(command.args or "")
-        result = await uc.add_category(session, spec)
+        result = await uc.add_category(session, spec, commit=False)
         if result is None:
             raise uc.UnknownCode("opd", spec.opd_code.upper())
         category, opd = result
@@ -316,14 +329,15 @@ async def cmd_cat_add(message: Message, command: CommandObject, session: AsyncSe
                  days=category.followup_deadline, photo=_yes_no(t, category.requires_photo),
                  location=_yes_no(t, category.requires_location))
 
-    if await _answer(message, t, run):
+    if await _answer(message, session, t, run):
         deps.catalog.invalidate()
 
 
 async def cmd_cat_edit(message: Message, command: CommandObject, session: AsyncSession, t: Tr,
                        deps: lifecycle.Deps) -> None:
     async def run() -> str:
-        category = await uc.edit_category(session, uc.parse_category_edit(command.args or ""))
+        category = await uc.edit_category(session, uc.parse_category_edit(command.args or ""),
+                                          commit=False)
         opd = await repo.get_opd(session, category.opd_id)
         told = t("admin-cat-edited", code=category.code, name=category.name(t.lang),
                  opd=opd.code if opd else "?", days=category.followup_deadline,
@@ -333,18 +347,18 @@ async def cmd_cat_edit(message: Message, command: CommandObject, session: AsyncS
         return told + "\n" + t("admin-cat-route-by-area",
                                 answer=_yes_no(t, category.route_by_area))
 
-    if await _answer(message, t, run):
+    if await _answer(message, session, t, run):
         deps.catalog.invalidate()
 
 
 async def cmd_deadline(message: Message, command: CommandObject, session: AsyncSession, t: Tr,
                        deps: lifecycle.Deps) -> None:
     async def run() -> str:
-        category = await uc.set_deadlines(session, command.args or "")
+        category = await uc.set_deadlines(session, command.args or "", commit=False)
         return t("admin-deadline-set", code=category.code, days=category.followup_deadline,
                  resolve=category.resolve_deadline)
 
-    if await _answer(message, t, run):
+    if await _answer(message, session, t, run):
         deps.catalog.invalidate()
 
 
@@ -354,11 +368,12 @@ def make_cat_active(active: bool) -> Callable[..., Awaitable[None]]:
     async def cmd_cat_active(message: Message, command: CommandObject, session: AsyncSession,
                              t: Tr, deps: lifecycle.Deps) -> None:
         async def run() -> str:
-            category = await uc.set_category_active(session, command.args or "", active)
+            category = await uc.set_category_active(session, command.args or "", active,
+                                                    commit=False)
             key = "admin-cat-enabled" if active else "admin-cat-disabled"
             return t(key, code=category.code, name=category.name(t.lang))
 
-        if await _answer(message, t, run):
+        if await _answer(message, session, t, run):
             deps.catalog.invalidate()
 
     cmd_cat_active.__name__ = "cmd_cat_enable" if active else "cmd_cat_disable"
@@ -370,7 +385,7 @@ async def cmd_categories(message: Message, command: CommandObject, session: Asyn
     async def run() -> str:
         return await uc.categories_text(session, t, command.args or "")
 
-    await _answer(message, t, run)
+    await _answer(message, session, t, run)
 
 
 # ---- PICs ----------------------------------------------------------------------------------
@@ -389,12 +404,12 @@ async def cmd_pic_add(message: Message, command: CommandObject, session: AsyncSe
     if not code or (user_id is None and username is None):
         await message.reply(t("admin-pic-usage"))
         return
-    opd = await uc.add_pic(session, code, user_id, username, name)
+    opd = await uc.add_pic(session, code, user_id, username, name, commit=False)
     if opd is None:
         await message.reply(t("admin-opd-unknown", code=code.upper()))
         return
     shown = name or (f"@{username}" if username else str(user_id))
-    await message.reply(t("admin-pic-added", who=shown, opd=opd.code))
+    await commit_and_send(session, message.reply(t("admin-pic-added", who=shown, opd=opd.code)))
 
 
 async def cmd_pic_del(message: Message, command: CommandObject, session: AsyncSession, t: Tr
@@ -404,12 +419,12 @@ async def cmd_pic_del(message: Message, command: CommandObject, session: AsyncSe
     if not code or (user_id is None and username is None):
         await message.reply(t("admin-pic-usage"))
         return
-    opd, removed = await uc.remove_pic(session, code, user_id, username)
+    opd, removed = await uc.remove_pic(session, code, user_id, username, commit=False)
     if opd is None:
         await message.reply(t("admin-opd-unknown", code=code.upper()))
         return
     key = "admin-pic-removed" if removed else "admin-pic-missing"
-    await message.reply(t(key, who=who.strip(), opd=opd.code))
+    await commit_and_send(session, message.reply(t(key, who=who.strip(), opd=opd.code)))
 
 
 async def cmd_pic_list(message: Message, command: CommandObject, session: AsyncSession, t: Tr
@@ -441,8 +456,13 @@ async def cmd_admin_help(message: Message, bot: Bot, intake: core.Intake,
     user = message.from_user
     turn = core.Turn(citizen=citizen, profile_name=user.full_name if user else None,
                      is_admin=True)
-    replies = await intake.handle(session, turn, core.Command("help"))
-    await send_replies(bot, message.chat.id, replies)
+    chat = message.chat.id
+
+    async def keep(replies: list[Reply]) -> None:  # committed with the turn
+        stash_replies(session, chat, core.fold_replies(replies))
+
+    replies = await intake.handle(session, turn, core.Command("help"), before_commit=keep)
+    await send_replies(bot, chat, replies)
 
 
 async def cmd_admin_denied(message: Message, command: CommandObject, t: Tr) -> None:

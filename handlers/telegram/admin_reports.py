@@ -25,7 +25,8 @@ from handlers.i18n import Tr
 from handlers.lifecycle import Actor, Deps, reassign
 from handlers.replies import split_text
 from handlers.telegram.admin import IsAdmin
-from models import repo
+from handlers.telegram.render import commit_and_send
+from models import inbox, repo
 from models.domain import normalize_ticket
 from models.media import MediaStore
 
@@ -54,8 +55,10 @@ async def _send_text(message: Message, text: str, html: bool = False) -> None:
 async def reading(session: AsyncSession, deps: Deps) -> AsyncIterator[AsyncSession]:
     """A session for a long read that must not hold up citizens' writes: the update's own
     transaction is ended first, and on SQLite the read runs on the read-only engine (a WAL
-    snapshot, no write lock)."""
-    await session.commit()
+    snapshot, no write lock). The update is not marked done here: its answer, once read,
+    is kept with that (models/inbox.py `held`)."""
+    with inbox.held(session):
+        await session.commit()
     if deps.reader is None:
         yield session
         return
@@ -120,12 +123,14 @@ async def cmd_reassign(message: Message, command: CommandObject, session: AsyncS
     user = message.from_user
     assert user is not None  # IsAdmin let it through
     actor = Actor(user.id, user.full_name, user.username)
-    outcome = await reassign(session, deps, actor, report, opd.id)
+    outcome = await reassign(session, deps, actor, report, opd.id, commit=False)
+    if outcome.ok:
+        answer = message.reply(t("reassign-done", code=report.code, opd=opd.name(t.lang)))
+    else:
+        answer = message.reply(t("reassign-failed", code=report.code, reason=outcome.alert))
+    await commit_and_send(session, answer)  # the answer commits with the move
     if outcome.ok:
         log.info("admin %s reassigned %s to %s", user.id, report.code, opd.code)
-        await message.reply(t("reassign-done", code=report.code, opd=opd.name(t.lang)))
-    else:
-        await message.reply(t("reassign-failed", code=report.code, reason=outcome.alert))
 
 
 async def cmd_overdue(message: Message, command: CommandObject, session: AsyncSession, t: Tr,

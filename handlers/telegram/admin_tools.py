@@ -10,6 +10,7 @@ from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
+from aiogram.methods import SendMessage
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
@@ -25,6 +26,7 @@ from handlers.admin import UsageError
 from handlers.i18n import Tr
 from handlers.telegram.admin import IsAdmin
 from handlers.telegram.files import QueuedForLater, queued_link
+from handlers.telegram.render import commit_and_send, keep_sends
 from models.citizens import CitizenCache
 from models.tables import Report
 
@@ -70,26 +72,35 @@ def template_markup(report_id: int, what: str, offers: list[tuple[int, str]]
         for tid, title in offers])
 
 
-async def offer_templates(session: AsyncSession, deps: lifecycle.Deps, bot: Bot, chat_id: int,
-                          thread_id: int | None, reply_to: int, report: Report, what: str
-                          ) -> None:
-    """Post the OPD's templates as buttons under a prompt (`what`: info | resolve) or for a
-    reply (`reply`); linked to the report so that typing a reply to it works as well."""
+def _offer_link(what: str) -> str:
+    return "notice" if what == "reply" else f"prompt:{what}"
+
+
+async def template_offer(session: AsyncSession, deps: lifecycle.Deps, chat_id: int,
+                         thread_id: int | None, reply_to: int, report: Report, what: str
+                         ) -> SendMessage | None:
+    """The OPD's templates as buttons under a prompt (`what`: info | resolve) or for a reply
+    (`reply`), built and not sent; None when the OPD has none. Reads only."""
     offers = templates.offers(await templates.of_opd(session, report.opd_id))
-    await session.commit()
     if not offers:
-        return
+        return None
     t = deps.translator.bind(deps.default_language)
     code = {v: k for k, v in templates.USES.items()}[what]
     key = "tpl-offer-reply" if what == "reply" else "tpl-offer"
-    link = "notice" if what == "reply" else f"prompt:{what}"
+    return SendMessage(
+        chat_id=chat_id, text=t(key, code=report.code), message_thread_id=thread_id,
+        reply_parameters=ReplyParameters(message_id=reply_to, allow_sending_without_reply=True),
+        reply_markup=template_markup(report.id or 0, code, offers))
+
+
+async def send_offer(session: AsyncSession, bot: Bot, offer: SendMessage, report: Report,
+                     what: str) -> None:
+    """Send a built offer and link it to the report, so that typing a reply to it works as
+    well (committed); an offer that cannot go is only logged: the prompt itself stands."""
+    link = _offer_link(what)
     token = queued_link.set((report.id or 0, link))
     try:
-        sent = await bot.send_message(
-            chat_id, t(key, code=report.code), message_thread_id=thread_id,
-            reply_parameters=ReplyParameters(message_id=reply_to,
-                                             allow_sending_without_reply=True),
-            reply_markup=template_markup(report.id or 0, code, offers))
+        sent = await bot(offer)
     except QueuedForLater:
         return  # the outbox sends it later, and links it then
     except TelegramAPIError as exc:  # an extra: the prompt itself stands
@@ -97,8 +108,20 @@ async def offer_templates(session: AsyncSession, deps: lifecycle.Deps, bot: Bot,
         return
     finally:
         queued_link.reset(token)
-    lifecycle.link_message(session, chat_id, sent.message_id, report.id or 0, link)
+    lifecycle.link_message(session, int(offer.chat_id), sent.message_id, report.id or 0, link)
     await session.commit()
+
+
+async def offer_templates(session: AsyncSession, deps: lifecycle.Deps, bot: Bot, chat_id: int,
+                          thread_id: int | None, reply_to: int, report: Report, what: str
+                          ) -> None:
+    """Post the OPD's templates as buttons (`template_offer`), kept with the update before
+    the commit that ends the read, then sent and linked (`send_offer`)."""
+    offer = await template_offer(session, deps, chat_id, thread_id, reply_to, report, what)
+    await keep_sends(session, offer, link=(report.id or 0, _offer_link(what)))
+    await session.commit()
+    if offer is not None:
+        await send_offer(session, bot, offer, report, what)
 
 
 async def cmd_templates(message: Message, command: CommandObject, bot: Bot,
@@ -122,8 +145,7 @@ async def cmd_templates(message: Message, command: CommandObject, bot: Bot,
         if found is not None:
             report = found[0]
             if not await lifecycle.is_pic(session, deps, actor, report.opd_id):
-                await session.commit()
-                await message.reply(t("pic-reply-not-allowed"))
+                await commit_and_send(session, message.reply(t("pic-reply-not-allowed")))
                 return
             if await templates.of_opd(session, report.opd_id):
                 await offer_templates(session, deps, bot, message.chat.id, thread,
@@ -144,23 +166,25 @@ async def cmd_templates(message: Message, command: CommandObject, bot: Bot,
         await message.reply(t("tpl-usage" if admin else "tools-admin-only"))
         return
     if not await lifecycle.is_pic(session, deps, actor, opd.id or 0):
-        await session.commit()
         log.warning("/templat refused for %s on %s", actor.user_id, opd.code)
-        await message.reply(t("tpl-not-allowed", opd=opd.code))
+        await commit_and_send(session, message.reply(t("tpl-not-allowed", opd=opd.code)))
         return
     if parsed.action == "add":
-        number = await templates.add(session, opd, parsed.title, parsed.text, actor.user_id)
+        number = await templates.add(session, opd, parsed.title, parsed.text, actor.user_id,
+                                     commit=False)
         if not number:
-            await message.reply(t("tpl-full", opd=opd.code, max=templates.LIST_MAX))
-            return
-        await message.reply(t("tpl-added", n=number, title=parsed.title, opd=opd.code))
+            answer = message.reply(t("tpl-full", opd=opd.code, max=templates.LIST_MAX))
+        else:
+            answer = message.reply(t("tpl-added", n=number, title=parsed.title, opd=opd.code))
+        await commit_and_send(session, answer)  # the answer commits with the template
         return
     if parsed.action == "delete":
-        gone = await templates.delete(session, opd, parsed.number)
+        gone = await templates.delete(session, opd, parsed.number, commit=False)
         if gone is None:
-            await message.reply(t("tpl-missing", opd=opd.code, n=parsed.number))
+            answer = message.reply(t("tpl-missing", opd=opd.code, n=parsed.number))
         else:
-            await message.reply(t("tpl-deleted", title=gone.title, opd=opd.code))
+            answer = message.reply(t("tpl-deleted", title=gone.title, opd=opd.code))
+        await commit_and_send(session, answer)
         return
     listed = await templates.of_opd(session, opd.id or 0)
     if not listed:
@@ -190,12 +214,17 @@ async def on_template_tap(query: CallbackQuery, callback_data: TplCb, session: A
         await query.answer(t("pic-invalid-button"), show_alert=True)
         return
     actor = _actor(query.from_user)
-    outcome, template = await templates.use(session, deps, actor, cb.r, cb.t, cb.w[:1])
-    await session.commit()
+    outcome, template = await templates.use(session, deps, actor, cb.r, cb.t, cb.w[:1],
+                                            commit=False)
+    edit = None
     if outcome.ok and template is not None and outcome.report is not None:
+        edit = msg.edit_text(t("tpl-sent", name=actor.name, title=template.title,
+                               code=outcome.report.code), reply_markup=None)
+    await keep_sends(session, edit)  # committed with the template's use
+    await session.commit()
+    if edit is not None:
         try:
-            await msg.edit_text(t("tpl-sent", name=actor.name, title=template.title,
-                                  code=outcome.report.code), reply_markup=None)
+            await edit
         except TelegramAPIError as exc:
             log.debug("template offer not edited: %s", exc)
     await query.answer(outcome.alert[:200] or None, show_alert=not outcome.ok)
@@ -284,11 +313,14 @@ async def cmd_ban(message: Message, command: CommandObject, session: AsyncSessio
     if citizen is None:
         return
     who = _who(message, command, citizen)
-    done = await bans.ban(session, citizen)
+    done = await bans.ban(session, citizen, commit=False)
+    answer = message.reply(t("ban-done" if done else "ban-already", who=who))
+    await keep_sends(session, answer)  # committed with the ban
+    await session.commit()
     citizens.forget(citizen.channel, citizen.external_id)
     log.info("admin %s banned citizen %s", message.from_user.id if message.from_user else "?",
              citizen.id)
-    await message.reply(t("ban-done" if done else "ban-already", who=who))
+    await answer
 
 
 async def cmd_unban(message: Message, command: CommandObject, session: AsyncSession,
@@ -298,9 +330,12 @@ async def cmd_unban(message: Message, command: CommandObject, session: AsyncSess
     if citizen is None:
         return
     who = _who(message, command, citizen)
-    done = await bans.unban(session, deps, citizen)
+    done = await bans.unban(session, deps, citizen, commit=False)
+    answer = message.reply(t("unban-done" if done else "unban-not-banned", who=who))
+    await keep_sends(session, answer)  # committed with the unban
+    await session.commit()
     citizens.forget(citizen.channel, citizen.external_id)
-    await message.reply(t("unban-done" if done else "unban-not-banned", who=who))
+    await answer
 
 
 # ---- refusals -----------------------------------------------------------------------------

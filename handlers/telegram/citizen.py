@@ -20,9 +20,16 @@ from handlers import lifecycle
 from handlers.i18n import Tr, Translator
 from handlers.replies import Reply
 from handlers.telegram.callbacks import FeedbackCb, IntakeCb, LangCb
-from handlers.telegram.files import content_of, fetcher
-from handlers.telegram.render import send_replies, stash_replies
-from models import inbox, repo
+from handlers.telegram.files import content_of, fetcher, outbox_item
+from handlers.telegram.render import (
+    answer_items,
+    commit_and_send,
+    keep,
+    keep_sends,
+    send_replies,
+    stash_replies,
+)
+from models import repo
 from models.citizens import CitizenCache
 from models.tables import Citizen, Report
 
@@ -128,15 +135,24 @@ async def on_language(query: CallbackQuery, callback_data: LangCb, bot: Bot,
                       citizens: CitizenCache) -> None:
     citizen.language = translator.lang(callback_data.code)
     await repo.set_language(session, citizen.id or 0, citizen.language)
-    await session.commit()
-    citizens.forget(citizen.channel, citizen.external_id)
     t = translator.bind(citizen.language)
+    edit = None
     if isinstance(query.message, Message):
-        await bot.edit_message_text(t("language-set"), chat_id=query.message.chat.id,
-                                    message_id=query.message.message_id)
+        edit = query.message.edit_text(t("language-set"))
+    chat = query.from_user.id
+
+    async def keep_all(replies: list[Reply]) -> None:
+        # The language and every answer in it commit together (the help turn's commit).
+        items = [outbox_item(str(chat), edit)] if edit is not None else []
+        await keep(session, items + answer_items(chat, core.fold_replies(replies)), whole=True)
+
     # Show the help and, if a report is in progress, its current step, in the new language.
-    replies = await intake.handle(session, _turn(citizen, None, admin_ids), core.Command("help"))
-    await send_replies(bot, query.from_user.id, replies, query)
+    replies = await intake.handle(session, _turn(citizen, None, admin_ids), core.Command("help"),
+                                  before_commit=keep_all)
+    citizens.forget(citizen.channel, citizen.external_id)
+    if edit is not None:
+        await edit
+    await send_replies(bot, chat, replies, query)
 
 
 async def cmd_conversation(message: Message, command: CommandObject, bot: Bot,
@@ -183,9 +199,7 @@ async def _answer(message: Message, session: AsyncSession, deps: lifecycle.Deps,
     """The citizen's answer about a report, passed to the OPD group (the core decides)."""
     content = {"type": "text", "text": text} if text else content_of(message)
     told = await lifecycle.answer_opd(session, deps, citizen, report, content)
-    inbox.stash(session, [{"chat": str(message.chat.id), "payload": {"text": told}}], whole=True)
-    await session.commit()
-    await message.answer(told)
+    await commit_and_send(session, message.answer(told))
 
 
 async def cmd_balas(message: Message, command: CommandObject, session: AsyncSession,
@@ -201,7 +215,8 @@ async def cmd_balas(message: Message, command: CommandObject, session: AsyncSess
 async def on_feedback(query: CallbackQuery, callback_data: FeedbackCb, session: AsyncSession,
                       citizen: Citizen, deps: lifecycle.Deps, t: Tr) -> None:
     """'Sudah selesai?' buttons and the 1-5 rating."""
-    key = await lifecycle.feedback(session, deps, citizen, callback_data.r, callback_data.a[:8])
+    key = await lifecycle.feedback(session, deps, citizen, callback_data.r, callback_data.a[:8],
+                                   commit=False)
     if key == "button-stale-alert":
         await query.answer(t(key), show_alert=True)
         return
@@ -211,9 +226,14 @@ async def on_feedback(query: CallbackQuery, callback_data: FeedbackCb, session: 
             InlineKeyboardButton(text=f"{n}⭐", callback_data=FeedbackCb(r=callback_data.r,
                                                                           a=str(n)).pack())
             for n in range(1, 6)]])
+    answer = None
     if isinstance(query.message, Message):
+        answer = query.message.answer(t(key), reply_markup=markup)
+    await keep_sends(session, answer)  # committed with the feedback's effects
+    await session.commit()
+    if isinstance(query.message, Message) and answer is not None:
         await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(t(key), reply_markup=markup)
+        await answer
     await query.answer()
 
 

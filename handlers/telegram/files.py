@@ -9,6 +9,8 @@ from typing import Any
 import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError, TelegramServerError
+from aiogram.methods import SendMessage
+from aiogram.methods.base import TelegramMethod
 from aiogram.types import (
     ForceReply,
     InlineKeyboardMarkup,
@@ -68,9 +70,19 @@ def content_of(message: Message) -> dict[str, Any] | None:
 MARKUPS: dict[str, Any] = {"inline": InlineKeyboardMarkup, "reply": ReplyKeyboardMarkup,
                            "remove": ReplyKeyboardRemove, "force": ForceReply}
 
+# The field that tells a keyboard's JSON form apart, by kind.
+_MARKUP_KEYS = {"inline": "inline_keyboard", "reply": "keyboard", "remove": "remove_keyboard",
+                "force": "force_reply"}
+
 
 def dump_markup(markup: Any) -> dict[str, Any] | None:
-    """A keyboard as outbox payload (restored by `restore_markup`)."""
+    """A keyboard as outbox payload (restored by `restore_markup`); a keyboard already in
+    the Bot API's JSON form (handlers/telegram/render.py) is taken as it is."""
+    if type(markup) is dict:
+        for kind, key in _MARKUP_KEYS.items():
+            if key in markup:
+                return {"type": kind, "data": markup}
+        return None
     for kind, cls in MARKUPS.items():
         if isinstance(markup, cls):
             return {"type": kind, "data": markup.model_dump(mode="json", exclude_none=True)}
@@ -82,3 +94,26 @@ def restore_markup(raw: dict[str, Any] | None) -> Any:
     if not raw or raw.get("type") not in MARKUPS:
         return None
     return MARKUPS[raw["type"]].model_validate(raw.get("data") or {})
+
+
+def outbox_item(chat: str, method: TelegramMethod[Any],
+                link: tuple[int, str] | None = None) -> dict[str, Any]:
+    """A direct message as an outbox text row (chat, payload, report id): the form it is
+    queued in when it cannot go now, or kept in with its update until it has gone. `link`
+    (report id, link kind), else `queued_link`: the message is linked when the outbox
+    sends it."""
+    payload: dict[str, Any] = {"text": getattr(method, "text", "") or ""}
+    markup = dump_markup(getattr(method, "reply_markup", None))
+    if markup is not None:
+        payload["markup"] = markup
+    if getattr(method, "parse_mode", None) == "HTML":
+        payload["html"] = True
+    reply = getattr(method, "reply_parameters", None)
+    if isinstance(method, SendMessage) and reply is not None:
+        payload["reply_to"] = reply.message_id
+    if getattr(method, "message_thread_id", None):
+        payload["thread_id"] = method.message_thread_id  # type: ignore[attr-defined]
+    item: dict[str, Any] = {"chat": chat, "payload": payload}
+    if (link := link or queued_link.get()) is not None:
+        item["report_id"], payload["link"] = link
+    return item

@@ -10,6 +10,7 @@ from aiogram import F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
+from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Message, ReplyParameters
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,6 +18,7 @@ from handlers import lifecycle, verification
 from handlers.telegram import cards
 from handlers.telegram.callbacks import VerifyCb
 from handlers.telegram.files import queued_link
+from handlers.telegram.render import commit_and_send, keep_sends
 
 log = logging.getLogger(__name__)
 
@@ -46,35 +48,40 @@ async def on_verify_press(query: CallbackQuery, callback_data: VerifyCb, session
         markup = await cards.verify_category_markup(session, deps, report)
     elif report is not None and outcome.keyboard == "verify":
         markup = cards.verify_markup(deps, report)
+    prompt = None
+    if outcome.prompt == "merge" and report is not None:
+        prompt = _merge_prompt(deps, msg, report, query.from_user)
+        await keep_sends(session, prompt, link=(report.id or 0, "prompt:merge"))
     await session.commit()
     if markup is not None:
         try:
             await msg.edit_reply_markup(reply_markup=markup)
         except TelegramAPIError as exc:  # e.g. "message is not modified"
             log.debug("verification keyboard edit: %s", exc)
-    if outcome.prompt == "merge" and report is not None:
-        await _merge_prompt(session, deps, msg, report, query.from_user)
+    if prompt is not None and report is not None:
+        token = queued_link.set((report.id or 0, "prompt:merge"))  # if it must be queued
+        try:
+            sent = await prompt
+        finally:
+            queued_link.reset(token)
+        lifecycle.link_message(session, msg.chat.id, sent.message_id, report.id or 0,
+                               "prompt:merge")
+        await session.commit()
     await query.answer(outcome.alert[:200] or None, show_alert=not outcome.ok)
 
 
-async def _merge_prompt(session: AsyncSession, deps: lifecycle.Deps, card: Message, report: Any,
-                        user: Any) -> None:
-    """Ask for the target ticket by a ForceReply linked to the report (`prompt:merge`)."""
+def _merge_prompt(deps: lifecycle.Deps, card: Message, report: Any, user: Any) -> SendMessage:
+    """The ForceReply asking for the target ticket (built, not sent; linked `prompt:merge`
+    once sent)."""
     t = deps.translator.bind(deps.default_language)
     mention = f"@{user.username} " if user.username else ""
-    token = queued_link.set((report.id or 0, "prompt:merge"))
-    try:
-        sent = await card.bot.send_message(  # type: ignore[union-attr]
-            card.chat.id, mention + t("prompt-merge", code=report.code),
-            message_thread_id=card.message_thread_id if card.is_topic_message else None,
-            reply_parameters=ReplyParameters(message_id=card.message_id,
-                                             allow_sending_without_reply=True),
-            reply_markup=ForceReply(selective=True, input_field_placeholder="ADU-XXXX"))
-    finally:
-        queued_link.reset(token)
-    lifecycle.link_message(session, card.chat.id, sent.message_id, report.id or 0,
-                           "prompt:merge")
-    await session.commit()
+    return SendMessage(
+        chat_id=card.chat.id, text=mention + t("prompt-merge", code=report.code),
+        message_thread_id=card.message_thread_id if card.is_topic_message else None,
+        reply_parameters=ReplyParameters(message_id=card.message_id,
+                                         allow_sending_without_reply=True),
+        reply_markup=ForceReply(selective=True, input_field_placeholder="ADU-XXXX")
+    ).as_(card.bot)
 
 
 async def on_merge_answer(message: Message, session: AsyncSession, deps: lifecycle.Deps
@@ -89,14 +96,13 @@ async def on_merge_answer(message: Message, session: AsyncSession, deps: lifecyc
     source, _ = found
     t = deps.translator.bind(deps.default_language)
     if not await verification.may_verify(session, deps, message.from_user.id):
-        await session.commit()
-        await message.reply(t("verify-not-allowed"))
+        await commit_and_send(session, message.reply(t("verify-not-allowed")))
         return
     text = (message.text or "").strip()
     outcome = await verification.merge_codes(session, deps, _actor(message.from_user),
-                                             source.code, text.split()[0] if text else "")
-    await session.commit()
-    await message.reply(outcome.alert)
+                                             source.code, text.split()[0] if text else "",
+                                             commit=False)
+    await commit_and_send(session, message.reply(outcome.alert))
 
 
 async def cmd_merge(message: Message, command: CommandObject, session: AsyncSession,
@@ -105,16 +111,16 @@ async def cmd_merge(message: Message, command: CommandObject, session: AsyncSess
     t = deps.translator.bind(deps.default_language)
     if message.from_user is None or not await verification.may_verify(
             session, deps, message.from_user.id):
-        await session.commit()
-        await message.reply(t("verify-not-allowed"))
+        await commit_and_send(session, message.reply(t("verify-not-allowed")))
         return
     args = (command.args or "").split()
     if len(args) != 2:
         await message.reply(t("merge-usage"))
         return
-    outcome = await verification.merge_codes(session, deps, _actor(message.from_user), *args)
-    await session.commit()
-    await message.reply(outcome.alert if outcome.ok or outcome.alert else t("merge-usage"))
+    outcome = await verification.merge_codes(session, deps, _actor(message.from_user), *args,
+                                             commit=False)
+    await commit_and_send(session, message.reply(
+        outcome.alert if outcome.ok or outcome.alert else t("merge-usage")))
 
 
 def make_operators_router() -> Router:

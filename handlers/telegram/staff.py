@@ -9,6 +9,7 @@ from typing import Any
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
+from aiogram.methods import SendMessage
 from aiogram.types import (
     CallbackQuery,
     ForceReply,
@@ -23,9 +24,11 @@ from handlers import intake as core
 from handlers import lifecycle
 from handlers.i18n import Translator
 from handlers.telegram import cards
-from handlers.telegram.admin_tools import offer_templates
+from handlers.telegram.admin_tools import send_offer, template_offer
 from handlers.telegram.callbacks import CardCb
 from handlers.telegram.files import content_of, fetcher, queued_link
+from handlers.telegram.render import commit_and_send, keep_sends
+from models import inbox
 from models.media import MediaRejected, MediaStore
 from models.tables import Citizen, Report
 
@@ -56,6 +59,14 @@ async def on_card_press(query: CallbackQuery, callback_data: CardCb, bot: Bot,
         markup = await cards.reassign_markup(session, deps, report)
     elif outcome.keyboard == "card" and report is not None:
         await lifecycle.refresh_card(session, deps, report)  # the outbox shows the newest card
+    prompt = offer = None
+    if outcome.prompt and report is not None:
+        prompt = _prompt(deps, msg, report, outcome.prompt, query.from_user)
+        if outcome.prompt in ("info", "resolve"):  # the OPD's saved answers, one tap each
+            offer = await template_offer(session, deps, msg.chat.id, _thread(msg),
+                                         msg.message_id, report, outcome.prompt)
+        # Both linked to the report as `prompt:<what>` if the outbox has to send them.
+        await keep_sends(session, prompt, offer, link=(report.id or 0, f"prompt:{outcome.prompt}"))
     await session.commit()
     if markup is not None:
         # Only the keyboard of the pressed card changes here (a sub-menu); its text and state
@@ -64,35 +75,44 @@ async def on_card_press(query: CallbackQuery, callback_data: CardCb, bot: Bot,
             await msg.edit_reply_markup(reply_markup=markup)
         except TelegramAPIError as exc:  # e.g. "message is not modified"
             log.debug("card keyboard edit: %s", exc)
-    if outcome.prompt and report is not None:
-        await _prompt(session, deps, msg, report, outcome.prompt, query.from_user)
+    if prompt is not None and report is not None:
+        await _send_prompt(session, msg, report, outcome.prompt, prompt)
+        if offer is not None:
+            await send_offer(session, bot, offer, report, outcome.prompt)
     await query.answer(outcome.alert[:200] or None, show_alert=not outcome.ok)
 
 
-async def _prompt(session: AsyncSession, deps: lifecycle.Deps, card: Message, report: Report,
-                  what: str, user: Any) -> None:
-    """Ask the PIC for text by a ForceReply message linked to the report. Sent after the
-    press has committed; the PIC's answer comes in the same chat, which the inbox processes
-    in order, so the link is committed before the answer is looked at."""
+def _thread(card: Message) -> int | None:
+    return card.message_thread_id if card.is_topic_message else None
+
+
+def _prompt(deps: lifecycle.Deps, card: Message, report: Report, what: str, user: Any
+            ) -> SendMessage:
+    """The ForceReply message asking the PIC for text about the report (built, not sent)."""
     t = deps.translator.bind(deps.default_language)
     mention = f"@{user.username} " if user.username else ""
+    return SendMessage(
+        chat_id=card.chat.id, text=mention + t(f"prompt-{what}", code=report.code),
+        message_thread_id=_thread(card),
+        reply_parameters=ReplyParameters(message_id=card.message_id,
+                                         allow_sending_without_reply=True),
+        reply_markup=ForceReply(selective=True, input_field_placeholder=report.code)
+    ).as_(card.bot)
+
+
+async def _send_prompt(session: AsyncSession, card: Message, report: Report, what: str,
+                       prompt: SendMessage) -> None:
+    """Send the prompt after the press has committed, and link it to the report; the PIC's
+    answer comes in the same chat, which the inbox processes in order, so the link is
+    committed before the answer is looked at."""
     token = queued_link.set((report.id or 0, f"prompt:{what}"))  # if it must be queued
     try:
-        sent = await card.bot.send_message(  # type: ignore[union-attr]
-            card.chat.id, mention + t(f"prompt-{what}", code=report.code),
-            message_thread_id=card.message_thread_id if card.is_topic_message else None,
-            reply_parameters=ReplyParameters(message_id=card.message_id,
-                                             allow_sending_without_reply=True),
-            reply_markup=ForceReply(selective=True, input_field_placeholder=report.code))
+        sent = await prompt
     finally:
         queued_link.reset(token)
     lifecycle.link_message(session, card.chat.id, sent.message_id, report.id or 0,
                            f"prompt:{what}")
     await session.commit()
-    if what in ("info", "resolve"):  # the OPD's saved answers, one tap each
-        await offer_templates(session, deps, card.bot, card.chat.id,  # type: ignore[arg-type]
-                              card.message_thread_id if card.is_topic_message else None,
-                              card.message_id, report, what)
 
 
 async def on_group_reply(message: Message, bot: Bot, session: AsyncSession,
@@ -104,23 +124,24 @@ async def on_group_reply(message: Message, bot: Bot, session: AsyncSession,
         return
     found = await lifecycle.report_for_link(session, message.chat.id, reply_to.message_id)
     if found is None:
+        found = await _card_not_linked_yet(session, bot, message.chat.id, reply_to)
+    if found is None:
         author = reply_to.from_user
         if author is not None and author.is_bot and author.id == (await bot.me()).id:
             # A reply to one of our messages that leads to no report (a reminder, a notice, or
             # a prompt sent twice after a crash): say so, or the PIC would think it was relayed.
-            await session.commit()
             t = deps.translator.bind(deps.default_language)
-            await message.reply(t("pic-reply-unlinked"))
+            await commit_and_send(session, message.reply(t("pic-reply-unlinked")))
         return  # otherwise group chatter about something else: not ours
     report, kind = found
     actor = _actor(message.from_user)
     t = deps.translator.bind(deps.default_language)
     if not await lifecycle.is_pic(session, deps, actor, report.opd_id):
-        await session.commit()
-        await message.reply(t("pic-reply-not-allowed"))
+        await commit_and_send(session, message.reply(t("pic-reply-not-allowed")))
         return
     citizen = await session.get(Citizen, report.citizen_id)
-    await session.commit()  # nothing is held open over the downloads below
+    with inbox.held(session):  # nothing is held open over the downloads below; the update
+        await session.commit()  # is done with the use case's commit, as one
     content = content_of(message)
     if kind.startswith("prompt:"):
         await _answer_prompt(message, bot, session, deps, media_store, report, actor,
@@ -138,6 +159,31 @@ async def on_group_reply(message: Message, bot: Bot, session: AsyncSession,
         content = {"type": "photo", "path": stored["path"], "caption": message.caption or ""}
     await lifecycle.relay_to_citizen(session, deps, actor, report, content)
     await _ack(bot, message)
+
+
+async def _card_not_linked_yet(session: AsyncSession, bot: Bot, chat_id: int, card: Message
+                               ) -> tuple[Report, str] | None:
+    """A reply to one of our cards whose message link is not committed (the outbox links a
+    card just after sending it, and a quick PIC can be quicker; or the process died in
+    between): the report its buttons are about, if this chat is that report's own group. The
+    buttons are the bot's own message as Telegram quotes it, not text typed by anyone."""
+    author = card.from_user
+    markup = card.reply_markup
+    if author is None or not author.is_bot or not isinstance(markup, InlineKeyboardMarkup) \
+            or author.id != (await bot.me()).id:
+        return None
+    head = CardCb.__prefix__ + CardCb.__separator__
+    for row in markup.inline_keyboard:
+        for button in row:
+            if not (button.callback_data or "").startswith(head):
+                continue
+            try:
+                report_id = CardCb.unpack(button.callback_data or "").r
+            except (TypeError, ValueError):
+                continue
+            report = await lifecycle.report_in_own_group(session, report_id, chat_id)
+            return (report, "card") if report is not None else None
+    return None
 
 
 async def _store_photo(bot: Bot, message: Message, media_store: MediaStore
@@ -173,31 +219,38 @@ async def _answer_prompt(message: Message, bot: Bot, session: AsyncSession,
         if not text and proof is None:
             await message.reply(t("pic-text-needed"))
             return
-        outcome = await lifecycle.resolve(session, deps, actor, report, text or "-", proof)
+        outcome = await lifecycle.resolve(session, deps, actor, report, text or "-", proof,
+                                          commit=False)
     elif not text:
         await message.reply(t("pic-text-needed"))
         return
     elif what == "info":
-        outcome = await lifecycle.ask_info(session, deps, actor, report, text)
+        outcome = await lifecycle.ask_info(session, deps, actor, report, text, commit=False)
     elif what == "reject_other":
-        outcome = await lifecycle.reject(session, deps, actor, report, "other", text)
+        outcome = await lifecycle.reject(session, deps, actor, report, "other", text,
+                                         commit=False)
     elif what == "duplicate":
         prefix = deps.ticket_prefix
-        outcome = await lifecycle.reject_duplicate(session, deps, actor, report, text, prefix)
+        outcome = await lifecycle.reject_duplicate(session, deps, actor, report, text, prefix,
+                                                   commit=False)
     else:
         return
     if not (outcome.prompt and outcome.report is not None):
-        await message.reply(outcome.alert)
+        # The answer commits with the state change it tells of.
+        await commit_and_send(session, message.reply(outcome.alert))
         return
     # Asked again (e.g. a proof photo is required): a reply to this must count as the answer.
     # Linked before this chat's next update is processed (the inbox keeps each chat in order).
-    token = queued_link.set((report.id or 0, f"prompt:{outcome.prompt}"))  # if it is queued
+    link = (report.id or 0, f"prompt:{outcome.prompt}")
+    again = message.reply(outcome.alert)
+    await keep_sends(session, again, link=link)
+    await session.commit()
+    token = queued_link.set(link)  # if it is queued
     try:
-        sent = await message.reply(outcome.alert)
+        sent = await again
     finally:
         queued_link.reset(token)
-    lifecycle.link_message(session, message.chat.id, sent.message_id, report.id or 0,
-                           f"prompt:{outcome.prompt}")
+    lifecycle.link_message(session, message.chat.id, sent.message_id, *link)
     await session.commit()
 
 
