@@ -13,10 +13,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,6 +25,7 @@ from aiogram.types.update import UpdateTypeLookupError
 from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bot.leases import ChatLeases, worker_name
 from handlers import lifecycle, logctx
 from models import inbox
 from models.domain import utcnow
@@ -207,7 +205,8 @@ class SharedInboxProcessor(InboxProcessor):
     def __init__(self, dispatcher: Dispatcher, bot: Bot, sessionmaker: async_sessionmaker[Any],
                  metrics: Metrics | None = None, holder: str | None = None) -> None:
         super().__init__(dispatcher, bot, sessionmaker, metrics)
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.holder = holder or worker_name()
+        self.leases = ChatLeases(sessionmaker, CHANNEL, self.holder, self.LEASE, self.BATCH)
         self._draining: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._stopped = asyncio.Event()
@@ -242,22 +241,6 @@ class SharedInboxProcessor(InboxProcessor):
             if self._draining.get(key) is asyncio.current_task():
                 del self._draining[key]
 
-    async def _claim(self, key: str) -> bool:
-        now = utcnow()
-        async with self.sessionmaker() as session:
-            ok = await inbox.claim_chat(session, CHANNEL, key, self.holder, now + self.LEASE, now)
-            await session.commit()
-        return ok
-
-    async def _claim_rows(self, key: str) -> list[Any] | None:
-        """Take or renew the chat and read its next rows: one transaction."""
-        now = utcnow()
-        async with self.sessionmaker() as session:
-            rows = await inbox.claim_chat_rows(session, CHANNEL, key, self.holder,
-                                               now + self.LEASE, now, self.BATCH)
-            await session.commit()
-        return rows
-
     def _sent_of(self, rows: list[int]) -> list[int]:
         """Of these processed rows, those whose kept answers went, taken off the batch the
         next flush clears: they are cleared with the chat's release instead."""
@@ -271,15 +254,20 @@ class SharedInboxProcessor(InboxProcessor):
         """Let the chat go; whether a row waits now (one transaction). The answers sent for
         its updates are cleared in it: once the lease is gone, a sweeper takes any answer
         still kept for one a dead worker left, and would send it a second time."""
-        sent = self._sent_of(processed)
-        async with self.sessionmaker() as session:
-            if sent:
-                await inbox.clear_answers(session, sent)
-            more = await inbox.release_chat_and_look(session, CHANNEL, key, self.holder,
-                                                     utcnow())
-            await session.commit()
+        more = await self.leases.release_and_look(key, self._clearing(processed))
         processed.clear()
         return more
+
+    def _clearing(self, processed: list[int]) -> Any:
+        """The release's first statement: clear the sent answers of these rows (if any)."""
+        sent = self._sent_of(processed)
+        if not sent:
+            return None
+
+        async def clear(session: Any) -> None:
+            await inbox.clear_answers(session, sent)
+
+        return clear
 
     async def _drain(self, key: str) -> None:
         """Per update: one transaction takes (or renews) the chat and reads its two oldest
@@ -293,7 +281,7 @@ class SharedInboxProcessor(InboxProcessor):
         try:
             while True:
                 self._again.discard(key)
-                rows = await self._claim_rows(key)
+                rows = await self.leases.claim_rows(key)
                 if rows is None:
                     # Another worker holds the chat: it takes our row after its own; or, after
                     # our first row, the lease lapsed while it ran (a stall, a heartbeat that
@@ -315,12 +303,7 @@ class SharedInboxProcessor(InboxProcessor):
                 # A row was recorded (here or elsewhere) while we held the chat: again.
         finally:
             if held:
-                sent = self._sent_of(processed)
-                async with self.sessionmaker() as session:
-                    if sent:
-                        await inbox.clear_answers(session, sent)
-                    await inbox.release_chat(session, CHANNEL, key, self.holder, utcnow())
-                    await session.commit()
+                await self.leases.release(key, self._clearing(processed))
 
     async def _process_row(self, key: str, row: Any) -> None:
         """One recorded update, the lease renewed while it takes long."""
@@ -332,17 +315,11 @@ class SharedInboxProcessor(InboxProcessor):
                 await inbox.finish(session, row.id or 0, "failed")
                 await session.commit()
             return
-        beat = asyncio.create_task(self._heartbeat(key))
+        beat = asyncio.create_task(self.leases.heartbeat(key))
         try:
             await self.process(row.id or 0, update)
         finally:
             beat.cancel()
-
-    async def _heartbeat(self, key: str) -> None:
-        """Renew the chat's lease while one update takes long (a slow download)."""
-        while True:
-            await asyncio.sleep(self.LEASE.total_seconds() / 4)
-            await self._claim(key)
 
     async def sweep(self) -> int:
         """Kick every chat with updates waiting longer than SWEEP_AGE; how many. Answers a

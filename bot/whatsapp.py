@@ -13,9 +13,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
-import socket
-import uuid
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
@@ -30,6 +27,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from bot.leases import ChatLeases, worker_name
 from bot.loop import WakeableLoop
 from bot.settings import Settings
 from handlers import intake as core
@@ -191,7 +189,8 @@ class WhatsAppInbound(WakeableLoop):
         self.client = client
         self.on_done = on_done
         self.shared = shared
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.holder = worker_name()
+        self.leases = ChatLeases(sessionmaker, CHANNEL, self.holder, self.LEASE, self.BATCH)
 
     async def step(self) -> float | None:
         async with self.sessionmaker() as session:
@@ -206,33 +205,6 @@ class WhatsAppInbound(WakeableLoop):
         if not rows:
             return None
         return 0.0 if any(done) else self.HELD_RETRY  # all held elsewhere: their holder works
-
-    async def _claim(self, key: str) -> bool:
-        """Take or renew the user's lease (one transaction)."""
-        now = utcnow()
-        async with self.sessionmaker() as session:
-            ok = await inbox.claim_chat(session, CHANNEL, key, self.holder, now + self.LEASE,
-                                        now)
-            await session.commit()
-        return ok
-
-    async def _claim_rows(self, key: str) -> list[Inbox] | None:
-        """Take or renew the user's lease and read their next rows: one transaction; None
-        when another worker has the user."""
-        now = utcnow()
-        async with self.sessionmaker() as session:
-            rows = await inbox.claim_chat_rows(session, CHANNEL, key, self.holder,
-                                               now + self.LEASE, now, self.BATCH)
-            await session.commit()
-        return rows
-
-    async def _release(self, key: str) -> bool:
-        """Let the user go; whether a message waits now (one transaction)."""
-        async with self.sessionmaker() as session:
-            more = await inbox.release_chat_and_look(session, CHANNEL, key, self.holder,
-                                                     utcnow())
-            await session.commit()
-        return more
 
     async def _user(self, key: str, ids: list[int]) -> bool:
         """Process one user's waiting messages in order; False if another worker has them."""
@@ -251,7 +223,7 @@ class WhatsAppInbound(WakeableLoop):
         held = False
         try:
             while True:
-                rows = await self._claim_rows(key)
+                rows = await self.leases.claim_rows(key)
                 if rows is None:
                     # Another worker has the user: it takes our messages after its own (or,
                     # after our first, our lease lapsed while one ran).
@@ -262,7 +234,7 @@ class WhatsAppInbound(WakeableLoop):
                     return True
                 if rows:
                     last = rows[0].id or 0
-                    beat = asyncio.create_task(self._heartbeat(key))
+                    beat = asyncio.create_task(self.leases.heartbeat(key))
                     try:
                         await self.process(last)
                     finally:
@@ -270,20 +242,12 @@ class WhatsAppInbound(WakeableLoop):
                 if len(rows) > 1:
                     continue  # more waits: renew and read again
                 held = False
-                if not await self._release(key):
+                if not await self.leases.release_and_look(key):
                     return True
                 # A message was recorded (here or by another worker) while we held the user.
         finally:
             if held:
-                async with self.sessionmaker() as session:
-                    await inbox.release_chat(session, CHANNEL, key, self.holder, utcnow())
-                    await session.commit()
-
-    async def _heartbeat(self, key: str) -> None:
-        """Renew the user's lease while one message takes long (a slow media download)."""
-        while True:
-            await asyncio.sleep(self.LEASE.total_seconds() / 4)
-            await self._claim(key)
+                await self.leases.release(key)
 
     async def process(self, row_id: int) -> None:
         async with self.sessionmaker() as session:

@@ -5,7 +5,9 @@ only with its effects. On SQLite always, and on PostgreSQL where it applies."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 
 from bot.geocoding import NoGeocoder
@@ -160,14 +163,26 @@ print("released", flush=True)
 """
 
 
-async def _holder(path: Path) -> asyncio.subprocess.Process:
-    """Another process holding SQLite's write lock until told to commit."""
+@contextlib.asynccontextmanager
+async def _locked_by_another(path: Path) -> AsyncIterator[
+        tuple[async_sessionmaker[Any], asyncio.subprocess.Process]]:
+    """An engine on a new database with one table, and another process holding SQLite's
+    write lock on it until told to commit (or killed)."""
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    async with engine.begin() as conn:
+        await conn.execute(text("create table t (x int)"))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", HOLDER, str(path), stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE)
-    assert proc.stdout is not None
-    assert (await proc.stdout.readline()).strip() == b"held"
-    return proc
+    try:
+        assert proc.stdout is not None
+        assert (await proc.stdout.readline()).strip() == b"held"
+        yield make_sessionmaker(engine), proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        await engine.dispose()
 
 
 async def test_writer_waits_for_another_process_without_blocking_the_loop(tmp_path: Path
@@ -175,13 +190,7 @@ async def test_writer_waits_for_another_process_without_blocking_the_loop(tmp_pa
     """SQLite's calls run on the loop's thread (models/sqlite_inline.py): a writer meeting
     another process's write lock waits by sleeping on the loop, so other chats' work goes on,
     and gets in once the lock is released, its write committed with the other's."""
-    path = tmp_path / "busy.db"
-    engine = make_engine(f"sqlite+aiosqlite:///{path}")
-    sm = make_sessionmaker(engine)
-    async with engine.begin() as conn:
-        await conn.execute(text("create table t (x int)"))
-    holder = await _holder(path)
-    try:
+    async with _locked_by_another(tmp_path / "busy.db") as (sm, holder):
         async def writer() -> None:
             async with sm() as s:
                 await s.execute(text("insert into t values (1)"))
@@ -200,11 +209,6 @@ async def test_writer_waits_for_another_process_without_blocking_the_loop(tmp_pa
         await asyncio.wait_for(task, 30)
         async with sm() as s:
             assert sorted((await s.execute(text("select x from t"))).scalars()) == [0, 1]
-    finally:
-        if holder.returncode is None:
-            holder.kill()
-        await holder.wait()
-        await engine.dispose()
 
 
 async def test_writer_gives_up_after_the_busy_timeout(tmp_path: Path,
@@ -212,13 +216,7 @@ async def test_writer_gives_up_after_the_busy_timeout(tmp_path: Path,
     """A lock another process never lets go of ends in 'database is locked' once the busy
     timeout has passed, not in a loop blocked or waiting forever; the engine works after."""
     monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 300)
-    path = tmp_path / "stuck.db"
-    engine = make_engine(f"sqlite+aiosqlite:///{path}")
-    sm = make_sessionmaker(engine)
-    async with engine.begin() as conn:
-        await conn.execute(text("create table t (x int)"))
-    holder = await _holder(path)
-    try:
+    async with _locked_by_another(tmp_path / "stuck.db") as (sm, holder):
         with pytest.raises(OperationalError, match="locked"):
             async with sm() as s:
                 await s.execute(text("insert into t values (1)"))
@@ -228,11 +226,6 @@ async def test_writer_gives_up_after_the_busy_timeout(tmp_path: Path,
             await s.execute(text("insert into t values (2)"))
             await s.commit()
             assert list((await s.execute(text("select x from t"))).scalars()) == [2]
-    finally:
-        if holder.returncode is None:
-            holder.kill()
-            await holder.wait()
-        await engine.dispose()
 
 
 async def test_a_dead_idle_connection_is_replaced_before_use(db_url: str,

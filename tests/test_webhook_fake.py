@@ -7,8 +7,10 @@ aiogram Bot on another thread plays the worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot
@@ -72,6 +74,27 @@ async def test_calls_are_stamped_on_arrival_while_the_driver_is_busy() -> None:
         await api.stop()
 
 
+@contextlib.asynccontextmanager
+async def _fake_and_worker(webhook: Callable[[web.Request], Awaitable[web.Response]]
+                           ) -> AsyncIterator[tuple[w.WebhookAPI, str]]:
+    """The webhook fake started, and a stand-in worker serving `webhook` on loopback: (the
+    fake, the worker's webhook URL)."""
+    app = web.Application()
+    app.router.add_post(w.WEBHOOK_PATH, webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    api = w.WebhookAPI()
+    await api.start()
+    try:
+        yield api, f"http://127.0.0.1:{port}{w.WEBHOOK_PATH}"
+    finally:
+        await api.stop()
+        await runner.cleanup()
+
+
 async def test_updates_are_posted_from_the_fake_and_retried() -> None:
     """push_update from the driver: the fake's loop posts it to a worker, again after a
     non-2xx answer; settle() returns once it is accepted; faults and files set from the
@@ -84,17 +107,8 @@ async def test_updates_are_posted_from_the_fake_and_retried() -> None:
         got.append(await request.json())
         return web.Response(status=next(answers))
 
-    app = web.Application()
-    app.router.add_post(w.WEBHOOK_PATH, webhook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    api = w.WebhookAPI()
-    await api.start()
-    try:
-        api.targets = [f"http://127.0.0.1:{port}{w.WEBHOOK_PATH}"]
+    async with _fake_and_worker(webhook) as (api, url):
+        api.targets = [url]
         first = api.push_update(api.make_message(CHAT, CHAT, "halo"))
         second = api.push_update(api.make_message(CHAT, CHAT, "lagi"))
         await api.settle(30.0)
@@ -120,9 +134,6 @@ async def test_updates_are_posted_from_the_fake_and_retried() -> None:
                 raise AssertionError("the 429 set from the driver was not met")
         finally:
             await bot.session.close()
-    finally:
-        await api.stop()
-        await runner.cleanup()
 
 
 async def test_a_chats_updates_go_in_sequence_other_chats_meanwhile() -> None:
@@ -144,31 +155,21 @@ async def test_a_chats_updates_go_in_sequence_other_chats_meanwhile() -> None:
             await release.wait()
         return web.Response(status=200)
 
-    app = web.Application()
-    app.router.add_post(w.WEBHOOK_PATH, webhook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    api = w.WebhookAPI()
-    await api.start()
-    try:
-        api.targets = [f"http://127.0.0.1:{port}{w.WEBHOOK_PATH}"] * 2
-        api.push_update(api.make_message(held_chat, held_chat, "satu"))
-        api.push_update(api.make_message(held_chat, held_chat, "dua"))
-        for chat in others:
-            api.push_update(api.make_message(chat, chat, "halo"))
-        await asyncio.wait_for(everyone.wait(), 30.0)
-        assert got.count(held_chat) == 1, got
-        release.set()
-        await api.settle(30.0)
-        assert got.count(held_chat) == 2
-        assert w.update_chat(api.make_callback(held_chat, held_chat, "x", 1)) == str(held_chat)
-    finally:
-        release.set()
-        await api.stop()
-        await runner.cleanup()
+    async with _fake_and_worker(webhook) as (api, url):
+        try:
+            api.targets = [url] * 2
+            api.push_update(api.make_message(held_chat, held_chat, "satu"))
+            api.push_update(api.make_message(held_chat, held_chat, "dua"))
+            for chat in others:
+                api.push_update(api.make_message(chat, chat, "halo"))
+            await asyncio.wait_for(everyone.wait(), 30.0)
+            assert got.count(held_chat) == 1, got
+            release.set()
+            await api.settle(30.0)
+            assert got.count(held_chat) == 2
+            assert w.update_chat(api.make_callback(held_chat, held_chat, "x", 1)) == str(held_chat)
+        finally:
+            release.set()  # a held handler must not outlive the test
 
 
 async def test_the_fake_notes_its_own_loop_stalls() -> None:
