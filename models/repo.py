@@ -160,13 +160,17 @@ _SAVE_DRAFT = (
 async def delete_draft(session: AsyncSession, channel: str, external_id: str,
                        version: int | None = None) -> None:
     """Remove the draft; with `version`, only that version of it (else DraftConflict)."""
-    stmt = delete(Draft).where(col(Draft.channel) == channel,
-                               col(Draft.external_id) == external_id)
+    params = {"c": channel, "u": external_id}
     if version is None:
-        await core_rowcount(session, stmt)
+        await core_rowcount(session, _DELETE_DRAFT, params)
         return
-    if await core_rowcount(session, stmt.where(col(Draft.version) == version)) != 1:
+    if await core_rowcount(session, _DELETE_DRAFT_VERSION, {**params, "v": version}) != 1:
         raise DraftConflict
+
+
+_DELETE_DRAFT = delete(Draft).where(col(Draft.channel) == bindparam("c"),
+                                    col(Draft.external_id) == bindparam("u"))
+_DELETE_DRAFT_VERSION = _DELETE_DRAFT.where(col(Draft.version) == bindparam("v"))
 
 
 async def purge_drafts(session: AsyncSession, older_than: datetime) -> int:
