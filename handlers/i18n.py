@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 LANGUAGES = ("id", "en")
+TEXT_CACHE_SIZE = 4096
 
 
 class Translator:
@@ -26,6 +27,9 @@ class Translator:
             for path in sorted((locales_dir / lang).glob("*.ftl")):
                 bundle.add_resource(FluentResource(path.read_text(encoding="utf-8")))
             self.bundles[lang] = bundle
+        # (language, key, *parameters) -> text, for keys in the catalogs and supported
+        # languages only.
+        self._texts: dict[Any, str] = {}
 
     def lang(self, code: str | None) -> str:
         """Pick a supported language for a client language code such as 'en-US'."""
@@ -36,6 +40,23 @@ class Translator:
         return set(self.bundles[lang]._messages)
 
     def __call__(self, lang: str, key: str, **params: Any) -> str:
+        # A text is formatted once per language and parameters (the catalogs never change):
+        # the same prompts come back at every step.
+        cache_key: Any = (lang, key, *[(k, type(v), v) for k, v in params.items()]) \
+            if params else (lang, key)
+        try:
+            text = self._texts.get(cache_key)
+        except TypeError:  # an unhashable parameter: formatted every time
+            return self._format(lang, key, params)
+        if text is None:
+            text = self._format(lang, key, params)
+            if lang in self.bundles and text is not key:  # keys in the catalogs only
+                if len(self._texts) >= TEXT_CACHE_SIZE:
+                    self._texts.clear()  # names and codes churn it; the rest come back
+                self._texts[cache_key] = text
+        return text
+
+    def _format(self, lang: str, key: str, params: Mapping[str, Any]) -> str:
         for code in (lang, self.default):
             bundle = self.bundles.get(code)
             if bundle and bundle.has_message(key):

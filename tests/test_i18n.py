@@ -220,3 +220,36 @@ def test_menu_commands_have_descriptions_within_telegram_limits() -> None:
         for command in COMMANDS:
             text = translator(lang, f"cmd-{command}")
             assert 1 <= len(text) <= 256, (lang, command, text)
+
+
+def test_formatted_texts_are_cached_by_language_key_and_parameters(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text is formatted once per (language, key, parameters): the same text as an
+    uncached format, other parameters or languages another text, and the cache bounded."""
+    import handlers.i18n as i18n
+
+    translator = Translator()
+    formats: list[str] = []
+    real = translator._format
+    monkeypatch.setattr(translator, "_format",
+                        lambda lang, key, params: formats.append(key) or real(lang, key, params))
+    fresh = Translator()
+    assert translator("id", "welcome", name="Ani") == fresh._format("id", "welcome",
+                                                                    {"name": "Ani"})
+    assert translator("id", "welcome", name="Ani") == fresh("id", "welcome", name="Ani")
+    assert translator("id", "welcome", name="Budi") != translator("id", "welcome", name="Ani")
+    assert translator("en", "welcome", name="Ani") != translator("id", "welcome", name="Ani")
+    assert translator("id", "menu-prompt") == translator("id", "menu-prompt")
+    assert formats == ["welcome", "welcome", "welcome", "menu-prompt"]
+    # Equal values of other types are other parameters (1 == 1.0 == True).
+    assert translator("id", "media-limit", max=1) == fresh("id", "media-limit", max=1)
+    assert translator("id", "media-limit", max=1.5) == fresh("id", "media-limit", max=1.5)
+    assert translator("id", "media-limit", max="x") == fresh("id", "media-limit", max="x")
+    # Unknown keys and languages outside the catalogs are not kept.
+    assert translator("id", "no-such-key") == "no-such-key"
+    assert translator("xx", "menu-prompt") == translator("id", "menu-prompt")
+    assert all(k[0] in LANGUAGES and k[1] != "no-such-key" for k in translator._texts)
+    monkeypatch.setattr(i18n, "TEXT_CACHE_SIZE", 5)
+    for n in range(20):
+        assert translator("id", "welcome", name=f"n{n}").startswith("Halo n")
+    assert len(translator._texts) <= 5

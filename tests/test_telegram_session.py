@@ -5,14 +5,17 @@ filters run on the loop."""
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiogram import Bot, F, Router
 from aiogram.client.default import DefaultBotProperties
-from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import (
     AnswerCallbackQuery,
+    BanChatMember,
     CopyMessage,
     EditMessageText,
     GetFile,
@@ -35,7 +38,7 @@ from aiogram.types import (
 )
 
 from bot.playground.botapi import _decode_value
-from bot.telegram import KeepingSession, LazyResult
+from bot.telegram import DirectReplies, KeepingSession, LazyResult
 from handlers.replies import Choice, Reply
 from handlers.telegram import run_filters_inline
 from handlers.telegram.callbacks import IntakeCb
@@ -56,6 +59,9 @@ METHODS = [
     EditMessageText(chat_id=1, message_id=5, text="t", reply_markup=KB),
     AnswerCallbackQuery(callback_query_id="abc", show_alert=False),
     SendLocation(chat_id=1, latitude=-6.2, longitude=106.8, reply_parameters={"message_id": 3}),
+    # A field this aiogram does not know yet (extra="allow"), and a date.
+    SendMessage(chat_id=1, text="z", future_field={"a": 1, "b": None}),
+    BanChatMember(chat_id=-100, user_id=2, until_date=datetime(2030, 1, 2, tzinfo=UTC)),
 ]
 SENT = {"message_id": 77, "date": 1700000000, "text": "Langkah 1/5 <b>x</b>",
         "chat": {"id": 123456, "type": "private", "first_name": "A"},
@@ -153,3 +159,65 @@ async def test_magic_filters_run_on_the_loop() -> None:
     for item in (message, other):
         await router.propagate_event("message", item)
     assert seen == ["abc"]
+
+
+class _Pacer:
+    def __init__(self) -> None:
+        self.holds: list[tuple[str, float]] = []
+
+    async def held_for(self, chat: str) -> float:
+        return 0.0
+
+    async def hold(self, chat: str, seconds: float) -> None:
+        self.holds.append((chat, seconds))
+
+
+def _failing(errors: list[Exception]) -> tuple[list[float], Any]:
+    calls: list[float] = []
+
+    async def make_request(bot: Bot, method: Any) -> Any:
+        calls.append(time.monotonic())
+        if errors:
+            raise errors.pop(0)
+        return True
+
+    return calls, make_request
+
+
+async def test_direct_sends_retry_briefly_then_give_up() -> None:
+    """DirectReplies' retry loop: transient errors are retried with a short backoff, at most
+    `attempts` times; a short 429 is waited out and recorded with the pacer; a long one and
+    a bad request are not retried."""
+    method = SendMessage(chat_id=5, text="x")
+    server = TelegramServerError(method=method, message="bad gateway")
+
+    calls, request = _failing([server, server])
+    assert await DirectReplies(_Pacer())(request, BOT, method) is True
+    assert len(calls) == 3
+    assert 0.18 < calls[1] - calls[0] < 0.5 and 0.38 < calls[2] - calls[1] < 0.8
+
+    calls, request = _failing([server, server, server, server])
+    with pytest.raises(TelegramServerError):
+        await DirectReplies(_Pacer())(request, BOT, method)
+    assert len(calls) == 3
+
+    pacer = _Pacer()
+    calls, request = _failing([TelegramRetryAfter(method=method, message="slow", retry_after=1)])
+    assert await DirectReplies(pacer)(request, BOT, method) is True
+    assert len(calls) == 2 and calls[1] - calls[0] >= 0.99 and pacer.holds == [("5", 1)]
+
+    calls, request = _failing([TelegramRetryAfter(method=method, message="slow", retry_after=9)])
+    with pytest.raises(TelegramRetryAfter):
+        await DirectReplies(_Pacer())(request, BOT, method)
+    assert len(calls) == 1
+
+    calls, request = _failing([TelegramBadRequest(method=method, message="no")])
+    with pytest.raises(TelegramBadRequest):
+        await DirectReplies(_Pacer())(request, BOT, method)
+    assert len(calls) == 1
+
+    # A callback answer that cannot go is dropped (it expires), not raised.
+    answer = AnswerCallbackQuery(callback_query_id="q")
+    calls, request = _failing([server, server, server])
+    assert await DirectReplies(_Pacer())(request, BOT, answer) is True
+    assert len(calls) == 3

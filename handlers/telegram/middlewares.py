@@ -148,7 +148,11 @@ class DbSession(BaseMiddleware):
                     result = None  # banned: told once (queued above), otherwise ignored
                 else:
                     result = await handler(event, data)
-                await session.commit()  # marks the update done if no use case committed
+                if claim is None or not claim.done or session.in_transaction() \
+                        or session.new or session.dirty or session.deleted:
+                    # Marks the update done if no use case committed. (An empty commit after
+                    # the use case's own was ~30 µs of ORM bookkeeping per update.)
+                    await session.commit()
             except inbox.AlreadyProcessed:
                 log.info("update %s was processed before: effects dropped",
                          getattr(event, "update_id", "?"))
