@@ -16,7 +16,8 @@ starts from the same state): `--citizens` citizens (200,000); `--reports` report
 bench/oversight.py's mix over two years: ~10 % open with their lights and moments, most
 older ones closed, with pins); `--outbox` outbox rows and `--inbox` inbox rows (1,000,000
 each) over a year, nearly all delivered / processed, so the hourly housekeeping meets a
-year's backlog past the retention (a first run after an upgrade, or after months without).
+year's backlog past the retention (a first run after an upgrade, or after months without);
+`--drafts` drafts (20,000) a crowd left 23 hours ago, expired for the tick a day later.
 
 Operations: the hourly housekeeping job (delivered outbox and processed inbox rows past their
 retention, idle chat leases, personal data of reports finished over a year ago), one
@@ -60,6 +61,7 @@ class Options:
     reports: int = 100_000
     outbox: int = 1_000_000
     inbox: int = 1_000_000
+    drafts: int = 20_000
     only: list[str] = field(default_factory=list)
     keep: str | None = None  # keep the built database here (reused when it exists)
     json_path: str | None = None
@@ -70,7 +72,8 @@ class Options:
         return Options(citizens=max(50, int(self.citizens * factor)),
                        reports=max(200, int(self.reports * factor)),
                        outbox=max(500, int(self.outbox * factor)),
-                       inbox=max(500, int(self.inbox * factor)), only=self.only,
+                       inbox=max(500, int(self.inbox * factor)),
+                       drafts=max(50, int(self.drafts * factor)), only=self.only,
                        keep=self.keep, json_path=self.json_path, quiet=self.quiet,
                        verbose=self.verbose)
 
@@ -228,6 +231,12 @@ def build(path: Path, opts: Options, now: datetime) -> None:
             (str(last + k), chat, "done" if k % 2 else "new", _dt(now), _dt(now),
              json.dumps([{"chat": chat, "payload": {"text": "Terima kasih."}}])
              if k % 2 else None))
+    # A crowd's drafts abandoned 23 hours ago: the tick a day later finds them expired.
+    con.executemany(
+        "INSERT INTO draft (channel, external_id, step, data, version, updated_at) "
+        "VALUES ('telegram', ?, 'description', ?, 3, ?)",
+        ((str(10_000_000 + j), json.dumps({"category_id": 3, "media": [], "nonce": f"{j:032x}"}),
+          _dt(now - timedelta(hours=23))) for j in range(opts.drafts)))
     # Chats' inbox leases (several webhook workers), most idle for long.
     con.executemany("INSERT INTO job_lease (name, last_run_at) VALUES (?, ?)",
                     ((f"chat:telegram:{10_000_000 + j}",
@@ -542,6 +551,7 @@ def parse_args(argv: list[str]) -> tuple[Options, str | None]:
     p.add_argument("--reports", type=int, default=100_000)
     p.add_argument("--outbox", type=int, default=1_000_000)
     p.add_argument("--inbox", type=int, default=1_000_000)
+    p.add_argument("--drafts", type=int, default=20_000)
     p.add_argument("--scale", type=float, default=1.0, help="multiply every size")
     p.add_argument("--only", default="", help="comma-separated operation names")
     p.add_argument("--keep", help="build the database here once and reuse it")
@@ -551,6 +561,7 @@ def parse_args(argv: list[str]) -> tuple[Options, str | None]:
                    help="also print each operation's slowest statement")
     a = p.parse_args(argv)
     opts = Options(citizens=a.citizens, reports=a.reports, outbox=a.outbox, inbox=a.inbox,
+                   drafts=a.drafts,
                    only=[n.strip() for n in a.only.split(",") if n.strip()], keep=a.keep,
                    json_path=a.json_path, verbose=a.verbose)
     if a.scale != 1.0:

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -134,23 +134,6 @@ def ops_routes(app: web.Application, sessionmaker: async_sessionmaker[Any], metr
 # ---- housekeeping ----------------------------------------------------------------------------
 
 
-async def in_chunks(sessionmaker: async_sessionmaker[Any],
-                    step: Callable[[Any, int], Awaitable[int]], chunk: int) -> int:
-    """`step(session, chunk)` in its own short transaction, again and again until it does
-    fewer than `chunk`; the event loop runs everything else between two chunks (on SQLite the
-    main engine's statements run on the loop's thread, and a free write lock is taken without
-    suspending). Returns the total done."""
-    total = 0
-    while True:
-        async with sessionmaker() as session:
-            done = await step(session, chunk)
-            await session.commit()
-        total += done
-        if done < chunk:
-            return total
-        await asyncio.sleep(0)
-
-
 async def purge_personal_data(sessionmaker: async_sessionmaker[Any], days: int,
                               now: datetime | None = None) -> int:
     """Reporter data of reports closed or rejected more than `days` ago (real time), in short
@@ -162,7 +145,7 @@ async def purge_personal_data(sessionmaker: async_sessionmaker[Any], days: int,
     moment = now or utcnow()
     cutoff = moment - timedelta(days=days)
     chunk = hk.chunk_size(sessionmaker, sqlite=PERSONAL_CHUNK_SQLITE, other=privacy.PURGE_BATCH)
-    total = await in_chunks(
+    total = await hk.in_chunks(
         sessionmaker, lambda s, n: privacy.purge_expired(s, cutoff, moment, limit=n), chunk)
     if total:
         log.info("retention: personal data of %d finished reports purged", total)
@@ -181,14 +164,14 @@ async def housekeeping(sessionmaker: async_sessionmaker[Any], *, outbox_days: fl
     done: dict[str, int] = {}
     cutoff = utcnow() - timedelta(days=outbox_days)
     for status in hk.OUTBOX_PURGED:
-        done[f"outbox {status}"] = await in_chunks(
+        done[f"outbox {status}"] = await hk.in_chunks(
             sessionmaker, lambda s, n, st=status: hk.purge_outbox(s, st, cutoff, n), chunk)
     cutoff = utcnow() - timedelta(days=inbox_days)
     for status in hk.INBOX_PURGED:
-        done[f"inbox {status}"] = await in_chunks(
+        done[f"inbox {status}"] = await hk.in_chunks(
             sessionmaker, lambda s, n, st=status: hk.purge_inbox(s, st, cutoff, n), chunk)
     idle = utcnow() - timedelta(days=1)
-    done["chat leases"] = await in_chunks(
+    done["chat leases"] = await hk.in_chunks(
         sessionmaker, lambda s, n: hk.purge_chat_leases(s, idle, n), chunk)
     done["personal data"] = await purge_personal_data(sessionmaker, personal_days)
     if any(done.values()):

@@ -26,9 +26,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import lifecycle
 from handlers.lifecycle import Deps, enqueue_many, notify_citizen, refresh_card
-from models import repo
+from models import housekeeping
 from models.domain import OPEN_STATUSES, Status, utcnow
-from models.housekeeping import chunk_size
+from models.housekeeping import chunk_size, in_chunks
 from models.tables import Opd, Report
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,10 @@ async def tick(sessionmaker: async_sessionmaker[Any], deps: Deps, now: datetime 
     if draft_ttl is not None:
         # Drafts age in real time (their updated_at is the wall clock): a demo or test moving
         # the oversight clock forward must not throw away what people are typing right now.
-        async with sessionmaker() as session:
-            result.drafts = await repo.purge_drafts(session, utcnow() - draft_ttl)
-            await session.commit()
+        expired = utcnow() - draft_ttl
+        result.drafts = await in_chunks(
+            sessionmaker, lambda s, n: housekeeping.purge_drafts(s, expired, n),
+            chunk_size(sessionmaker))
     if result.red or result.yellow or result.closed or result.drafts:
         log.info("oversight tick: %d red, %d yellow, %d auto-closed, %d drafts purged",
                  result.red, result.yellow, result.closed, result.drafts)

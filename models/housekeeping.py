@@ -12,6 +12,8 @@ once the first status has no old rows left every chunk would walk that status's 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.tables import Inbox, JobLease, Outbox
+from models.tables import Draft, Inbox, JobLease, Outbox
 
 OUTBOX_PURGED = ("sent", "superseded")  # parked and undeliverable rows stay for the admins
 INBOX_PURGED = ("done", "failed")  # new rows are still to be processed
@@ -37,6 +39,23 @@ def chunk_size(sessionmaker: async_sessionmaker[Any], sqlite: int = SQLITE_CHUNK
     bind = sessionmaker.kw.get("bind")
     name = getattr(getattr(bind, "dialect", None), "name", "")
     return sqlite if name == "sqlite" else other
+
+
+async def in_chunks(sessionmaker: async_sessionmaker[Any],
+                    step: Callable[[Any, int], Awaitable[int]], chunk: int) -> int:
+    """`step(session, chunk)` in its own short transaction, again and again until it does
+    fewer than `chunk`; the event loop runs everything else between two chunks (on SQLite the
+    main engine's statements run on the loop's thread, and a free write lock is taken without
+    suspending). Returns the total done."""
+    total = 0
+    while True:
+        async with sessionmaker() as session:
+            done = await step(session, chunk)
+            await session.commit()
+        total += done
+        if done < chunk:
+            return total
+        await asyncio.sleep(0)
 
 
 async def purge_outbox(session: AsyncSession, status: str, before: datetime, limit: int
@@ -70,5 +89,15 @@ async def purge_chat_leases(session: AsyncSession, before: datetime, limit: int)
                                        col(JobLease.last_run_at) < before).limit(limit))
     result = await session.execute(
         delete(JobLease).where(col(JobLease.name).in_(old.scalar_subquery()))
+        .execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def purge_drafts(session: AsyncSession, older_than: datetime, limit: int) -> int:
+    """Up to `limit` drafts untouched since before `older_than` (a crowd's abandoned drafts
+    expire together: 20,000 in one statement held the loop ~0.2 s)."""
+    old = select(Draft.id).where(col(Draft.updated_at) < older_than).limit(limit)
+    result = await session.execute(
+        delete(Draft).where(col(Draft.id).in_(old.scalar_subquery()))
         .execution_options(synchronize_session=False))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -30,7 +30,7 @@ from handlers import oversight
 from models import housekeeping as hk
 from models.db import make_engine, make_sessionmaker, migrate
 from models.domain import Status, utcnow
-from models.tables import Inbox, JobLease, Outbox, Report
+from models.tables import Draft, Inbox, JobLease, Outbox, Report
 from tests.conftest import ADMIN_ID, Harness
 from tests.test_agency_groups import PIC_A, file_report, report_by, setup_groups
 
@@ -295,3 +295,30 @@ async def test_broadcast_counts_citizens_on_the_reader(harness: Harness) -> None
     assert counted == [], counted
     async with h.sessionmaker() as s:
         assert (await s.execute(text("SELECT count(*) FROM broadcast"))).scalar_one() == 1
+
+
+async def test_expired_drafts_go_in_short_chunks(harness: Harness) -> None:
+    """A crowd's drafts expiring together: all purged by the tick, a chunk a statement."""
+    h = harness
+    assert h.app is not None and h.app.deps is not None
+    chunk = hk.chunk_size(h.sessionmaker)
+    n = 2 * chunk + 5
+    old = utcnow() - timedelta(days=2)
+    async with h.sessionmaker() as s:
+        conn = await s.connection()
+        await conn.execute(insert(Draft), [
+            {"channel": "telegram", "external_id": str(50_000_000 + i), "step": "description",
+             "data": {"category_id": 1}, "version": 1, "updated_at": old} for i in range(n)])
+        await conn.execute(insert(Draft), [
+            {"channel": "telegram", "external_id": "49999999", "step": "description",
+             "data": {}, "version": 1, "updated_at": utcnow()}])
+        await s.commit()
+    with statements(h.app.engine) as seen:
+        result = await oversight.tick(h.sessionmaker, h.app.deps, h.clock.now(),
+                                      timedelta(hours=24))
+    assert result.drafts == n
+    deletes = [rows for sql, rows in seen if sql.startswith("DELETE FROM draft")]
+    assert deletes and max(deletes) <= chunk, deletes
+    async with h.sessionmaker() as s:
+        left = (await s.exec(select(Draft.external_id))).all()
+    assert "49999999" in left and not any(len(x) == 8 and x.startswith("5000") for x in left)
