@@ -133,6 +133,8 @@ def ops_routes(app: web.Application, sessionmaker: async_sessionmaker[Any], metr
 
 # ---- housekeeping ----------------------------------------------------------------------------
 
+PERSONAL_CHUNK_SQLITE = 50  # reports anonymised per transaction on SQLite (~5 statements each)
+
 
 async def purge_personal_data(sessionmaker: async_sessionmaker[Any], days: int,
                               now: datetime | None = None) -> int:
@@ -150,9 +152,6 @@ async def purge_personal_data(sessionmaker: async_sessionmaker[Any], days: int,
     if total:
         log.info("retention: personal data of %d finished reports purged", total)
     return total
-
-
-PERSONAL_CHUNK_SQLITE = 50  # reports anonymised per transaction on SQLite (~5 statements each)
 
 
 async def housekeeping(sessionmaker: async_sessionmaker[Any], *, outbox_days: float,

@@ -35,9 +35,10 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # reports per transaction: citizens' turns are never held up for long
 # On SQLite the main engine's statements run on the event loop's thread (nothing else runs
-# meanwhile), so smaller batches there: lights cost ~0.1 ms a report (one UPDATE, one INSERT
-# of their outbox rows), an auto-close a few ms (a compare-and-set, its event, the citizen's
-# notice and the card, through the ORM): 500 of those held the loop for 1.5 s.
+# meanwhile), so smaller batches there (bench/loop_block.py): a light costs ~0.1-0.25 ms (its
+# share of one UPDATE and one INSERT of the outbox rows), an auto-close ~3 ms (a
+# compare-and-set, its event, the citizen's notice and the card, through the ORM): 500 of
+# those held the loop for 1.5 s. PostgreSQL blocks nobody: 500.
 SQLITE_LIGHT_BATCH = 200
 SQLITE_CLOSE_BATCH = 10
 SHOWN = 30  # tickets listed in one reminder; the rest are counted
