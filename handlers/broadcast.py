@@ -62,8 +62,12 @@ def counts(bc: Broadcast) -> Counts:
 
 def _eligible(created_before: Any, channels: list[str], admin_id: int) -> list[Any]:
     """Who receives a broadcast: citizens known when it started, on a channel we can reach,
-    neither banned nor having blocked the bot; not the admin who sent it."""
-    return [col(Citizen.channel).in_(channels), col(Citizen.banned_at).is_(None),
+    neither banned nor having blocked the bot; not the admin who sent it. The channel is
+    compared as an expression (`channel || ''`), which no index serves: without statistics
+    (the bot never runs ANALYZE) SQLite otherwise reads every citizen of the channel through
+    the (channel, external_id) index and sorts them by id for each batch of 60 (65-95 ms a
+    step at 200,000), where the id order of the primary key is what the batches walk."""
+    return [col(Citizen.channel).concat("").in_(channels), col(Citizen.banned_at).is_(None),
             col(Citizen.blocked_since).is_(None), col(Citizen.created_at) <= created_before,
             not_(and_(col(Citizen.channel) == Channel.TELEGRAM.value,
                       col(Citizen.external_id) == str(admin_id)))]

@@ -328,3 +328,58 @@ async def test_expired_drafts_go_in_short_chunks(harness: Harness) -> None:
     async with h.sessionmaker() as s:
         left = (await s.exec(select(Draft.external_id))).all()
     assert "49999999" in left and not any(len(x) == 8 and x.startswith("5000") for x in left)
+
+
+async def test_broadcast_batches_walk_the_primary_key(tmp_path: Path) -> None:
+    """A broadcast's next citizens are read along the primary key from its cursor, on a
+    database without statistics (the bot never runs ANALYZE): not through the (channel,
+    external_id) index with every citizen of the channel sorted for each batch."""
+    from handlers import broadcast as core
+    from handlers.i18n import Translator
+    from models.tables import Citizen
+
+    path = tmp_path / "bc.db"
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await migrate(engine)
+        sm = make_sessionmaker(engine)
+        async with sm() as s:
+            conn = await s.connection()
+            await conn.execute(insert(Citizen), [
+                {"channel": "telegram", "external_id": str(1000 + i), "language": "id",
+                 "ban_notified": False, "created_at": utcnow() - timedelta(days=1),
+                 "last_seen_at": utcnow()} for i in range(200)])
+            await s.commit()
+        async with sm() as s:
+            bc, _ = await core.start(s, 1, 1, "Pengumuman", ["telegram"])
+        reads: list[tuple[str, Any]] = []
+
+        def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_a: Any
+                   ) -> None:
+            if statement.lstrip().startswith("SELECT citizen.id"):
+                reads.append((statement, parameters))
+
+        event.listen(engine.sync_engine, "before_cursor_execute", before)
+        try:
+            async with sm() as s:
+                _, queued = await core.advance(
+                    s, _deps_with(Translator(default="id")), bc.id or 0, ["telegram"])
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", before)
+        assert queued == core.WINDOW and reads
+        async with sm() as s:
+            conn = await s.connection()
+            plan = " | ".join(str(r[-1]) for r in (await conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + reads[0][0], reads[0][1])).all())
+            await s.commit()
+        assert "PRIMARY KEY" in plan and "TEMP B-TREE" not in plan, plan
+    finally:
+        await engine.dispose()
+
+
+def _deps_with(translator: Any) -> Any:
+    from zoneinfo import ZoneInfo
+
+    from handlers.lifecycle import Deps
+
+    return Deps(translator=translator, tz=ZoneInfo("Asia/Jakarta"), admin_ids=frozenset({1}))
