@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import ops
 from bot.broadcast import BroadcastRunner
 from bot.geocoding import GeocodeQueue, NoGeocoder, ReverseGeocoder
 from bot.inbox import (
@@ -32,7 +33,7 @@ from bot.scheduler import Job, Scheduler, last_weekly, week_key
 from bot.settings import Settings, operator_chat, require_webhook
 from bot.telegram import DirectReplies, make_bot, outbox_item
 from handlers import broadcast as broadcast_core
-from handlers import lifecycle, oversight, privacy, verification
+from handlers import lifecycle, oversight, verification
 from handlers.i18n import Translator
 from handlers.intake import Intake, IntakeConfig
 from handlers.lifecycle import Deps
@@ -41,11 +42,10 @@ from handlers.telegram.admin import register_admin_menus
 from handlers.telegram.menu import CITIZEN_COMMANDS
 from handlers.telegram.middlewares import DbSession, Throttle
 from handlers.whatsapp import WhatsAppConversation
-from models import repo
 from models.catalog import Catalog
 from models.citizens import CitizenCache
 from models.db import make_engine, make_reader, make_sessionmaker, migrate
-from models.domain import Clock, SystemClock, utcnow
+from models.domain import Clock, SystemClock
 from models.geo import AreaIndex, load_area_text
 from models.media import MediaStore
 from models.pii import convert_plaintext
@@ -354,7 +354,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     worker.metrics = app.metrics
     app.redis = redis
     app.web = web.Application(client_max_size=4 * 1024 * 1024)
-    ops_routes(app.web, sessionmaker, app.metrics, app.loops)
+    ops_routes(app.web, sessionmaker, app.metrics, app.loops, reader=deps.reader)
     if settings.telegram_mode == "webhook":
         _, secret = require_webhook(settings)
         # On PostgreSQL several webhook workers may share the database: chats are leased.
@@ -373,26 +373,6 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
                                       shared=settings.database_url.startswith("postgresql"))
         webhook_app(settings, sessionmaker, app.inbound, worker.wake, app=app.web)
     return app
-
-
-async def purge_personal_data(sessionmaker: async_sessionmaker[Any], days: int,
-                              now: datetime | None = None) -> int:
-    """Reporter data of reports closed or rejected more than `days` ago (real time), in short
-    batches; 0 days keeps everything. Returns the reports anonymised."""
-    if days <= 0:
-        return 0
-    now = now or utcnow()
-    cutoff, total = now - timedelta(days=days), 0
-    while True:
-        async with sessionmaker() as session:
-            done = await privacy.purge_expired(session, cutoff, now)
-            await session.commit()
-        total += done
-        if done < privacy.PURGE_BATCH:
-            break
-    if total:
-        log.info("retention: personal data of %d finished reports purged", total)
-    return total
 
 
 def make_scheduler(settings: Settings, sessionmaker: async_sessionmaker[Any], deps: Deps,
@@ -420,19 +400,10 @@ def make_scheduler(settings: Settings, sessionmaker: async_sessionmaker[Any], de
         worker.wake()
 
     async def housekeeping(now: datetime) -> None:
-        """Delivered outbox rows and processed inbox rows past their retention, in batches
-        (real time: what the wall clock says is old)."""
-        for purge, days in ((repo.purge_delivered, settings.outbox_retention_days),
-                            (repo.purge_processed, settings.inbox_retention_days)):
-            cutoff, removed = utcnow() - timedelta(days=days), repo.PURGE_BATCH
-            while removed >= repo.PURGE_BATCH:
-                async with sessionmaker() as session:
-                    removed = await purge(session, cutoff)
-                    await session.commit()
-        async with sessionmaker() as session:  # idle chats' inbox leases (several workers)
-            await repo.purge_chat_leases(session, utcnow() - timedelta(days=1))
-            await session.commit()
-        await purge_personal_data(sessionmaker, settings.personal_data_retention_days)
+        """Rows past their retention, in short chunks (bot/ops.py)."""
+        await ops.housekeeping(sessionmaker, outbox_days=settings.outbox_retention_days,
+                               inbox_days=settings.inbox_retention_days,
+                               personal_days=settings.personal_data_retention_days)
 
     jobs = [Job("oversight", every=timedelta(seconds=settings.scheduler_interval), run=run_tick),
             Job("weekly_digest", period=digest_period, run_in=queue_digest),

@@ -1,4 +1,5 @@
-"""Operations: `/healthz`, `/metrics` (prometheus-client) and structured, redacted logs.
+"""Operations: `/healthz`, `/metrics` (prometheus-client), structured, redacted logs, and the
+hourly housekeeping (rows past their retention, in short chunks).
 
 Metrics live in a registry of the app's own (several apps in one test process never clash).
 Counters and the latency histogram are updated where things happen (inbox, outbox); depths,
@@ -14,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from handlers import logctx
+from models import housekeeping as hk
 from models.domain import utcnow
 
 log = logging.getLogger(__name__)
@@ -92,13 +94,18 @@ def _age(moment: Any) -> float:
 
 
 def ops_routes(app: web.Application, sessionmaker: async_sessionmaker[Any], metrics: Metrics,
-               loops: Callable[[], dict[str, bool]]) -> None:
-    """GET /healthz (200 or 503 with the reasons) and GET /metrics."""
+               loops: Callable[[], dict[str, bool]],
+               reader: async_sessionmaker[Any] | None = None) -> None:
+    """GET /healthz (200 or 503 with the reasons) and GET /metrics. Their counts are read
+    through `reader` (SQLite's read-only engine, on aiosqlite's threads: counting a year's
+    reports on the main engine would hold every citizen up for tens of ms), else the main
+    sessionmaker."""
+    read = reader or sessionmaker
 
     async def healthz(request: web.Request) -> web.Response:
         checks: dict[str, str] = {}
         try:
-            await asyncio.wait_for(metrics.refresh(sessionmaker), 5)
+            await asyncio.wait_for(metrics.refresh(read), 5)
             checks["database"] = "ok"
         except Exception as exc:  # any failure to read is the answer itself
             checks["database"] = f"unreachable: {type(exc).__name__}"
@@ -114,7 +121,7 @@ def ops_routes(app: web.Application, sessionmaker: async_sessionmaker[Any], metr
 
     async def metrics_view(request: web.Request) -> web.Response:
         try:
-            await asyncio.wait_for(metrics.refresh(sessionmaker), 5)
+            await asyncio.wait_for(metrics.refresh(read), 5)
         except Exception:
             log.warning("metrics: the database could not be read")
         body = generate_latest(metrics.registry)
@@ -122,6 +129,53 @@ def ops_routes(app: web.Application, sessionmaker: async_sessionmaker[Any], metr
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
+
+
+# ---- housekeeping ----------------------------------------------------------------------------
+
+PERSONAL_CHUNK_SQLITE = 50  # reports anonymised per transaction on SQLite (~5 statements each)
+
+
+async def purge_personal_data(sessionmaker: async_sessionmaker[Any], days: int,
+                              now: datetime | None = None) -> int:
+    """Reporter data of reports closed or rejected more than `days` ago (real time), in short
+    batches; 0 days keeps everything. Returns the reports anonymised."""
+    from handlers import privacy
+
+    if days <= 0:
+        return 0
+    moment = now or utcnow()
+    cutoff = moment - timedelta(days=days)
+    chunk = hk.chunk_size(sessionmaker, sqlite=PERSONAL_CHUNK_SQLITE, other=privacy.PURGE_BATCH)
+    total = await hk.in_chunks(
+        sessionmaker, lambda s, n: privacy.purge_expired(s, cutoff, moment, limit=n), chunk)
+    if total:
+        log.info("retention: personal data of %d finished reports purged", total)
+    return total
+
+
+async def housekeeping(sessionmaker: async_sessionmaker[Any], *, outbox_days: float,
+                       inbox_days: float, personal_days: int) -> dict[str, int]:
+    """Delivered outbox rows and processed inbox rows past their retention, idle chats' inbox
+    leases and reporters' data past theirs, in short chunks (real time: what the wall clock
+    says is old). Returns how many of each went."""
+    chunk = hk.chunk_size(sessionmaker)
+    done: dict[str, int] = {}
+    cutoff = utcnow() - timedelta(days=outbox_days)
+    for status in hk.OUTBOX_PURGED:
+        done[f"outbox {status}"] = await hk.in_chunks(
+            sessionmaker, lambda s, n, st=status: hk.purge_outbox(s, st, cutoff, n), chunk)
+    cutoff = utcnow() - timedelta(days=inbox_days)
+    for status in hk.INBOX_PURGED:
+        done[f"inbox {status}"] = await hk.in_chunks(
+            sessionmaker, lambda s, n, st=status: hk.purge_inbox(s, st, cutoff, n), chunk)
+    idle = utcnow() - timedelta(days=1)
+    done["chat leases"] = await hk.in_chunks(
+        sessionmaker, lambda s, n: hk.purge_chat_leases(s, idle, n), chunk)
+    done["personal data"] = await purge_personal_data(sessionmaker, personal_days)
+    if any(done.values()):
+        log.info("housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
+    return done
 
 
 # ---- logs ----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import lifecycle
-from models import repo
+from models import inbox, repo
 from models.domain import Channel, utcnow
 from models.tables import Broadcast, BroadcastRecipient, Citizen, Outbox
 
@@ -62,8 +62,12 @@ def counts(bc: Broadcast) -> Counts:
 
 def _eligible(created_before: Any, channels: list[str], admin_id: int) -> list[Any]:
     """Who receives a broadcast: citizens known when it started, on a channel we can reach,
-    neither banned nor having blocked the bot; not the admin who sent it."""
-    return [col(Citizen.channel).in_(channels), col(Citizen.banned_at).is_(None),
+    neither banned nor having blocked the bot; not the admin who sent it. The channel is
+    compared as an expression (`channel || ''`), which no index serves: without statistics
+    (the bot never runs ANALYZE) SQLite otherwise reads every citizen of the channel through
+    the (channel, external_id) index and sorts them by id for each batch of 60 (65-95 ms a
+    step at 200,000), where the id order of the primary key is what the batches walk."""
+    return [col(Citizen.channel).concat("").in_(channels), col(Citizen.banned_at).is_(None),
             col(Citizen.blocked_since).is_(None), col(Citizen.created_at) <= created_before,
             not_(and_(col(Citizen.channel) == Channel.TELEGRAM.value,
                       col(Citizen.external_id) == str(admin_id)))]
@@ -75,15 +79,30 @@ async def running(session: AsyncSession) -> Broadcast | None:
 
 
 async def start(session: AsyncSession, admin_id: int, chat_id: int, text: str,
-                channels: list[str]) -> tuple[Broadcast, bool]:
-    """A new running broadcast (committed), or the one already running and False."""
+                channels: list[str], reader: Any = None) -> tuple[Broadcast, bool]:
+    """A new running broadcast (committed), or the one already running and False. The
+    citizens are counted through `reader` when given (SQLite's read-only engine: the count
+    walks the whole citizen table, ~40 ms at 200,000, which on the main engine would hold
+    the event loop; the total is for the progress message, the final count is exact)."""
     current = await running(session)
     if current is not None:
         await session.commit()
         return current, False
     now = utcnow()
-    total = await session.scalar(select(func.count()).select_from(Citizen)
-                                 .where(*_eligible(now, channels, admin_id)))
+    counting = select(func.count()).select_from(Citizen).where(
+        *_eligible(now, channels, admin_id))
+    if reader is None:
+        total = await session.scalar(counting)
+    else:
+        with inbox.held(session):  # ends the read; the update is done with the insert
+            await session.commit()
+        async with reader() as read:
+            total = await read.scalar(counting)
+            await read.commit()
+        current = await running(session)  # another admin's meanwhile
+        if current is not None:
+            await session.commit()
+            return current, False
     bc = Broadcast(text=text, created_by=admin_id, chat_id=chat_id, total=int(total or 0),
                    created_at=now)
     session.add(bc)

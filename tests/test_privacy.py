@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text, update
 from sqlmodel import col, select
 
-from bot.app import purge_personal_data
+from bot.ops import purge_personal_data
 from handlers import reports
 from handlers.i18n import Translator
 from models.domain import utcnow

@@ -242,7 +242,7 @@ async def cmd_broadcast(message: Message, command: CommandObject, bot: Bot,
         await message.reply(t("bc-usage"))
         return
     bc, started = await bcast.start(session, message.from_user.id, message.chat.id, text,
-                                    broadcasts.channels)
+                                    broadcasts.channels, reader=deps.reader)
     if not started:
         await message.reply(t("bc-running", id=bc.id or 0))
         return
