@@ -19,9 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -34,6 +31,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.leases import worker_name
 from bot.loop import WakeableLoop
 from models.domain import Clock
 from models.tables import JobLease
@@ -65,7 +63,7 @@ class Scheduler(WakeableLoop):
         self.jobs = jobs
         self.lease = lease
         self.poll = poll
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.holder = holder or worker_name()
         self._known: set[str] = set()
 
     async def step(self) -> float | None:

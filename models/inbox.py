@@ -251,8 +251,12 @@ async def take_unsent(session: AsyncSession, channel: str, older_than: datetime 
     A private chat that has a later update already had that update answered with where the
     citizen stands now: its older answer is dropped (items empty), not sent late out of turn.
     """
+    # The channel compared as an expression: SQLite (no statistics; the bot never runs
+    # ANALYZE) would otherwise walk the (channel, update_key) index over the whole inbox
+    # instead of the small partial index of rows with an answer kept (~300 ms at a year's
+    # size, at start-up and on every sweep, with the loop blocked).
     query = select(Inbox.id, Inbox.chat_key).where(
-        Inbox.channel == channel, col(Inbox.answer).is_not(None))
+        col(Inbox.channel).concat("") == channel, col(Inbox.answer).is_not(None))
     if older_than is not None:
         query = query.where(col(Inbox.processed_at) < older_than)
     rows = (await session.execute(query.order_by(col(Inbox.id)).limit(limit))).all()

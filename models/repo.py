@@ -20,7 +20,6 @@ from models.tables import (
     Category,
     Citizen,
     Draft,
-    Inbox,
     Opd,
     Outbox,
     Pic,
@@ -353,38 +352,3 @@ async def requeue_undeliverable(session: AsyncSession, old_chat: int | str,
     if result.rowcount:  # type: ignore[attr-defined]
         session.info[OUTBOX_QUEUED] = True
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-PURGE_BATCH = 5000
-
-
-async def purge_delivered(session: AsyncSession, before: datetime) -> int:
-    """Up to PURGE_BATCH outbox rows sent or superseded before `before` (parked and
-    undeliverable rows are kept for the admins); not committed. Returns how many."""
-    old = (select(Outbox.id).where(col(Outbox.status).in_(("sent", "superseded")),
-                                   col(Outbox.created_at) < before).limit(PURGE_BATCH))
-    result = await session.execute(
-        delete(Outbox).where(col(Outbox.id).in_(old.scalar_subquery())))
-    return int(result.rowcount or 0)
-
-
-async def purge_processed(session: AsyncSession, before: datetime) -> int:
-    """Up to PURGE_BATCH inbox rows processed (done or failed) before `before`; not
-    committed. Returns how many."""
-    old = (select(Inbox.id).where(col(Inbox.status).in_(("done", "failed")),
-                                  col(Inbox.received_at) < before).limit(PURGE_BATCH))
-    result = await session.execute(
-        delete(Inbox).where(col(Inbox.id).in_(old.scalar_subquery())))
-    return int(result.rowcount or 0)
-
-
-async def purge_chat_leases(session: AsyncSession, before: datetime) -> int:
-    """Per-chat inbox leases given up before `before` (one row per chat ever seen otherwise);
-    not committed. Returns how many."""
-    from models.tables import JobLease
-
-    result = await session.execute(
-        delete(JobLease).where(col(JobLease.name).startswith("chat:"),
-                               col(JobLease.lease_until).is_(None),
-                               col(JobLease.last_run_at) < before))
-    return int(result.rowcount or 0)

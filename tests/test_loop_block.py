@@ -383,3 +383,42 @@ def _deps_with(translator: Any) -> Any:
     from handlers.lifecycle import Deps
 
     return Deps(translator=translator, tz=ZoneInfo("Asia/Jakarta"), admin_ids=frozenset({1}))
+
+
+async def test_unsent_answers_are_found_through_their_partial_index(tmp_path: Path) -> None:
+    """Start-up recovery and the sweeper look for kept answers through the partial index of
+    rows that have one, on a database without statistics: not by walking the inbox's
+    (channel, update_key) index over every update ever received."""
+    from models import inbox
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'unsent.db'}")
+    try:
+        await migrate(engine)
+        sm = make_sessionmaker(engine)
+        async with sm() as s:
+            await inbox.record(s, "telegram", [(str(n), str(n), {"update_id": n})
+                                               for n in range(1, 201)])
+            await s.commit()
+        reads: list[tuple[str, Any]] = []
+
+        def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_a: Any
+                   ) -> None:
+            if statement.lstrip().startswith("SELECT inbox.id, inbox.chat_key"):
+                reads.append((statement, parameters))
+
+        event.listen(engine.sync_engine, "before_cursor_execute", before)
+        try:
+            async with sm() as s:
+                assert await inbox.take_unsent(s, "telegram", None) == []
+                await s.commit()
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", before)
+        assert reads
+        async with sm() as s:
+            conn = await s.connection()
+            plan = " | ".join(str(r[-1]) for r in (await conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + reads[0][0], reads[0][1])).all())
+            await s.commit()
+        assert "ix_inbox_answer_pending" in plan, plan
+    finally:
+        await engine.dispose()
