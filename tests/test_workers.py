@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import os
 import random
@@ -75,10 +76,20 @@ async def cluster(tmp_path: Path, size: int = 3, **env: str
     await api.start()
     api.hang_next("getFile", 0.05, times=10**9)  # a download takes a moment
     c = w.Cluster(api, tmp_path / "cluster", size=size, env_extra=env)
+    # The fake stamps calls on a thread of this process: a full garbage collection here
+    # (a C call holding the GIL, up to 0.45 s with pytest's captured logs) stalled it, and
+    # the calls that came meanwhile were stamped late and bunched, several groups at once,
+    # as gaps shorter than the pacer ever made. What start-up built is frozen and the
+    # collector rests while the workers run; reference counting frees the rest.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     try:
         await c.start()
         yield c, api
     finally:
+        gc.enable()
+        gc.unfreeze()
         try:
             await c.stop()
         finally:

@@ -697,6 +697,8 @@ _Handler = Callable[["Call"], Any]
 class FakeBotAPI:
     """Fake Telegram Bot API server (see the module docstring)."""
 
+    access_log = True  # aiohttp's access log of every call (off where calls are many)
+
     def __init__(
         self,
         *,
@@ -759,7 +761,8 @@ class FakeBotAPI:
         # handler_cancellation: a client that gives up (timeout, polling stopped) cancels
         # its long poll / delayed answer instead of leaving it running until shutdown.
         self._runner = web.AppRunner(
-            app, handle_signals=False, handler_cancellation=True, shutdown_timeout=1.0
+            app, handle_signals=False, handler_cancellation=True, shutdown_timeout=1.0,
+            **({} if self.access_log else {"access_log": None}),
         )
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
