@@ -32,7 +32,8 @@ from models.db import make_engine, make_sessionmaker, migrate
 from models.domain import Status, utcnow
 from models.tables import Draft, Inbox, JobLease, Outbox, Report
 from tests.conftest import ADMIN_ID, Harness
-from tests.test_agency_groups import PIC_A, file_report, report_by, setup_groups
+from tests.test_agency_groups import file_report, report_by, setup_groups
+from tests.test_oversight import resolve_without_proof
 
 
 @contextmanager
@@ -226,20 +227,9 @@ async def test_tick_closes_in_short_transactions(harness: Harness) -> None:
     await setup_groups(h)
     code = await file_report(h, 700101)
     report = await report_by(h, code)
-    from handlers import lifecycle
-
+    await resolve_without_proof(h, report.id or 0)
     app = h.app
     assert app is not None and app.deps is not None
-    async with h.sessionmaker() as s:
-        cat = await s.get(lifecycle.Category, report.category_id)
-        cat.requires_photo = False
-        s.add(cat)
-        await s.commit()
-    async with h.sessionmaker() as s:
-        r = await s.get(Report, report.id)
-        out = await lifecycle.resolve(s, app.deps, lifecycle.Actor(PIC_A, "Andi"), r,
-                                      "Sudah ditambal", None)
-        assert out.ok, out.alert
     n = 25
     columns = [c.name for c in Report.__table__.columns if c.name not in ("id", "code",
                                                                            "draft_nonce")]

@@ -281,27 +281,32 @@ async def test_need_info_pauses_the_clock(harness: Harness) -> None:
     assert resumed.red_at == resumed.resolve_due_at and resumed.light == "green"
 
 
-async def test_auto_close_after_resolution(harness: Harness) -> None:
-    h, citizen = harness, new_user()
-    await setup_groups(h)
-    code = await file_report(h, citizen)
-    report = await report_by(h, code)
+async def resolve_without_proof(h: Harness, report_id: int) -> None:
+    """The report resolved by PIC Andi, its category first told to need no proof photo (the
+    seed's road category needs one)."""
     from handlers import lifecycle
 
     app = h.app
     assert app is not None and app.deps is not None
     async with h.sessionmaker() as s:
-        r = await s.get(Report, report.id)
-        r.category_id = r.category_id  # the seed's road category needs a proof photo
+        r = await s.get(Report, report_id)
         cat = await s.get(lifecycle.Category, r.category_id)
         cat.requires_photo = False
         s.add(cat)
         await s.commit()
     async with h.sessionmaker() as s:
-        r = await s.get(Report, report.id)
+        r = await s.get(Report, report_id)
         out = await lifecycle.resolve(s, app.deps, lifecycle.Actor(PIC_A, "Andi"), r,
                                       "Sudah ditambal", None)
         assert out.ok, out.alert
+
+
+async def test_auto_close_after_resolution(harness: Harness) -> None:
+    h, citizen = harness, new_user()
+    await setup_groups(h)
+    code = await file_report(h, citizen)
+    report = await report_by(h, code)
+    await resolve_without_proof(h, report.id or 0)
     resolved = await report_by(h, code)
     assert resolved.close_due_at is not None
     h.clock.advance(resolved.close_due_at - h.clock.now() - timedelta(hours=1))
