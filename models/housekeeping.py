@@ -58,16 +58,21 @@ async def in_chunks(sessionmaker: async_sessionmaker[Any],
         await asyncio.sleep(0)
 
 
+async def _delete_chosen(session: AsyncSession, key: Any, chosen: Any) -> int:
+    """Delete the rows of `key`'s table whose key `chosen` (a limited select) picks; how many."""
+    result = await session.execute(
+        delete(key.table).where(key.in_(chosen.scalar_subquery()))
+        .execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def purge_outbox(session: AsyncSession, status: str, before: datetime, limit: int
                        ) -> int:
     """Up to `limit` outbox rows of `status` (sent or superseded) created before `before`."""
     assert status in OUTBOX_PURGED
     old = (select(Outbox.id).where(col(Outbox.status) == status,
                                    col(Outbox.created_at) < before).limit(limit))
-    result = await session.execute(
-        delete(Outbox).where(col(Outbox.id).in_(old.scalar_subquery()))
-        .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await _delete_chosen(session, col(Outbox.id), old)
 
 
 async def purge_inbox(session: AsyncSession, status: str, before: datetime, limit: int) -> int:
@@ -75,10 +80,7 @@ async def purge_inbox(session: AsyncSession, status: str, before: datetime, limi
     assert status in INBOX_PURGED
     old = (select(Inbox.id).where(col(Inbox.status) == status,
                                   col(Inbox.received_at) < before).limit(limit))
-    result = await session.execute(
-        delete(Inbox).where(col(Inbox.id).in_(old.scalar_subquery()))
-        .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await _delete_chosen(session, col(Inbox.id), old)
 
 
 async def purge_chat_leases(session: AsyncSession, before: datetime, limit: int) -> int:
@@ -87,10 +89,7 @@ async def purge_chat_leases(session: AsyncSession, before: datetime, limit: int)
     old = (select(JobLease.name).where(col(JobLease.name).startswith("chat:"),
                                        col(JobLease.lease_until).is_(None),
                                        col(JobLease.last_run_at) < before).limit(limit))
-    result = await session.execute(
-        delete(JobLease).where(col(JobLease.name).in_(old.scalar_subquery()))
-        .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await _delete_chosen(session, col(JobLease.name), old)
 
 
 async def purge_drafts(session: AsyncSession, older_than: datetime, limit: int) -> int:
@@ -98,7 +97,4 @@ async def purge_drafts(session: AsyncSession, older_than: datetime, limit: int) 
     expire together: 20,000 in one statement held the loop 15-30 ms, growing with the
     crowd)."""
     old = select(Draft.id).where(col(Draft.updated_at) < older_than).limit(limit)
-    result = await session.execute(
-        delete(Draft).where(col(Draft.id).in_(old.scalar_subquery()))
-        .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await _delete_chosen(session, col(Draft.id), old)

@@ -320,6 +320,33 @@ async def test_expired_drafts_go_in_short_chunks(harness: Harness) -> None:
     assert "49999999" in left and not any(len(x) == 8 and x.startswith("5000") for x in left)
 
 
+@contextmanager
+def reads_starting(engine: Any, prefix: str) -> Iterator[list[tuple[str, Any]]]:
+    """The (statement, parameters) of every statement run on `engine` meanwhile that starts
+    with `prefix`."""
+    reads: list[tuple[str, Any]] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_a: Any) -> None:
+        if statement.lstrip().startswith(prefix):
+            reads.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    try:
+        yield reads
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", before)
+
+
+async def plan_of(sm: Any, statement: str, parameters: Any) -> str:
+    """SQLite's query plan for a statement, its steps joined by ' | '."""
+    async with sm() as s:
+        conn = await s.connection()
+        plan = " | ".join(str(r[-1]) for r in (await conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement, parameters)).all())
+        await s.commit()
+    return plan
+
+
 async def test_broadcast_batches_walk_the_primary_key(tmp_path: Path) -> None:
     """A broadcast's next citizens are read along the primary key from its cursor, on a
     database without statistics (the bot never runs ANALYZE): not through the (channel,
@@ -342,26 +369,12 @@ async def test_broadcast_batches_walk_the_primary_key(tmp_path: Path) -> None:
             await s.commit()
         async with sm() as s:
             bc, _ = await core.start(s, 1, 1, "Pengumuman", ["telegram"])
-        reads: list[tuple[str, Any]] = []
-
-        def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_a: Any
-                   ) -> None:
-            if statement.lstrip().startswith("SELECT citizen.id"):
-                reads.append((statement, parameters))
-
-        event.listen(engine.sync_engine, "before_cursor_execute", before)
-        try:
+        with reads_starting(engine, "SELECT citizen.id") as reads:
             async with sm() as s:
                 _, queued = await core.advance(
                     s, _deps_with(Translator(default="id")), bc.id or 0, ["telegram"])
-        finally:
-            event.remove(engine.sync_engine, "before_cursor_execute", before)
         assert queued == core.WINDOW and reads
-        async with sm() as s:
-            conn = await s.connection()
-            plan = " | ".join(str(r[-1]) for r in (await conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + reads[0][0], reads[0][1])).all())
-            await s.commit()
+        plan = await plan_of(sm, *reads[0])
         assert "PRIMARY KEY" in plan and "TEMP B-TREE" not in plan, plan
     finally:
         await engine.dispose()
@@ -389,26 +402,12 @@ async def test_unsent_answers_are_found_through_their_partial_index(tmp_path: Pa
             await inbox.record(s, "telegram", [(str(n), str(n), {"update_id": n})
                                                for n in range(1, 201)])
             await s.commit()
-        reads: list[tuple[str, Any]] = []
-
-        def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_a: Any
-                   ) -> None:
-            if statement.lstrip().startswith("SELECT inbox.id, inbox.chat_key"):
-                reads.append((statement, parameters))
-
-        event.listen(engine.sync_engine, "before_cursor_execute", before)
-        try:
+        with reads_starting(engine, "SELECT inbox.id, inbox.chat_key") as reads:
             async with sm() as s:
                 assert await inbox.take_unsent(s, "telegram", None) == []
                 await s.commit()
-        finally:
-            event.remove(engine.sync_engine, "before_cursor_execute", before)
         assert reads
-        async with sm() as s:
-            conn = await s.connection()
-            plan = " | ".join(str(r[-1]) for r in (await conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + reads[0][0], reads[0][1])).all())
-            await s.commit()
+        plan = await plan_of(sm, *reads[0])
         assert "ix_inbox_answer_pending" in plan, plan
     finally:
         await engine.dispose()
