@@ -183,6 +183,8 @@ def _on_usr1(signum: int, frame: FrameType | None) -> None:
 # each SIGUSR1 also asks callgrind to dump its counts: one dump file per interval between two
 # snapshots, so the crowd's instructions are counted apart from start-up and warm-up.
 CALLGRIND_ENV = "BENCH_CALLGRIND"
+# With BENCH_CPROFILE=PATH the bot runs under cProfile and dumps its stats there at exit.
+CPROFILE_ENV = "BENCH_CPROFILE"
 
 # With BENCH_TRACEMALLOC=PATH: Python allocations traced from the start (slower); each SIGUSR1
 # takes a snapshot, one more at exit, and PATH gets what grew between the second snapshot (the
@@ -230,9 +232,18 @@ def main() -> int:
     threading.Thread(target=_writer, name="bench-stats", daemon=True).start()
     from bot.__main__ import main as bot_main
 
+    profile_to = os.environ.get(CPROFILE_ENV)
+    if profile_to:  # deterministic call counts (several times slower; for finding work)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         return bot_main(["run"])
     finally:
+        if profile_to:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
         _final()
 
 

@@ -10,17 +10,18 @@ from aiogram import Router
 from handlers.telegram.admin import make_admin_routers
 from handlers.telegram.admin_reports import make_reports_router
 from handlers.telegram.admin_tools import make_tools_router
-from handlers.telegram.citizen import make_citizen_router
+from handlers.telegram.citizen import make_citizen_fast_router, make_citizen_router
 from handlers.telegram.errors import make_errors_router
 from handlers.telegram.operators import make_operators_router
 from handlers.telegram.staff import make_staff_router
 
 
 def setup_routers() -> Router:
-    """Errors, admin (filtered), the admin refusal, OPD groups, then the citizen chat."""
+    """The citizen's words and intake buttons (which nothing else takes), errors, admin
+    (filtered), the admin refusal, OPD groups, then the rest of the citizen chat."""
     root = Router(name="aduan")
     admin, denied = make_admin_routers()
-    root.include_routers(make_errors_router(), make_operators_router(), admin, denied,
+    root.include_routers(make_citizen_fast_router(), make_errors_router(), make_operators_router(), admin, denied,
                          make_reports_router(), make_tools_router(),
                          make_staff_router(), make_citizen_router())
     run_filters_inline(root)

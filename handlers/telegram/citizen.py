@@ -237,6 +237,35 @@ async def on_feedback(query: CallbackQuery, callback_data: FeedbackCb, session: 
     await query.answer()
 
 
+_INTAKE_PREFIX = IntakeCb.__prefix__ + IntakeCb.__separator__
+
+
+async def _free_words(message: Message) -> bool:
+    """A private message that no command handler can take: no text or caption starting
+    with '/' (aiogram's Command reads either)."""
+    if message.chat.type != "private":
+        return False
+    words = message.text if message.text is not None else message.caption
+    return not (words or "").startswith("/")
+
+
+async def _intake_press(query: CallbackQuery) -> bool:
+    """A press of an intake button in the citizen's chat (no other router knows its prefix)."""
+    return (query.data or "").startswith(_INTAKE_PREFIX) and isinstance(
+        query.message, Message) and query.message.chat.type == "private"
+
+
+def make_citizen_fast_router() -> Router:
+    """The citizen's own words and intake buttons, ahead of the routers of commands, groups
+    and other buttons, none of which can take them: most updates in a crowd are these, and
+    each router passed costs a middleware chain and its filters (about 8 % of the CPU of an
+    intake step). Commands and everything else go down the full chain."""
+    router = Router(name=__name__ + ".fast")
+    router.message.register(on_message, _free_words)
+    router.callback_query.register(on_button, _intake_press, IntakeCb.filter())
+    return router
+
+
 def make_citizen_router() -> Router:
     """The private-chat router; a new one each call so every Dispatcher gets its own."""
     router = Router(name=__name__)

@@ -19,6 +19,7 @@ from handlers.i18n import Translator
 from handlers.lifecycle import QUEUED_KEY
 from models import inbox
 from models.citizens import CitizenCache
+from models.db import closing
 from models.domain import Channel
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class DbSession(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         claim: inbox.Claim | None = data.get("inbox_claim")
-        async with self.sessionmaker() as session:
+        async with closing(self.sessionmaker()) as session:
             data["session"] = session
             current_session.set(session)
             deps = data.get("deps")
