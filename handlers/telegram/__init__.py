@@ -21,9 +21,9 @@ def setup_routers() -> Router:
     (filtered), the admin refusal, OPD groups, then the rest of the citizen chat."""
     root = Router(name="aduan")
     admin, denied = make_admin_routers()
-    root.include_routers(make_citizen_fast_router(), make_errors_router(), make_operators_router(), admin, denied,
-                         make_reports_router(), make_tools_router(),
-                         make_staff_router(), make_citizen_router())
+    root.include_routers(make_citizen_fast_router(), make_errors_router(),
+                         make_operators_router(), admin, denied, make_reports_router(),
+                         make_tools_router(), make_staff_router(), make_citizen_router())
     run_filters_inline(root)
     return root
 
