@@ -149,8 +149,12 @@ def _ping_after_idle(engine: AsyncEngine) -> None:
 
 
 async def _take(lock: asyncio.Lock) -> None:
-    """The write lock, at once when free (no task and no loop turn, as `wait_for` costs on
-    Python 3.11), else within LOCK_TAKEOVER_S (TimeoutError)."""
+    """The write lock: at once when free (no timer, no task and no turn of the loop: with
+    `wait_for` on Python 3.11 a task and three turns per transaction), else within
+    LOCK_TAKEOVER_S (TimeoutError)."""
+    if not lock.locked() and not getattr(lock, "_waiters", None):
+        await lock.acquire()  # free and nobody queued: returns at once
+        return
     async with asyncio.timeout(LOCK_TAKEOVER_S):
         await lock.acquire()
 

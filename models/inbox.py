@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.domain import utcnow
+from models.prepared import Prepared
 from models.tables import Inbox
 
 CLAIM_KEY = "aduan.inbox_claim"
@@ -64,7 +65,7 @@ def attach(session: AsyncSession, claim: Claim) -> None:
     session.sync_session.info[CLAIM_KEY] = claim
 
 
-_FLIP = (  # built once: it runs for every update
+_FLIP = Prepared(  # built once: it runs for every update
     update(Inbox).where(col(Inbox.id) == bindparam("rid"), col(Inbox.status) == "new")
     .values(status="done", processed_at=bindparam("at"), answer=bindparam("answer"))
     .execution_options(synchronize_session=False))
@@ -77,9 +78,9 @@ def _flip(session: Session) -> None:
         # (a SAVEPOINT released is not the commit: the flip goes with the outer one, with
         # the answers the use case stashes after it)
         return
-    # Core on the session's transaction (the ORM's DML path costs more than it gives here).
-    result: Any = session.connection().execute(
-        _FLIP, {"rid": claim.inbox_id, "at": utcnow(), "answer": claim.answer or None})
+    # On the session's transaction, as the driver's SQL (models/prepared.py).
+    params = {"rid": claim.inbox_id, "at": utcnow(), "answer": claim.answer or None}
+    result: Any = _FLIP.run(session.connection(), params)
     if result.rowcount != 1:
         raise AlreadyProcessed(claim.inbox_id)
     claim.committing = True

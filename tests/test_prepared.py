@@ -1,0 +1,108 @@
+"""Statements compiled once and run as the driver's SQL (models/prepared.py) write exactly
+what SQLAlchemy's own path writes, on SQLite and PostgreSQL, and the draft's compare-and-set
+through them still lets one of many concurrent writers win."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from models import repo
+from models.db import make_engine, make_sessionmaker, migrate
+from models.domain import utcnow
+from models.inbox import _FLIP
+from models.prepared import Prepared
+from models.repo import _SAVE_DRAFT
+
+
+async def _raw(sm: Any, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Rows as the database holds them (no ORM types on the way back)."""
+    async with sm() as s:
+        return [tuple(row) for row in (await s.execute(text(sql), params)).all()]
+
+
+async def _both_ways(sm: Any, prepared: Prepared, params: list[dict[str, Any]]) -> None:
+    """The first params through the prepared path, the second through Connection.execute."""
+    async with sm() as s:
+        conn = await s.connection()
+        fast = await conn.run_sync(lambda c: prepared.run(c, params[0]).rowcount)
+        slow = await conn.run_sync(lambda c: c.execute(prepared.statement, params[1]).rowcount)
+        await s.commit()
+    assert fast == slow == 1
+
+
+async def test_the_same_rows_as_sqlalchemy_writes(db_url: str) -> None:
+    engine = make_engine(db_url)
+    await migrate(engine)
+    sm = make_sessionmaker(engine)
+    try:
+        versions = {}
+        async with sm() as s:
+            for user in ("a", "b"):
+                versions[user] = await repo.save_draft(s, "telegram", user, "category", {}, None)
+            await s.commit()
+        when = datetime(2026, 11, 24, 13, 5, 7, 123456, tzinfo=UTC)
+        data = {"description": "Jalan berlubang", "media": [{"kind": "photo"}], "n": 3}
+        await _both_ways(sm, _SAVE_DRAFT, [
+            {"c": "telegram", "u": user, "v": versions[user], "step": "media", "data": data,
+             "version": versions[user] + 1, "updated_at": when} for user in ("a", "b")])
+        rows = await _raw(sm, "SELECT external_id, step, CAST(data AS TEXT), "
+                              "CAST(updated_at AS TEXT) FROM draft ORDER BY external_id")
+        assert rows[0][1:] == rows[1][1:] and rows[0][1] == "media", rows
+
+        async with sm() as s:
+            await s.execute(text(
+                "INSERT INTO inbox (channel, update_key, chat_key, payload, status, attempts, "
+                "received_at) VALUES ('telegram', '1', 'c', '{}', 'new', 0, :at), "
+                "('telegram', '2', 'c', '{}', 'new', 0, :at), "
+                "('telegram', '3', 'c', '{}', 'new', 0, :at), "
+                "('telegram', '4', 'c', '{}', 'new', 0, :at)"), {"at": utcnow()})
+            await s.commit()
+        ids = [r[0] for r in await _raw(sm, "SELECT id FROM inbox ORDER BY update_key")]
+        answer = [{"chat_id": "c", "payload": {"text": "Langkah 3/5"}, "report_id": None}]
+        for pair, value in (((ids[0], ids[1]), answer), ((ids[2], ids[3]), None)):
+            await _both_ways(sm, _FLIP, [{"rid": rid, "at": when, "answer": value}
+                                         for rid in pair])
+        rows = await _raw(sm, "SELECT status, CAST(processed_at AS TEXT), CAST(answer AS TEXT) "
+                              "FROM inbox ORDER BY update_key")
+        assert rows[0] == rows[1] and rows[2] == rows[3], rows
+        assert rows[0][0] == "done" and "Langkah 3/5" in rows[0][2]
+        # A second flip of a done row matches nothing: the exactly-once check still holds.
+        async with sm() as s:
+            conn = await s.connection()
+            again = await conn.run_sync(lambda c: _FLIP.run(
+                c, {"rid": ids[0], "at": when, "answer": None}).rowcount)
+            await s.commit()
+        assert again == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_one_of_many_concurrent_compare_and_sets_wins(db_url: str) -> None:
+    engine = make_engine(db_url)
+    await migrate(engine)
+    sm = make_sessionmaker(engine)
+    try:
+        async with sm() as s:
+            version = await repo.save_draft(s, "telegram", "u", "category", {}, None)
+            await s.commit()
+
+        async def write(n: int) -> bool:
+            async with sm() as s:
+                try:
+                    await repo.save_draft(s, "telegram", "u", "description", {"n": n}, version)
+                except repo.DraftConflict:
+                    await s.rollback()
+                    return False
+                await s.commit()
+                return True
+
+        won = await asyncio.gather(*(write(n) for n in range(30)))
+        assert sum(won) == 1
+        rows = await _raw(sm, "SELECT version, step FROM draft")
+        assert rows == [(version + 1, "description")]
+    finally:
+        await engine.dispose()
