@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, update
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.i18n import Translator
@@ -329,11 +329,12 @@ async def dispatch(session: AsyncSession, deps: Deps, report: Report,
     if opd is None or opd.chat_id is None:
         # Told once per OPD while its reports wait, not once per report: after a flood that
         # would be hundreds of identical alerts.
+        # Whether another one waits, not how many: the same cost with 10 or 10,000 waiting.
         waiting = await session.scalar(
-            select(func.count()).select_from(Report).where(
+            select(Report.id).where(
                 Report.opd_id == report.opd_id, Report.status == Status.RECEIVED.value,
-                Report.id != report.id))
-        if not waiting:
+                Report.id != report.id).limit(1))
+        if waiting is None:
             await alert_admins(session, deps, "alert-opd-no-group", code=report.code,
                                opd=opd.code if opd else "?")
         return False
