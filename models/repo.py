@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, delete, func, update
+from sqlalchemy import JSON, bindparam, delete, func, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -50,10 +50,12 @@ class DraftConflict(Exception):
 
 
 async def get_citizen(session: AsyncSession, channel: str, external_id: str) -> Citizen | None:
-    result = await session.exec(
-        select(Citizen).where(Citizen.channel == channel, Citizen.external_id == external_id)
-    )
+    result = await session.exec(_GET_CITIZEN, params={"c": channel, "u": external_id})
     return result.first()
+
+
+_GET_CITIZEN = select(Citizen).where(col(Citizen.channel) == bindparam("c"),
+                                     col(Citizen.external_id) == bindparam("u"))
 
 
 async def upsert_citizen(
@@ -299,21 +301,28 @@ async def create_report(
     else:  # pragma: no cover - 29^6 codes make this unreachable in practice
         raise RuntimeError("could not allocate a ticket code")
     assert report.id is not None
-    for item in attachments:
-        session.add(
-            Attachment(
-                report_id=report.id, kind=item["kind"], path=item["path"], size=item["size"],
-                sha256=item["sha256"], mime=item.get("mime"), source_ref=item.get("source_ref"),
-            )
-        )
-    session.add(
-        ReportEvent(
-            report_id=report.id, kind="created", actor_kind="citizen", actor_id=actor_id,
-            actor_name=actor_name, from_status=None, to_status=Status.RECEIVED.value,
-        )
-    )
-    await session.flush()
+    now = utcnow()
+    files = [{"report_id": report.id, "kind": item["kind"], "path": item["path"],
+              "size": item["size"], "sha256": item["sha256"], "mime": item.get("mime"),
+              "source_ref": item.get("source_ref"), "created_at": now} for item in attachments]
+    event = {"report_id": report.id, "at": now, "kind": "created", "actor_kind": "citizen",
+             "actor_id": actor_id, "actor_name": actor_name, "from_status": None,
+             "to_status": Status.RECEIVED.value, "note": None}
+
+    def write(sync: Any) -> None:
+        # Core rows in one hop, not ORM objects and a flush (~0.4 ms of a filing's CPU):
+        # nothing reads them back as objects in this transaction.
+        conn = sync.connection()
+        if files:
+            conn.execute(_ADD_ATTACHMENTS, files)
+        conn.execute(_ADD_EVENT, event)
+
+    await session.run_sync(write)
     return report
+
+
+_ADD_ATTACHMENTS = insert(Attachment.__table__)  # type: ignore[attr-defined]
+_ADD_EVENT = insert(ReportEvent.__table__)  # type: ignore[attr-defined]
 
 
 async def find_pic(session: AsyncSession, opd_id: int, user_id: int | None,
