@@ -127,7 +127,7 @@ async def save_draft(
         first = secrets.randbelow(1 << 30) + 1
         values = {"channel": channel, "external_id": external_id, "step": step, "data": data,
                   "version": first, "updated_at": now}
-        if await core_rowcount(session, insert_ignoring_conflict(session, Draft, values)) != 1:
+        if await core_rowcount(session, _new_draft(session), values) != 1:
             raise DraftConflict
         return first
     if await core_rowcount(session, _SAVE_DRAFT, {
@@ -149,6 +149,24 @@ async def core_rowcount(session: AsyncSession, stmt: Any,
 
     return await session.run_sync(run)
 
+
+def _new_draft(session: AsyncSession) -> Prepared:
+    """The new draft's INSERT ... ON CONFLICT DO NOTHING, built once per dialect (built per
+    call, with its values inlined, its cache key alone cost ~0.5 ms of CPU per filing)."""
+    dialect = session.get_bind().dialect.name
+    stmt = _NEW_DRAFT.get(dialect)
+    if stmt is None:
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        table = Draft.__table__  # type: ignore[attr-defined]
+        stmt = _NEW_DRAFT[dialect] = Prepared(insert_(table).values(
+            channel=bindparam("channel"), external_id=bindparam("external_id"),
+            step=bindparam("step"), data=bindparam("data", type_=JSON),
+            version=bindparam("version"), updated_at=bindparam("updated_at"),
+        ).on_conflict_do_nothing())
+    return stmt
+
+
+_NEW_DRAFT: dict[str, Prepared] = {}  # dialect name -> the new draft's INSERT
 
 # Built once: an intake step's statements are the same every time but for their values.
 _SAVE_DRAFT = Prepared(

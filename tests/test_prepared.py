@@ -106,3 +106,29 @@ async def test_one_of_many_concurrent_compare_and_sets_wins(db_url: str) -> None
         assert rows == [(version + 1, "description")]
     finally:
         await engine.dispose()
+
+
+async def test_one_of_many_concurrent_new_drafts_wins(db_url: str) -> None:
+    """The first step of one person delivered to many handlers at once (re-deliveries, two
+    workers): one draft, the rest told of the conflict."""
+    engine = make_engine(db_url)
+    await migrate(engine)
+    sm = make_sessionmaker(engine)
+    try:
+        async def start(n: int) -> int | None:
+            async with sm() as s:
+                try:
+                    version = await repo.save_draft(s, "telegram", "new", "category",
+                                                    {"n": n}, None)
+                except repo.DraftConflict:
+                    await s.rollback()
+                    return None
+                await s.commit()
+                return version
+
+        versions = [v for v in await asyncio.gather(*(start(n) for n in range(30))) if v]
+        assert len(versions) == 1
+        rows = await _raw(sm, "SELECT version, step FROM draft")
+        assert rows == [(versions[0], "category")]
+    finally:
+        await engine.dispose()
