@@ -4,6 +4,7 @@ messaged twice, and citizens' own turns answered while one runs."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -238,3 +239,52 @@ async def test_citizens_answered_while_a_broadcast_runs(
     final = await final_message(h, "selesai")
     assert f"terkirim {folks.count}" in final.text  # newcomers are not part of it
     assert max(per_recipient(h, graph).values()) == 1
+
+
+class _WatchedLock(asyncio.Lock):
+    """The gate's lock, telling when an update's handler (not the outbox worker or the
+    broadcast runner) starts waiting for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handler_waits = asyncio.Event()
+
+    async def acquire(self) -> bool:
+        task = asyncio.current_task()
+        coro = task.get_coro() if task is not None else None
+        if self.locked() and "InboxProcessor" in getattr(coro, "__qualname__", ""):
+            self.handler_waits.set()
+        return await super().acquire()
+
+
+async def test_a_cancel_waiting_for_the_gate_is_not_yet_done(
+        bh: Harness, graph: fg.FakeGraphAPI) -> None:  # noqa: F811
+    """The cancel ends its read before it waits for the broadcast's gate; that commit must not
+    mark the update done, or a crash while it waits would lose the cancellation (a re-delivery
+    is then taken for a duplicate). Done once the cancellation itself commits."""
+    from models.tables import Inbox
+
+    h = bh
+    await people(h, n_tg=10, n_wa=0)
+    progress, cancel = await start_broadcast(h)
+    assert h.app is not None and h.app.broadcasts is not None
+    gate = h.app.broadcasts.gate
+    async with gate.lock:  # wait for the runner and the worker to let go, then swap it
+        pass
+    gate.lock = watched = _WatchedLock()
+    await watched.acquire()  # the gate's holder is busy (a batch being queued)
+    try:
+        mark = h.fake.mark()
+        update_id = h.fake.push_update(h.fake.make_callback(
+            ADMIN_ID, ADMIN_ID, cancel, progress.result["message_id"]))
+        await asyncio.wait_for(watched.handler_waits.wait(), 10)
+        async with h.sessionmaker() as s:
+            row = (await s.exec(select(Inbox).where(Inbox.update_key == str(update_id)))).one()
+        assert row.status == "new"
+    finally:
+        watched.release()
+    [answer] = await h.fake.wait_for("answerCallbackQuery", since=mark)
+    assert "dibatalkan" in answer.params["text"]
+    async with h.sessionmaker() as s:
+        row = (await s.exec(select(Inbox).where(Inbox.update_key == str(update_id)))).one()
+    assert row.status == "done" and (await broadcast_row(h)).status == "cancelled"

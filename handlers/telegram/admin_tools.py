@@ -27,6 +27,7 @@ from handlers.i18n import Tr
 from handlers.telegram.admin import IsAdmin
 from handlers.telegram.files import QueuedForLater, queued_link
 from handlers.telegram.render import commit_and_send, keep_sends
+from models import inbox
 from models.citizens import CitizenCache
 from models.tables import Report
 
@@ -257,7 +258,11 @@ async def cmd_broadcast(message: Message, command: CommandObject, bot: Bot,
 
 async def _cancel(session: AsyncSession, deps: lifecycle.Deps, broadcasts: Any,
                   bc_id: int | None) -> bool:
-    await session.commit()  # the gate is taken with no transaction open
+    # The gate is taken with no transaction open (on SQLite the write lock, which the gate's
+    # holder may be waiting for). That commit only ends the read: the update is marked done
+    # with the cancellation's own commit, so a crash while waiting leaves it to be redone.
+    with inbox.held(session):
+        await session.commit()
     async with broadcasts.gate.lock:
         bc = await bcast.cancel(session, deps, bc_id)
     if bc is not None:
