@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
+from sqlmodel import select
 
 from models import repo
 from models.db import make_engine, make_sessionmaker, migrate
@@ -130,5 +131,40 @@ async def test_one_of_many_concurrent_new_drafts_wins(db_url: str) -> None:
         assert len(versions) == 1
         rows = await _raw(sm, "SELECT version, step FROM draft")
         assert rows == [(versions[0], "category")]
+    finally:
+        await engine.dispose()
+
+
+async def test_first_contact_of_many_at_once_makes_one_citizen(db_url: str) -> None:
+    """The same person's first messages handled at once (two workers, a re-delivery): one
+    citizen row, one `created`; every caller gets that row, attached to its session."""
+    from models.tables import Citizen
+
+    engine = make_engine(db_url)
+    await migrate(engine)
+    sm = make_sessionmaker(engine)
+    try:
+        async def contact(n: int) -> tuple[int, bool]:
+            async with sm() as s:
+                citizen, created = await repo.upsert_citizen(
+                    s, "telegram", "77", language="id", display_name=f"Budi {n}",
+                    username="budi")
+                citizen.last_inbound_at = utcnow()  # tracked: written at the commit
+                s.add(citizen)
+                await s.commit()
+                return int(citizen.id or 0), created
+
+        results = await asyncio.gather(*(contact(n) for n in range(30)))
+        assert len({cid for cid, _ in results}) == 1
+        assert sum(created for _, created in results) == 1
+        async with sm() as s:
+            rows = (await s.exec(select(Citizen))).all()
+        assert len(rows) == 1
+        row = rows[0]
+        assert (row.channel, row.external_id, row.language, row.username) == (
+            "telegram", "77", "id", "budi")
+        assert row.display_name and row.display_name.startswith("Budi ")
+        assert row.created_at is not None and row.last_seen_at is not None
+        assert row.last_inbound_at is not None and row.ban_notified is False
     finally:
         await engine.dispose()
