@@ -68,7 +68,7 @@ async def test_three_processors_many_chats_in_order_exactly_once(db_url: str) ->
     the next of three processors (as a load balancer does): each update has one effect, a
     chat's effects come in update order and never two at once, and no row is left for the
     sweeper (a row recorded while its chat's holder lets go is taken by someone)."""
-    engine = make_engine(db_url, pool_size=2)  # at most 12 connections: PostgreSQL is shared
+    engine = make_engine(db_url, pool_size=2)  # at most 7 connections: PostgreSQL is shared
     await migrate(engine)
     sm = make_sessionmaker(engine)
     rec = Recorder(sm)
@@ -110,7 +110,7 @@ async def test_one_update_costs_two_transactions_besides_its_own(db_url: str) ->
     """30 chats with one update each: besides the update's own transaction the processor
     commits twice per chat (take the chat and read its rows; let it go and look again), and
     reads a chat's waiting updates in one go (5 updates: 1 + 5 + 4 renewals + 1)."""
-    engine = make_engine(db_url, pool_size=2)  # at most 12 connections: PostgreSQL is shared
+    engine = make_engine(db_url, pool_size=2)  # at most 7 connections: PostgreSQL is shared
     await migrate(engine)
     sm = make_sessionmaker(engine)
     rec = Recorder(sm)

@@ -106,7 +106,7 @@ async def test_three_workers_many_users_in_order_exactly_once(db_url: str) -> No
     """30 users x 5 messages recorded one by one, all users at once, each recording waking
     the next of three running workers (as Meta's deliveries reach them): each message has one
     effect, a user's effects come in order and never two at once."""
-    engine = make_engine(db_url, pool_size=2)  # at most 12 connections: PostgreSQL is shared
+    engine = make_engine(db_url, pool_size=2)  # at most 7 connections: PostgreSQL is shared
     await migrate(engine)
     sm = make_sessionmaker(engine)
     rec = Recorder(sm)
