@@ -10,6 +10,7 @@ converts the values with the same type processors and hands SQL and values to
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,7 +27,9 @@ class Prepared:
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        self._plans: dict[Dialect, _Plan | None] = {}
+        # Per dialect object (one per engine), forgotten with its engine.
+        self._plans: weakref.WeakKeyDictionary[Dialect, _Plan | None] = (
+            weakref.WeakKeyDictionary())
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
         dialect = conn.dialect
