@@ -245,8 +245,10 @@ async def _free_words(message: Message) -> bool:
     with '/' (aiogram's Command reads either)."""
     if message.chat.type != "private":
         return False
-    words = message.text if message.text is not None else message.caption
-    return not (words or "").startswith("/")
+    # As aiogram's Command reads it: `text or caption`, split on whitespace (so ' /batal'
+    # and '\u00a0/batal' are commands too).
+    words = message.text or message.caption
+    return not (words or "").lstrip().startswith("/")
 
 
 async def _intake_press(query: CallbackQuery) -> bool:
