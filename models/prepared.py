@@ -42,7 +42,7 @@ class Prepared:
         sql, names, processors, literals = plan
         values = []
         for name, process in zip(names, processors, strict=True):
-            value = params[name] if name in params else literals[name]
+            value = params[name] if name in params else literals[name].effective_value
             values.append(value if process is None else process(value))
         return conn.exec_driver_sql(sql, tuple(values))
 
@@ -54,6 +54,8 @@ class Prepared:
         processors = tuple(
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in names)
-        literals = {name: compiled.binds[name].effective_value for name in names
-                    if compiled.binds[name].value is not None}
+        # Binds with a value of their own (a literal, None included, or a callable, called
+        # per run as SQLAlchemy does).
+        literals = {name: compiled.binds[name] for name in names
+                    if not compiled.binds[name].required}
         return str(compiled), names, processors, literals
