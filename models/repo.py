@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, delete, func, insert, update
+from sqlalchemy import JSON, bindparam, delete, event, func, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient, make_transient_to_detached
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -90,6 +90,11 @@ async def upsert_citizen(
             fresh.id = new_id
             make_transient_to_detached(fresh)  # the row exists: attach it as loaded
             session.add(fresh)
+            # A rollback takes the row back: the object goes back to new, as an ORM insert's
+            # would (not left expired in the identity map under an id SQLite may reuse).
+            sync = session.sync_session
+            scope = sync.get_nested_transaction() or sync.get_transaction()
+            sync.info.setdefault(_CORE_INSERTED, []).append((fresh, values, scope))
             return fresh, True
         citizen = await get_citizen(session, channel, external_id)  # another one was first
         assert citizen is not None
@@ -104,6 +109,34 @@ async def upsert_citizen(
     citizen.last_seen_at = utcnow()
     session.add(citizen)
     return citizen, created
+
+
+# Session info: (object, its values, the transaction or savepoint) for rows inserted by Core.
+_CORE_INSERTED = "aduan.core_inserted"
+
+
+@event.listens_for(Session, "after_commit")
+def _inserted_kept(session: Session) -> None:
+    session.info.pop(_CORE_INSERTED, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _inserted_undone(session: Session, previous: Any) -> None:
+    """Objects whose rows a rolled-back transaction (or savepoint) inserted by Core are new
+    again: out of the session, without an id, their values as given."""
+    inserted = session.info.get(_CORE_INSERTED)
+    if not inserted:
+        return
+    undone = [item for item in inserted if not previous.nested or item[2] is previous]
+    for item in undone:
+        obj, values, _scope = item
+        inserted.remove(item)
+        if obj in session:
+            session.expunge(obj)
+        make_transient(obj)
+        for name, value in values.items():
+            setattr(obj, name, value)
+        obj.id = None
 
 
 _CITIZEN_COLUMNS = tuple(c.name for c in Citizen.__table__.columns  # type: ignore[attr-defined]

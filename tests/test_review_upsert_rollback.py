@@ -29,3 +29,34 @@ async def test_a_rolled_back_first_contact_leaves_a_usable_object(db_url: str) -
             await s.commit()
     finally:
         await engine.dispose()
+
+
+async def test_a_savepoint_rolled_back_later_keeps_the_first_contact(db_url: str) -> None:
+    """Only the transaction (or savepoint) that inserted the row takes it back: a savepoint
+    opened and rolled back afterwards (a ticket code that collided) leaves the citizen."""
+    from sqlmodel import select
+
+    from models.tables import Citizen
+
+    engine = make_engine(db_url)
+    await migrate(engine)
+    sm = make_sessionmaker(engine)
+    try:
+        async with sm() as s:
+            citizen, created = await repo.upsert_citizen(
+                s, "telegram", "6", language="id", display_name="Sari")
+            assert created
+            try:
+                async with s.begin_nested():
+                    raise RuntimeError("a collision, say")
+            except RuntimeError:
+                pass
+            assert citizen in s and citizen.id is not None
+            citizen.language = "en"  # still tracked: written with the commit
+            await s.commit()
+        async with sm() as s:
+            rows = (await s.exec(select(Citizen))).all()
+        assert [(r.external_id, r.display_name, r.language) for r in rows] == [
+            ("6", "Sari", "en")]
+    finally:
+        await engine.dispose()
