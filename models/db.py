@@ -180,8 +180,15 @@ def _begin_immediate(conn: Connection, inline: bool) -> None:
             raw.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise OperationalError("BEGIN IMMEDIATE", (), exc) from exc
+            if "locked" in str(exc):
+                if time.monotonic() >= deadline:
+                    raise OperationalError("BEGIN IMMEDIATE", (), exc) from exc
+            else:  # anything but the lock (a closed connection, a disk error): once more
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # through SQLAlchemy, which
+                return  # invalidates a dead connection and wraps the error
+        except sqlite3.Error:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
         await_only(asyncio.sleep(pause))
         pause = min(pause * 2, 0.1)
 

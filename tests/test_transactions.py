@@ -279,3 +279,27 @@ def test_head_revision_read_from_the_files_is_alembics() -> None:
 
     script = ScriptDirectory.from_config(db.alembic_config())
     assert db.head_revision() == script.get_current_head()
+
+
+async def test_a_begin_on_a_dead_sqlite_connection_invalidates_it(tmp_path: Path) -> None:
+    """BEGIN IMMEDIATE goes straight to sqlite3; any failure but the lock goes through
+    SQLAlchemy once more, which wraps it and throws the dead connection away: the lock is
+    given back and the next transaction runs on a fresh connection."""
+    from sqlalchemy.exc import DBAPIError
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'dead.db'}")
+    await migrate(engine)
+    try:
+        conn = await engine.connect()
+        raw = (await conn.get_raw_connection()).driver_connection
+        raw._conn.close()  # the file handle gone under the pool's feet
+        with pytest.raises(DBAPIError) as caught:
+            await conn.begin()
+        assert caught.value.connection_invalidated
+        await conn.close()
+        sm = make_sessionmaker(engine)
+        async with asyncio.timeout(5), sm() as s:  # not stuck on the write lock
+            await repo.save_draft(s, "telegram", "1", "category", {}, None)
+            await s.commit()
+    finally:
+        await engine.dispose()
