@@ -170,6 +170,12 @@ def scan() -> tuple[dict[str, set[str]], dict[str, set[str]], set[str]]:
             for kw in node.keywords:
                 if kw.arg == "kind" and isinstance(kw.value, ast.Constant):
                     event_kinds.add(str(kw.value.value))
+        elif isinstance(node, ast.Dict):  # an event row written by Core: kind and actor_kind
+            fields = {k.value: v for k, v in zip(node.keys, node.values, strict=True)
+                      if isinstance(k, ast.Constant)}
+            kind = fields.get("kind")
+            if "actor_kind" in fields and isinstance(kind, ast.Constant):
+                event_kinds.add(str(kind.value))
     return literal, families, event_kinds
 
 
