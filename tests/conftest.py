@@ -135,6 +135,19 @@ class FakeGeocoder:
 
 
 @pytest.fixture
+async def migrated(db_url: str) -> AsyncIterator[Any]:
+    """A sessionmaker on `db_url`'s fresh database, migrated to head; disposed after."""
+    from models.db import make_engine, migrate
+
+    engine = make_engine(db_url)
+    await migrate(engine)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
 async def geocoder() -> AsyncIterator[FakeGeocoder]:
     fake = FakeGeocoder()
     await fake.start()

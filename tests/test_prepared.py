@@ -12,7 +12,6 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from models import repo
-from models.db import make_engine, make_sessionmaker, migrate
 from models.domain import utcnow
 from models.inbox import _FLIP
 from models.prepared import Prepared
@@ -35,136 +34,116 @@ async def _both_ways(sm: Any, prepared: Prepared, params: list[dict[str, Any]]) 
     assert fast == slow == 1
 
 
-async def test_the_same_rows_as_sqlalchemy_writes(db_url: str) -> None:
-    engine = make_engine(db_url)
-    await migrate(engine)
-    sm = make_sessionmaker(engine)
-    try:
-        versions = {}
+async def test_the_same_rows_as_sqlalchemy_writes(migrated: Any) -> None:
+    sm = migrated
+    versions = {}
+    async with sm() as s:
+        for user in ("a", "b"):
+            versions[user] = await repo.save_draft(s, "telegram", user, "category", {}, None)
+        await s.commit()
+    when = datetime(2026, 11, 24, 13, 5, 7, 123456, tzinfo=UTC)
+    data = {"description": "Jalan berlubang", "media": [{"kind": "photo"}], "n": 3}
+    await _both_ways(sm, _SAVE_DRAFT, [
+        {"c": "telegram", "u": user, "v": versions[user], "step": "media", "data": data,
+         "version": versions[user] + 1, "updated_at": when} for user in ("a", "b")])
+    rows = await _raw(sm, "SELECT external_id, step, CAST(data AS TEXT), "
+                          "CAST(updated_at AS TEXT) FROM draft ORDER BY external_id")
+    assert rows[0][1:] == rows[1][1:] and rows[0][1] == "media", rows
+
+    async with sm() as s:
+        await s.execute(text(
+            "INSERT INTO inbox (channel, update_key, chat_key, payload, status, attempts, "
+            "received_at) VALUES ('telegram', '1', 'c', '{}', 'new', 0, :at), "
+            "('telegram', '2', 'c', '{}', 'new', 0, :at), "
+            "('telegram', '3', 'c', '{}', 'new', 0, :at), "
+            "('telegram', '4', 'c', '{}', 'new', 0, :at)"), {"at": utcnow()})
+        await s.commit()
+    ids = [r[0] for r in await _raw(sm, "SELECT id FROM inbox ORDER BY update_key")]
+    answer = [{"chat_id": "c", "payload": {"text": "Langkah 3/5"}, "report_id": None}]
+    for pair, value in (((ids[0], ids[1]), answer), ((ids[2], ids[3]), None)):
+        await _both_ways(sm, _FLIP, [{"rid": rid, "at": when, "answer": value}
+                                     for rid in pair])
+    rows = await _raw(sm, "SELECT status, CAST(processed_at AS TEXT), CAST(answer AS TEXT) "
+                          "FROM inbox ORDER BY update_key")
+    assert rows[0] == rows[1] and rows[2] == rows[3], rows
+    assert rows[0][0] == "done" and "Langkah 3/5" in rows[0][2]
+    # A second flip of a done row matches nothing: the exactly-once check still holds.
+    async with sm() as s:
+        conn = await s.connection()
+        again = await conn.run_sync(lambda c: _FLIP.run(
+            c, {"rid": ids[0], "at": when, "answer": None}).rowcount)
+        await s.commit()
+    assert again == 0
+
+
+async def test_one_of_many_concurrent_compare_and_sets_wins(migrated: Any) -> None:
+    sm = migrated
+    async with sm() as s:
+        version = await repo.save_draft(s, "telegram", "u", "category", {}, None)
+        await s.commit()
+
+    async def write(n: int) -> bool:
         async with sm() as s:
-            for user in ("a", "b"):
-                versions[user] = await repo.save_draft(s, "telegram", user, "category", {}, None)
+            try:
+                await repo.save_draft(s, "telegram", "u", "description", {"n": n}, version)
+            except repo.DraftConflict:
+                await s.rollback()
+                return False
             await s.commit()
-        when = datetime(2026, 11, 24, 13, 5, 7, 123456, tzinfo=UTC)
-        data = {"description": "Jalan berlubang", "media": [{"kind": "photo"}], "n": 3}
-        await _both_ways(sm, _SAVE_DRAFT, [
-            {"c": "telegram", "u": user, "v": versions[user], "step": "media", "data": data,
-             "version": versions[user] + 1, "updated_at": when} for user in ("a", "b")])
-        rows = await _raw(sm, "SELECT external_id, step, CAST(data AS TEXT), "
-                              "CAST(updated_at AS TEXT) FROM draft ORDER BY external_id")
-        assert rows[0][1:] == rows[1][1:] and rows[0][1] == "media", rows
+            return True
 
-        async with sm() as s:
-            await s.execute(text(
-                "INSERT INTO inbox (channel, update_key, chat_key, payload, status, attempts, "
-                "received_at) VALUES ('telegram', '1', 'c', '{}', 'new', 0, :at), "
-                "('telegram', '2', 'c', '{}', 'new', 0, :at), "
-                "('telegram', '3', 'c', '{}', 'new', 0, :at), "
-                "('telegram', '4', 'c', '{}', 'new', 0, :at)"), {"at": utcnow()})
-            await s.commit()
-        ids = [r[0] for r in await _raw(sm, "SELECT id FROM inbox ORDER BY update_key")]
-        answer = [{"chat_id": "c", "payload": {"text": "Langkah 3/5"}, "report_id": None}]
-        for pair, value in (((ids[0], ids[1]), answer), ((ids[2], ids[3]), None)):
-            await _both_ways(sm, _FLIP, [{"rid": rid, "at": when, "answer": value}
-                                         for rid in pair])
-        rows = await _raw(sm, "SELECT status, CAST(processed_at AS TEXT), CAST(answer AS TEXT) "
-                              "FROM inbox ORDER BY update_key")
-        assert rows[0] == rows[1] and rows[2] == rows[3], rows
-        assert rows[0][0] == "done" and "Langkah 3/5" in rows[0][2]
-        # A second flip of a done row matches nothing: the exactly-once check still holds.
-        async with sm() as s:
-            conn = await s.connection()
-            again = await conn.run_sync(lambda c: _FLIP.run(
-                c, {"rid": ids[0], "at": when, "answer": None}).rowcount)
-            await s.commit()
-        assert again == 0
-    finally:
-        await engine.dispose()
+    won = await asyncio.gather(*(write(n) for n in range(30)))
+    assert sum(won) == 1
+    rows = await _raw(sm, "SELECT version, step FROM draft")
+    assert rows == [(version + 1, "description")]
 
 
-async def test_one_of_many_concurrent_compare_and_sets_wins(db_url: str) -> None:
-    engine = make_engine(db_url)
-    await migrate(engine)
-    sm = make_sessionmaker(engine)
-    try:
-        async with sm() as s:
-            version = await repo.save_draft(s, "telegram", "u", "category", {}, None)
-            await s.commit()
-
-        async def write(n: int) -> bool:
-            async with sm() as s:
-                try:
-                    await repo.save_draft(s, "telegram", "u", "description", {"n": n}, version)
-                except repo.DraftConflict:
-                    await s.rollback()
-                    return False
-                await s.commit()
-                return True
-
-        won = await asyncio.gather(*(write(n) for n in range(30)))
-        assert sum(won) == 1
-        rows = await _raw(sm, "SELECT version, step FROM draft")
-        assert rows == [(version + 1, "description")]
-    finally:
-        await engine.dispose()
-
-
-async def test_one_of_many_concurrent_new_drafts_wins(db_url: str) -> None:
+async def test_one_of_many_concurrent_new_drafts_wins(migrated: Any) -> None:
     """The first step of one person delivered to many handlers at once (re-deliveries, two
     workers): one draft, the rest told of the conflict."""
-    engine = make_engine(db_url)
-    await migrate(engine)
-    sm = make_sessionmaker(engine)
-    try:
-        async def start(n: int) -> int | None:
-            async with sm() as s:
-                try:
-                    version = await repo.save_draft(s, "telegram", "new", "category",
-                                                    {"n": n}, None)
-                except repo.DraftConflict:
-                    await s.rollback()
-                    return None
-                await s.commit()
-                return version
+    sm = migrated
+    async def start(n: int) -> int | None:
+        async with sm() as s:
+            try:
+                version = await repo.save_draft(s, "telegram", "new", "category",
+                                                {"n": n}, None)
+            except repo.DraftConflict:
+                await s.rollback()
+                return None
+            await s.commit()
+            return version
 
-        versions = [v for v in await asyncio.gather(*(start(n) for n in range(30))) if v]
-        assert len(versions) == 1
-        rows = await _raw(sm, "SELECT version, step FROM draft")
-        assert rows == [(versions[0], "category")]
-    finally:
-        await engine.dispose()
+    versions = [v for v in await asyncio.gather(*(start(n) for n in range(30))) if v]
+    assert len(versions) == 1
+    rows = await _raw(sm, "SELECT version, step FROM draft")
+    assert rows == [(versions[0], "category")]
 
 
-async def test_first_contact_of_many_at_once_makes_one_citizen(db_url: str) -> None:
+async def test_first_contact_of_many_at_once_makes_one_citizen(migrated: Any) -> None:
     """The same person's first messages handled at once (two workers, a re-delivery): one
     citizen row, one `created`; every caller gets that row, attached to its session."""
     from models.tables import Citizen
 
-    engine = make_engine(db_url)
-    await migrate(engine)
-    sm = make_sessionmaker(engine)
-    try:
-        async def contact(n: int) -> tuple[int, bool]:
-            async with sm() as s:
-                citizen, created = await repo.upsert_citizen(
-                    s, "telegram", "77", language="id", display_name=f"Budi {n}",
-                    username="budi")
-                citizen.last_inbound_at = utcnow()  # tracked: written at the commit
-                s.add(citizen)
-                await s.commit()
-                return int(citizen.id or 0), created
-
-        results = await asyncio.gather(*(contact(n) for n in range(30)))
-        assert len({cid for cid, _ in results}) == 1
-        assert sum(created for _, created in results) == 1
+    sm = migrated
+    async def contact(n: int) -> tuple[int, bool]:
         async with sm() as s:
-            rows = (await s.exec(select(Citizen))).all()
-        assert len(rows) == 1
-        row = rows[0]
-        assert (row.channel, row.external_id, row.language, row.username) == (
-            "telegram", "77", "id", "budi")
-        assert row.display_name and row.display_name.startswith("Budi ")
-        assert row.created_at is not None and row.last_seen_at is not None
-        assert row.last_inbound_at is not None and row.ban_notified is False
-    finally:
-        await engine.dispose()
+            citizen, created = await repo.upsert_citizen(
+                s, "telegram", "77", language="id", display_name=f"Budi {n}",
+                username="budi")
+            citizen.last_inbound_at = utcnow()  # tracked: written at the commit
+            s.add(citizen)
+            await s.commit()
+            return int(citizen.id or 0), created
+
+    results = await asyncio.gather(*(contact(n) for n in range(30)))
+    assert len({cid for cid, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    async with sm() as s:
+        rows = (await s.exec(select(Citizen))).all()
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.channel, row.external_id, row.language, row.username) == (
+        "telegram", "77", "id", "budi")
+    assert row.display_name and row.display_name.startswith("Budi ")
+    assert row.created_at is not None and row.last_seen_at is not None
+    assert row.last_inbound_at is not None and row.ban_notified is False
