@@ -34,6 +34,7 @@ from bot.settings import Settings, operator_chat, require_webhook
 from bot.telegram import DirectReplies, make_bot, outbox_item
 from handlers import broadcast as broadcast_core
 from handlers import lifecycle, oversight, verification
+from handlers.downloads import Downloads
 from handlers.i18n import Translator
 from handlers.intake import Intake, IntakeConfig
 from handlers.lifecycle import Deps
@@ -47,7 +48,7 @@ from models.citizens import CitizenCache
 from models.db import make_engine, make_reader, make_sessionmaker, migrate
 from models.domain import Clock, SystemClock
 from models.geo import AreaIndex, load_area_text
-from models.media import MediaStore
+from models.media import MediaRejected, MediaStore
 from models.pii import convert_plaintext
 from models.tables import Report
 
@@ -153,6 +154,8 @@ class App:
             self.broadcasts.stop()
         if self.geocoding is not None:
             self.geocoding.stop()
+        if self.intake.downloads is not None:
+            await self.intake.downloads.close()
         if self.inbound is not None:
             self.inbound.stop()
         for task in self.tasks:
@@ -268,6 +271,17 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
 
     intake.admit = admit
     intake.screen = screen
+
+    # Photos and files are answered at once and downloaded after (handlers/downloads.py).
+    downloads = Downloads(intake.download)
+
+    async def media_failed(channel: str, user: str, ref: str, rejected: MediaRejected) -> None:
+        async with sessionmaker() as session:
+            if await intake.drop_file(session, channel, user, ref, rejected):
+                worker.wake()
+
+    downloads.on_failed = media_failed
+    intake.downloads = downloads
 
     geocoding: GeocodeQueue | None = None
     if settings.geocoder != "none":

@@ -23,8 +23,9 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import privacy
+from handlers.downloads import Downloads
 from handlers.i18n import Tr, Translator
-from handlers.lifecycle import refresh_card, start_clocks
+from handlers.lifecycle import enqueue, refresh_card, start_clocks
 from handlers.logctx import about_ticket
 from handlers.replies import Choice, Reply
 from handlers.status import (
@@ -202,6 +203,30 @@ class NeedsPrepare(Exception):
     """The draft turned out to be at a step that needs a download first: prepare, retry."""
 
 
+class NeedsFiles(Exception):
+    """Send met files accepted by id whose download has no outcome here yet: wait for them
+    (or download them) outside the transaction, then redo the turn."""
+
+    def __init__(self, files: list[Media]) -> None:
+        super().__init__(len(files))
+        self.files = files
+
+
+# The key of a media entry accepted by id (background downloads) and not yet stored: its
+# value is the transport's file id; "as" keeps the event's kind for downloading it again.
+PENDING = "pending"
+
+
+def pending_entry(event: Media, kind: str) -> dict[str, Any]:
+    return {"kind": kind, PENDING: event.ref, "as": event.kind, "mime": event.mime,
+            "size": event.size, "file_name": event.file_name}
+
+
+def pending_media(entry: dict[str, Any]) -> Media:
+    return Media(entry["as"], entry[PENDING], entry.get("size"), entry.get("mime"),
+                 entry.get("file_name"))
+
+
 @dataclass
 class _Ctx:
     """One turn's working state: the prepared media and the draft cache changes to apply
@@ -212,6 +237,7 @@ class _Ctx:
     version: int | None = None  # of the draft this turn read
     cache: tuple[str, DraftSnap | None] | None = None  # ('set', snap) | ('drop', None)
     geocode: tuple[str, float, float] | None = None  # (nonce, lat, lon) to look up later
+    later: list[Media] = field(default_factory=list)  # accepted by id: download after commit
 
 
 # A geocoding request: (channel, user, draft nonce, latitude, longitude).
@@ -271,6 +297,10 @@ class Intake:
         # At Send (handlers/verification.py `screen`): the limit's refusal and the spam score,
         # from one read, so the report is written scored.
         self.screen: Callable[[AsyncSession, Citizen, Tr], Awaitable[Screen]] | None = None
+        # Background downloads (handlers/downloads.py, `Downloads(intake.download)`): a file
+        # is accepted by id and the citizen answered at once. Without it, a turn downloads
+        # before its transaction and answers after.
+        self.downloads: Downloads | None = None
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -298,7 +328,7 @@ class Intake:
         """
         ctx = _Ctx(fetchable=fetch is not None)
         key = (turn.channel, turn.user)
-        if isinstance(event, Media) and fetch is not None:
+        if isinstance(event, Media) and fetch is not None and self.downloads is None:
             ctx.prepared = await self._prepare(session, turn, event, fetch)
         for _attempt in range(4):
             try:
@@ -318,6 +348,14 @@ class Intake:
                 if isinstance(event, Media) and fetch is not None:
                     ctx.prepared = await self._prepare(session, turn, event, fetch, force=True)
                 continue
+            except NeedsFiles as needs:
+                with inbox.held(session):  # nothing written yet; none held over the downloads
+                    await session.commit()
+                self._drafts.pop(key, None)
+                ctx.cache = None
+                assert self.downloads is not None
+                await asyncio.gather(*(self.downloads.wait(m, fetch) for m in needs.files))
+                continue
             except BaseException:
                 self._drafts.pop(key, None)
                 raise
@@ -331,6 +369,9 @@ class Intake:
             self._apply_cache(key, ctx)
             if ctx.geocode is not None and self.geocode_later is not None:
                 self.geocode_later(turn.channel, turn.user, *ctx.geocode)
+            if self.downloads is not None:
+                for media in ctx.later:
+                    self.downloads.start(turn.channel, turn.user, media, fetch)
             return _fold(replies)
         raise RuntimeError("draft kept changing under us")
 
@@ -389,9 +430,11 @@ class Intake:
         kind = "voice" if event.kind in ("voice", "audio") else _media_kind(event)
         if kind is None:
             return None
-        t = self.translator.bind(turn.citizen.language)
-        stored, error = await self._store(t, event, fetch, kind)
-        return Prepared(event.ref, stored or None, error)
+        outcome = await self.download(event, fetch)
+        if isinstance(outcome, MediaRejected):
+            t = self.translator.bind(turn.citizen.language)
+            return Prepared(event.ref, None, Reply(t(outcome.key, **outcome.params)))
+        return Prepared(event.ref, outcome)
 
     def _apply_cache(self, key: tuple[str, str], ctx: _Ctx) -> None:
         if ctx.cache is None:
@@ -431,6 +474,7 @@ class Intake:
     async def _handle(self, session: AsyncSession, turn: Turn, event: Event, ctx: _Ctx
                       ) -> list[Reply]:
         t = self.translator.bind(turn.citizen.language)
+        ctx.later = []
         starts = (isinstance(event, Command) and event.name in ("lapor", "report", "new")) or (
             isinstance(event, Button) and event.action == "new")
         draft = await self._load(session, turn, starts)
@@ -480,7 +524,9 @@ class Intake:
         step = Step(draft.step)
         data = dict(draft.data)
         ctx.version = draft.version
-        if isinstance(event, Media) and ctx.fetchable and step.value in MEDIA_STEPS and (
+        self._settle(t, data)  # files downloaded since: stored in place of their ids
+        if isinstance(event, Media) and ctx.fetchable and self.downloads is None and \
+                step.value in MEDIA_STEPS and (
                 ctx.prepared is None or ctx.prepared.ref != event.ref):
             if self._takes(step, data, event):
                 raise NeedsPrepare
@@ -938,9 +984,10 @@ class Intake:
             if event.arg and event.arg != data.get("nonce"):
                 return Step.SUMMARY, [Reply(t("button-stale"), alert=t("button-stale-alert")),
                                       _REPROMPT]
+            told = self._settle(t, data, final=True)  # every file stored, or refused
             missing = await self._missing(session, data)
             if missing is not None:
-                return missing, [Reply(t("summary-incomplete"))]
+                return missing, told + [Reply(t("summary-incomplete"))]
             screening = None
             if self.screen is not None:  # the limit and the spam score's reads, at once
                 screening = await self.screen(session, turn.citizen, t)
@@ -949,15 +996,15 @@ class Intake:
                 refusal = await self.admit(session, turn.citizen, t)
             else:
                 refusal = None
-            if refusal is not None:
-                return Step.SUMMARY, [Reply(refusal)]  # the draft waits; nothing is filed
+            if refusal is not None:  # the draft waits; nothing is filed
+                return Step.SUMMARY, told + [Reply(refusal)]
             report, opd = await self._submit(session, t, turn, data, ctx, screening)
             # One message: the ticket, and where it went (dispatched in this transaction).
             received = (t("report-received-forwarded", code=report.code, opd=opd) if opd
                         else t("report-received", code=report.code))
             # No reply keyboard is up at the summary (the location and phone steps removed
             # theirs), so the ticket and the menu go as one message.
-            return None, [Reply(received), menu_reply(t, t("menu-prompt"))]
+            return None, told + [Reply(received), menu_reply(t, t("menu-prompt"))]
         if isinstance(event, Button) and event.action == "edit_menu":
             return Step.EDIT, []
         return Step.SUMMARY, [self._unexpected(t, event, "expect-summary"), _REPROMPT]
@@ -1051,7 +1098,17 @@ class Intake:
             return None
 
     def _prepared(self, t: Tr, ctx: _Ctx, event: Media) -> tuple[dict[str, Any], Reply | None]:
-        """The file this turn downloaded before its transaction, or the reason it could not."""
+        """The file this turn downloaded before its transaction, or the reason it could not;
+        with background downloads, the file accepted by id (what the event's own figures
+        refuse, e.g. a file over the Bot API's limit, is refused at once)."""
+        if self.downloads is not None and ctx.fetchable:
+            try:
+                _precheck(event)
+            except MediaRejected as rejected:
+                return {}, Reply(t(rejected.key, **rejected.params))
+            kind = "voice" if event.kind in ("voice", "audio") else _media_kind(event)
+            ctx.later.append(event)
+            return pending_entry(event, kind or "photo"), None
         pre = ctx.prepared
         if pre is None or pre.ref != event.ref:
             return {}, Reply(t("media-download-failed"))
@@ -1059,15 +1116,12 @@ class Intake:
             return {}, pre.error
         return dict(pre.stored or {}), None
 
-    async def _store(
-        self, t: Tr, event: Media, fetch: Fetch | None, kind: str
-    ) -> tuple[dict[str, Any], Reply | None]:
-        """Download and keep one file; returns (stored dict, None) or ({}, error reply)."""
+    async def download(self, event: Media, fetch: Fetch | None) -> dict[str, Any] | MediaRejected:
+        """One file downloaded and stored (handlers/downloads.py runs this in the background):
+        the stored file, or why it was refused."""
+        kind = "voice" if event.kind in ("voice", "audio") else _media_kind(event) or "photo"
         try:
-            if event.size is not None and event.size > MAX_DOWNLOAD_BYTES:
-                raise MediaRejected("media-too-big", limit=20)
-            if event.size == 0:
-                raise MediaRejected("media-empty")
+            _precheck(event)
             if fetch is None:
                 raise MediaRejected("media-download-failed")
             try:
@@ -1077,11 +1131,82 @@ class Intake:
             except Exception as exc:
                 log.warning("download of %s failed: %s", event.ref, exc)
                 raise MediaRejected("media-download-failed") from exc
-            # Image checks, EXIF rewrite and hashing are CPU and disk work: off the event loop.
             stored = await asyncio.to_thread(self.media.store, raw, kind, event.mime, event.ref)
         except MediaRejected as rejected:
-            return {}, Reply(t(rejected.key, **rejected.params))
-        return stored.to_dict(), None
+            return rejected
+        except Exception:  # e.g. the disk: the citizen is told, the draft goes on
+            log.exception("storing %s failed", event.ref)
+            return MediaRejected("media-download-failed")
+        return stored.to_dict()
+
+    def _settle(self, t: Tr, data: dict[str, Any], final: bool = False) -> list[Reply]:
+        """Files accepted by id whose download finished, stored in the draft in place of
+        their ids. With `final` (Send): a file still without an outcome raises NeedsFiles,
+        and a refused one leaves the draft with a word to the citizen (returned)."""
+        if self.downloads is None:
+            return []
+        told: list[Reply] = []
+        waiting: list[Media] = []
+        for key in ("media", "voice"):
+            entries = data.get(key)
+            if not entries or not any(PENDING in e for e in entries):
+                continue
+            kept = []
+            for entry in entries:
+                ref = entry.get(PENDING)
+                outcome = self.downloads.outcome(ref) if ref else None
+                if ref is None:
+                    kept.append(entry)
+                elif isinstance(outcome, dict):
+                    stored = dict(outcome)
+                    if key == "media":
+                        stored["group_id"] = entry.get("group_id")
+                    kept.append(stored)
+                elif isinstance(outcome, MediaRejected) and final:
+                    told.append(self._not_kept(t, outcome))
+                else:  # a refusal is taken out by `drop_file`, or by Send
+                    kept.append(entry)
+                    if outcome is None:
+                        waiting.append(pending_media(entry))
+            data[key] = kept
+        if final and waiting:
+            raise NeedsFiles(waiting)
+        return told
+
+    def _not_kept(self, t: Tr, rejected: MediaRejected) -> Reply:
+        return Reply(t("media-not-kept", reason=t(rejected.key, **rejected.params)))
+
+    async def drop_file(self, session: AsyncSession, channel: str, user: str, ref: str,
+                        rejected: MediaRejected) -> bool:
+        """A file accepted by id that could not be kept: out of the draft, and the citizen
+        told (through the outbox, in the same transaction). False, and nothing written, when
+        the draft no longer holds it (Send or an edit got there first)."""
+        for _attempt in range(4):
+            draft = await repo.load_draft(session, channel, user)
+            data = dict(draft.data) if draft is not None else {}
+            found = False
+            for key in ("media", "voice"):
+                entries = data.get(key) or []
+                kept = [e for e in entries if e.get(PENDING) != ref]
+                if len(kept) != len(entries):
+                    data[key], found = kept, True
+            if draft is None or not found:
+                await session.commit()
+                return False
+            try:
+                await repo.save_draft(session, channel, user, Step(draft.step), data,
+                                      draft.version)
+            except repo.DraftConflict:
+                await session.rollback()
+                continue
+            citizen = await repo.get_citizen(session, channel, user)
+            t = self.translator.bind(self.translator.lang(citizen.language if citizen else None))
+            enqueue(session, user, "text", {"text": self._not_kept(t, rejected).text},
+                    channel=channel)
+            await session.commit()
+            self._drafts.pop((channel, user), None)
+            return True
+        return False
 
     def _add_media(self, t: Tr, data: dict[str, Any], event: Media, ctx: _Ctx) -> list[Reply]:
         kind = _media_kind(event)
@@ -1317,6 +1442,14 @@ def _fold(replies: list[Reply]) -> list[Reply]:
             continue
         out.append(reply)
     return out
+
+
+def _precheck(event: Media) -> None:
+    """What the event's own figures refuse, before any download."""
+    if event.size is not None and event.size > MAX_DOWNLOAD_BYTES:
+        raise MediaRejected("media-too-big", limit=20)
+    if event.size == 0:
+        raise MediaRejected("media-empty")
 
 
 def _media_kind(event: Media) -> str | None:

@@ -80,8 +80,11 @@ async def test_document_named_jpg_that_is_not_an_image(harness: Harness) -> None
     await to_media(h, user)
     fid = h.fake.add_file(b"%PDF-1.4 definitely not a jpeg" * 10, file_path="documents/x.jpg",
                           mime_type="image/jpeg")
-    texts = await h.say(user, document=fid)
-    assert "bukan gambar" in texts[0]
+    # Accepted by id at once; refused when checked, with a word to the citizen (sent through
+    # the outbox, committed with the draft's change).
+    texts = await h.say(user, document=fid, replies=2)
+    assert "(1/5)" in texts[0]
+    assert "tidak tersimpan" in texts[1] and "bukan gambar" in texts[1]
     assert (await draft_of(h, user)).data.get("media", []) == []
     assert media_files(h) == []
 
@@ -217,13 +220,18 @@ async def test_photo_download_failure_is_told(harness: Harness) -> None:
     await to_media(h, user)
     fid = h.fake.add_file(jpeg_bytes(), file_path="photos/ok.jpg")
     h.fake.fail_next("getFile", status=500, times=50)  # every attempt fails
-    texts = await h.say(user, photo=fid)
-    assert "gagal diunduh" in texts[0]
+    texts = await h.say(user, photo=fid, replies=2)
+    assert "(1/5)" in texts[0] and "gagal diunduh" in texts[1]
     h.fake.clear_faults()
     assert (await draft_of(h, user)).data.get("media", []) == []
     h.fake.fail_next("getFile", status=500, times=2)  # transient: the third attempt works
+    mark = h.fake.mark()
     texts = await h.say(user, photo=fid)
     assert "(1/5)" in texts[0]
+    await h.fake.wait_for("getFile", count=1, since=mark)  # the third, answered
+    texts = await h.press(user, "done")  # the next turn stores the file in the draft
+    [entry] = (await draft_of(h, user)).data["media"]
+    assert "pending" not in entry and entry["kind"] == "photo" and media_files(h)
 
 
 async def test_handler_crash_is_answered_and_bot_survives(harness: Harness, monkeypatch) -> None:

@@ -68,6 +68,7 @@ media-not-image = Berkas itu bukan gambar yang valid. Mohon kirim foto asli (JPG
 media-not-video = Berkas itu bukan video yang bisa dibuka. Mohon kirim ulang videonya dari kamera ponsel.
 media-image-huge = Gambar itu terlalu besar (lebih dari { $megapixels } megapiksel). Mohon kirim foto biasa dari kamera ponsel.
 media-download-failed = Berkas gagal diunduh. Mohon kirim ulang.
+media-not-kept = Salah satu berkas yang Anda kirim tidak tersimpan. { $reason }
 
 ask-location = Langkah 4/5 — Bagikan lokasi masalahnya dengan tombol "Kirim lokasi saya" di bawah (atau lampirkan lokasi dari menu 📎). Tekan "Lewati" jika tidak ada.
 ask-location-required = Langkah 4/5 — Bagikan lokasi masalahnya dengan tombol "Kirim lokasi saya" di bawah (atau lampirkan lokasi dari menu 📎). Lokasi wajib untuk kategori ini.
