@@ -1,0 +1,208 @@
+"""Review of 0746ed0 (photos answered at once, downloaded after): scenarios that break it.
+
+Each test here failed on 0746ed0 when written; the docstring says what goes wrong and why."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.playground.botapi import _ApiError
+from tests.conftest import Harness, jpeg_bytes, new_user
+from tests.test_background_media import attachments_of, finish, media_root_files
+from tests.test_intake_telegram import draft_of, reports_of, to_description, to_media
+
+NOT_KEPT = "tidak tersimpan"
+
+
+def told(h: Harness, user: int, since: int = 0) -> list[str]:
+    return [c.text or "" for c in h.fake.calls[since:]
+            if c.ok and c.chat_id == user and c.method in ("sendMessage", "editMessageText")
+            and NOT_KEPT in (c.text or "")]
+
+
+async def idle(h: Harness, timeout: float = 5.0) -> None:
+    """Until no background download runs (and a little more for the outbox)."""
+    assert h.app is not None and h.app.intake.downloads is not None
+    async with asyncio.timeout(timeout):
+        while h.app.intake.downloads.running:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+
+
+async def test_voice_notes_past_the_three_kept_are_not_downloaded(harness: Harness) -> None:
+    """The description step keeps three voice notes; `_on_description` calls `_prepared`
+    (which queues the background download) before it looks at the count, so every further
+    voice note is still downloaded and written to the media directory, then never used.
+    Before 0746ed0 the citizen at least waited for each download; now a turn costs nothing,
+    so one citizen can queue any number of downloads (20 MB each) and fill the disk."""
+    h, user = harness, new_user()
+    await to_description(h, user)
+    mark = h.fake.mark()
+    for i in range(6):
+        fid = h.fake.add_file(b"OggS" + bytes([i]) * 400, file_path=f"voice/{i}.ogg",
+                              mime_type="audio/ogg")
+        texts = await h.say(user, voice=fid)
+        assert texts  # answered at once
+    await idle(h)
+    assert len((await draft_of(h, user)).data["voice"]) == 3
+    getfiles = [c for c in h.fake.calls[mark:] if c.method == "getFile"]
+    assert len(getfiles) == 3, f"{len(getfiles)} voice notes downloaded, 3 kept"
+    assert len(media_root_files(h)) == 3
+
+
+async def test_second_citizen_sending_the_same_file_is_told_when_it_fails(
+        harness: Harness) -> None:
+    """Outcomes and `on_failed` are keyed by the file id alone. Citizen B sends the same
+    file (a forwarded picture: Telegram gives the bot one file id for it) while A's download
+    runs: `Downloads.start` sees it running and does nothing, so when it is refused only A's
+    draft is cleaned and only A is told. B hears nothing and keeps a dead entry until Send."""
+    h = harness
+    a, b = new_user(), new_user()
+    await to_media(h, a)
+    await to_media(h, b)
+    bad = h.fake.add_file(b"%PDF-1.4 not a photo" * 20, file_path="documents/shared.jpg",
+                          mime_type="image/jpeg")
+    h.fake.hang_next("getFile", 1.0)
+    mark = h.fake.mark()
+    assert "(1/5)" in (await h.say(a, document=bad))[0]
+    assert "(1/5)" in (await h.say(b, document=bad))[0]  # while A's download runs
+    await h.fake.wait_for(None, lambda c: c.chat_id == a and NOT_KEPT in (c.text or ""),
+                          since=mark)
+    await idle(h)
+    assert len(told(h, a, mark)) == 1
+    assert (await draft_of(h, b)).data["media"] == [], "B's draft keeps the refused file"
+    assert len(told(h, b, mark)) == 1, "B was never told the file was not kept"
+
+
+async def test_a_transient_failure_of_one_citizen_loses_anothers_good_photo(
+        harness: Harness) -> None:
+    """Same key: A's download of a good photo fails on a Telegram hiccup (three 500s, the
+    fetcher's retries). B sent the same photo while it ran, so B's own download never
+    happens; at Send, `Downloads.wait` returns A's cached refusal and B's report is filed
+    without the photo (or, for a category that needs one, B is sent back to step 3) - though
+    Telegram would have served it fine by then."""
+    h = harness
+    a, b = new_user(), new_user()
+    await to_media(h, a)
+    await to_media(h, b)
+    fid = h.fake.add_file(jpeg_bytes("red"), file_path="photos/shared.jpg")
+
+    def hiccup(call: object) -> None:
+        raise _ApiError(500, "Internal Server Error")
+
+    h.fake.hang_next("getFile", 1.0)  # then a 500, and 500s for the fetcher's retries
+    h.fake.set_response("getFile", hiccup)
+    mark = h.fake.mark()
+    assert "(1/5)" in (await h.say(a, photo=fid))[0]
+    assert "(1/5)" in (await h.say(b, photo=fid))[0]  # while A's download runs
+    await h.fake.wait_for(None, lambda c: c.chat_id == a and NOT_KEPT in (c.text or ""),
+                          since=mark)
+    h.fake.set_response("getFile", None)  # Telegram is fine again
+    await idle(h)
+    texts = await finish(h, b)
+    assert NOT_KEPT not in texts[0], texts[0]
+    [report] = await reports_of(h, b)
+    assert [x.source_ref for x in await attachments_of(h, report)] == [fid]
+
+
+async def test_the_same_file_sent_twice_and_refused_at_send_is_told_once(
+        harness: Harness) -> None:
+    """A citizen sends one photo twice (a double tap). Refused in the background,
+    `drop_file` takes out both entries with one notice; refused at Send (after a restart),
+    `_settle(final=True)` says "a file was not kept" once per entry: twice for one file.
+    (Send's `wait` also downloads it twice at once: `wait` does not share a download it
+    starts itself.)"""
+    h, user = harness, new_user()
+    await to_media(h, user)
+    fid = h.fake.add_file(jpeg_bytes("blue"), file_path="photos/twice.jpg")
+    h.fake.hang_next("getFile", 30)
+    await h.say(user, photo=fid)
+    await h.say(user, photo=fid)
+    await h.restart()
+    h.fake.clear_faults()
+    h.fake.fail_next("getFile", status=500, times=50)
+    mark = h.fake.mark()
+    await h.press(user, "done")
+    await h.say(user, location=(0.40, 101.85), replies=2)
+    await h.press(user, "anon", replies=1)
+    nonce = h.buttons(user)[0].split(":", 2)[2]
+    texts = await h.press(user, "send", nonce, replies=1)
+    assert "Langkah 3/5" in texts[-1]
+    assert sum(t.count(NOT_KEPT) for t in told(h, user, mark)) == 1, texts
+
+
+async def test_send_does_not_wait_behind_other_citizens_slow_downloads(
+        harness: Harness) -> None:
+    """Every download, Send's own included (`Downloads.wait` -> `_fetch`), goes through one
+    16-slot semaphore, first come first served, and Send waits for it with no time limit.
+    Four citizens' albums on a slow Telegram file server (16 slow downloads) hold every
+    slot; a fifth citizen's photo queues behind them, and their Send hangs until the others
+    are done (minutes with the 120 s download timeout), holding their chat: /batal waits
+    too. Before 0746ed0 each turn downloaded its own file, and no citizen waited for
+    another's."""
+    h = harness
+    crowd = [new_user() for _ in range(4)]
+    for user in crowd:
+        await to_media(h, user)
+    user = new_user()
+    await to_media(h, user)
+    h.fake.hang_next("getFile", 8.0, times=16)
+    for i, other in enumerate(crowd):
+        for j in range(4):
+            fid = h.fake.add_file(jpeg_bytes("red", size=(40 + 4 * i + j, 30)),
+                                  file_path=f"photos/slow{i}-{j}.jpg")
+            await h.say(other, photo=fid, media_group_id=f"album{i}", replies=1 if j == 0 else 0)
+    await asyncio.sleep(0.5)  # every slot taken by a slow download
+    fid = h.fake.add_file(jpeg_bytes("green"), file_path="photos/mine.jpg")
+    assert "(1/5)" in (await h.say(user, photo=fid))[0]
+    await h.press(user, "done")
+    await h.say(user, location=(0.40, 101.85), replies=2)
+    await h.press(user, "anon", replies=1)
+    nonce = h.buttons(user)[0].split(":", 2)[2]
+    mark = h.fake.mark()
+    started = asyncio.get_running_loop().time()
+    h.fake.push_update(h.fake.make_callback(user, user, f"in:send:{nonce}",
+                                            h.last_message_id(user)))
+    await h.fake.wait_for(None, lambda c: c.chat_id == user and "diterima" in (c.text or ""),
+                          since=mark, timeout=15)
+    waited = asyncio.get_running_loop().time() - started
+    assert waited < 3.0, f"Send answered after {waited:.1f} s, behind others' downloads"
+
+
+def _held_bytes(exc: BaseException | None, seen: set[int] | None = None) -> int:
+    """Bytes objects reachable from an exception's traceback frames (and its causes)."""
+    seen = set() if seen is None else seen
+    total = 0
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            for value in tb.tb_frame.f_locals.values():
+                if isinstance(value, (bytes, bytearray)) and id(value) not in seen:
+                    seen.add(id(value))
+                    total += len(value)
+            tb = tb.tb_next
+        if exc.__cause__ is not None:
+            total += _held_bytes(exc.__cause__, seen)
+        exc = exc.__context__
+    return total
+
+
+async def test_a_refused_outcome_kept_in_memory_does_not_hold_the_file(
+        harness: Harness) -> None:
+    """`Intake.download` returns the MediaRejected it caught, and `Downloads` keeps up to
+    4096 outcomes. The exception keeps its traceback, whose frames (`download`, with `raw`,
+    and `_clean_image`, with `data`) keep the downloaded bytes alive: up to 20 MB per
+    refused file, 4096 of them (a crowd sending documents that are not images, or huge
+    images) - tens of GB. Keep `MediaRejected(key, **params)` afresh (or drop
+    `__traceback__`/`__cause__`) before storing it."""
+    h, user = harness, new_user()
+    await to_media(h, user)
+    big = b"%PDF-1.4 not a photo " + bytes(4_000_000)
+    bad = h.fake.add_file(big, file_path="documents/big.jpg", mime_type="image/jpeg")
+    await h.say(user, document=bad, replies=2)  # answered, then told it was not kept
+    assert h.app is not None and h.app.intake.downloads is not None
+    outcome = h.app.intake.downloads.outcome(bad)
+    assert outcome is not None and not isinstance(outcome, dict)
+    held = _held_bytes(outcome)
+    assert held < 100_000, f"the kept refusal holds {held} bytes of the file"
