@@ -5,11 +5,18 @@ Each test here failed on 0746ed0 when written; the docstring says what goes wron
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+from sqlmodel import select
 
 from bot.playground.botapi import _ApiError
+from models import repo
+from models.tables import Outbox
+from tests import fakegraph as fg
 from tests.conftest import Harness, jpeg_bytes, new_user
 from tests.test_background_media import attachments_of, finish, media_root_files
 from tests.test_intake_telegram import draft_of, reports_of, to_description, to_media
+from tests.test_whatsapp import WA, category_id, graph, wah  # noqa: F401 - fixtures
 
 NOT_KEPT = "tidak tersimpan"
 
@@ -206,3 +213,99 @@ async def test_a_refused_outcome_kept_in_memory_does_not_hold_the_file(
     assert outcome is not None and not isinstance(outcome, dict)
     held = _held_bytes(outcome)
     assert held < 100_000, f"the kept refusal holds {held} bytes of the file"
+
+
+# -- Downloads on its own ---------------------------------------------------------------------
+
+
+class _Media:
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+
+
+async def test_no_download_starts_after_close() -> None:
+    """`App.stop_background` closes the downloads before the WhatsApp inbound processor
+    (and the Telegram webhook processor) stop, and `close()` leaves `start` working: a turn
+    still finishing then starts a download nobody cancels, which meets the WhatsApp/Bot
+    client closed under it, fails as "could not be downloaded", and `on_failed` takes the
+    photo out of the draft and tells the citizen to send it again - for a restart. Closed
+    downloads should start nothing (the draft keeps the id; Send fetches it), and the
+    downloads should be closed after the processors that start them."""
+    from handlers.downloads import Downloads
+
+    calls: list[str] = []
+
+    async def store(media: _Media, fetch: object) -> dict[str, object]:
+        calls.append(media.ref)
+        return {"path": media.ref}
+
+    downloads = Downloads(store)
+    await downloads.close()
+    downloads.start("whatsapp", "62812", _Media("late"), None)
+    await asyncio.sleep(0.05)
+    assert calls == [] and downloads.running == 0
+
+
+async def test_send_time_downloads_of_one_file_are_shared() -> None:
+    """`Downloads.wait` downloads a file with no outcome and no task (after a restart, on
+    another worker) without registering it: two waits for one file id (the same photo sent
+    twice, two citizens' Sends) download and store it twice, each taking a slot."""
+    from handlers.downloads import Downloads
+
+    calls: list[str] = []
+
+    async def store(media: _Media, fetch: object) -> dict[str, object]:
+        calls.append(media.ref)
+        await asyncio.sleep(0.05)
+        return {"path": media.ref}
+
+    downloads = Downloads(store)
+    await asyncio.gather(downloads.wait(_Media("x"), None), downloads.wait(_Media("x"), None))
+    assert calls == ["x"]
+
+
+async def test_a_whatsapp_photo_taken_while_stopping_is_kept(
+        wah: Harness, graph: fg.FakeGraphAPI) -> None:
+    """The same at app level: a WhatsApp photo processed while the app stops (after
+    `downloads.close()`, before `inbound.stop()`) starts a download nobody stops; the
+    client is closed under it, the download "fails", and the photo is taken out of the
+    draft with "not kept, send it again" queued for the citizen - all for a restart.
+    (Test hooks: `close` lets one message in right after it ran, as the webhook does; the
+    download is made to take 0.6 s.)"""
+    h, wa = wah, WA(wah, graph, "6281234509999")
+    await wa.text("halo", "Halo")
+    await wa.row("new:", "Langkah 1/5")
+    await wa.row(f"cat:{await category_id(h, 'jalan')}", "Langkah 2/5")
+    await wa.text("Sampah dan lubang di jalan depan sekolah dasar.", "Langkah 3/5")
+    media_id = graph.add_media(jpeg_bytes("yellow"), "image/jpeg")
+    assert h.app is not None and h.app.intake.downloads is not None
+    downloads = h.app.intake.downloads
+    real_store, real_close = downloads._store, downloads.close
+
+    async def slow_store(media: Any, fetch: Any) -> Any:
+        await asyncio.sleep(0.6)
+        return await real_store(media, fetch)
+
+    async def close_then_a_message() -> None:
+        await real_close()
+        assert (await wa.post(fg.image_message(wa.wa_id, media_id)))[0] == 200
+        async with asyncio.timeout(5):
+            while not await wa_media(h, wa.wa_id):  # processed while the app stops
+                await asyncio.sleep(0.02)
+
+    downloads._store = slow_store  # type: ignore[method-assign]
+    downloads.close = close_then_a_message  # type: ignore[method-assign]
+    await h.stop()
+    await asyncio.sleep(1.5)
+    await h.start(worker=False)
+    async with h.sessionmaker() as s:
+        queued = [r.payload.get("text") or "" for r in (await s.exec(
+            select(Outbox).where(Outbox.chat_id == wa.wa_id))).all()]
+    assert not [t for t in queued if NOT_KEPT in t], queued[-1]
+    assert [m.get("pending") for m in await wa_media(h, wa.wa_id)] == [media_id]
+
+
+async def wa_media(h: Harness, wa_id: str) -> list[dict[str, Any]]:
+    async with h.sessionmaker() as s:
+        draft = await repo.load_draft(s, "whatsapp", wa_id)
+    return list(draft.data.get("media") or []) if draft is not None else []
