@@ -27,11 +27,11 @@ def told(h: Harness, user: int, since: int = 0) -> list[str]:
             and NOT_KEPT in (c.text or "")]
 
 
-async def idle(h: Harness, timeout: float = 5.0) -> None:
+async def idle(h: Harness, within: float = 5.0) -> None:
     """Until no background download runs (and a little more for the outbox)."""
     assert h.app is not None and h.app.intake.downloads is not None
-    async with asyncio.timeout(timeout):
-        while h.app.intake.downloads.running:
+    async with asyncio.timeout(within):
+        while h.app.intake.downloads.running:  # noqa: ASYNC110 - nothing to wait on
             await asyncio.sleep(0.02)
     await asyncio.sleep(0.3)
 
@@ -265,7 +265,7 @@ async def test_send_time_downloads_of_one_file_are_shared() -> None:
 
 
 async def test_a_whatsapp_photo_taken_while_stopping_is_kept(
-        wah: Harness, graph: fg.FakeGraphAPI) -> None:
+        wah: Harness, graph: fg.FakeGraphAPI) -> None:  # noqa: F811 - fixtures
     """The same at app level: a WhatsApp photo processed while the app stops (after
     `downloads.close()`, before `inbound.stop()`) starts a download nobody stops; the
     client is closed under it, the download "fails", and the photo is taken out of the
@@ -290,7 +290,7 @@ async def test_a_whatsapp_photo_taken_while_stopping_is_kept(
         await real_close()
         assert (await wa.post(fg.image_message(wa.wa_id, media_id)))[0] == 200
         async with asyncio.timeout(5):
-            while not await wa_media(h, wa.wa_id):  # processed while the app stops
+            while not await wa_media(h, wa.wa_id):  # noqa: ASYNC110 - processed while stopping
                 await asyncio.sleep(0.02)
 
     downloads._store = slow_store  # type: ignore[method-assign]
