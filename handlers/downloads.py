@@ -36,6 +36,7 @@ class Downloads:
         self._keep = keep
         self._done: OrderedDict[str, Outcome] = OrderedDict()
         self._running: dict[str, asyncio.Task[Outcome]] = {}
+        self._closed = False
         # (channel, user, ref, rejected): take the file out of the draft and tell the citizen.
         self.on_failed: Callable[[str, str, str, MediaRejected], Awaitable[Any]] | None = None
 
@@ -46,8 +47,9 @@ class Downloads:
     def start(self, channel: str, user: str, media: Any, fetch: Any) -> None:
         """Download `media` in the background (once per file id; a refused one again: the
         citizen sent it again, perhaps after a failed download)."""
-        if media.ref in self._running or isinstance(self._done.get(media.ref), dict):
-            return
+        if self._closed or media.ref in self._running or \
+                isinstance(self._done.get(media.ref), dict):
+            return  # closed: the draft keeps the id, Send fetches it
         self._done.pop(media.ref, None)
         self._running[media.ref] = asyncio.create_task(
             self._background(channel, user, media, fetch), name=f"download:{media.ref[:16]}")
@@ -65,6 +67,7 @@ class Downloads:
 
     async def close(self) -> None:
         """Stop the downloads under way (their drafts keep the ids: Send fetches them)."""
+        self._closed = True
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()

@@ -744,12 +744,13 @@ class Intake:
             category = await self._category(session, data)
             return self._after(data, Step.DESCRIPTION, category), [Reply(t("description-saved"))]
         if isinstance(event, Media) and event.kind in ("voice", "audio"):
+            voices = data.setdefault("voice", [])
+            if len(voices) >= 3:  # not kept: not downloaded either
+                return Step.DESCRIPTION, [Reply(t("voice-kept", min=DESCRIPTION_MIN))]
             stored, error = self._prepared(t, ctx, event)
             if error:
                 return Step.DESCRIPTION, [error]
-            voices = data.setdefault("voice", [])
-            if len(voices) < 3:
-                voices.append(stored)
+            voices.append(stored)
             return Step.DESCRIPTION, [Reply(t("voice-kept", min=DESCRIPTION_MIN))]
         if isinstance(event, Media) and event.caption and len(event.caption.strip()) >= 10:
             # A photo with a caption: the caption is the description, the photo the first media.
@@ -1133,7 +1134,9 @@ class Intake:
                 raise MediaRejected("media-download-failed") from exc
             stored = await asyncio.to_thread(self.media.store, raw, kind, event.mime, event.ref)
         except MediaRejected as rejected:
-            return rejected
+            # Kept in memory (handlers/downloads.py): a fresh one, without the traceback whose
+            # frames hold the downloaded bytes.
+            return MediaRejected(rejected.key, **rejected.params)
         except Exception:  # e.g. the disk: the citizen is told, the draft goes on
             log.exception("storing %s failed", event.ref)
             return MediaRejected("media-download-failed")
