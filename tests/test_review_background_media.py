@@ -138,6 +138,39 @@ async def test_the_same_file_sent_twice_and_refused_at_send_is_told_once(
     assert sum(t.count(NOT_KEPT) for t in told(h, user, mark)) == 1, texts
 
 
+async def test_a_refusal_cached_on_one_worker_does_not_drop_a_resend_taken_by_another(
+        harness: Harness) -> None:
+    """Several workers (webhook mode behind a load balancer): each has its own outcomes,
+    and a chat's updates go to whichever worker takes the chat. Here a download failed on
+    a Telegram hiccup on this worker (the citizen is told: "send it again"); the citizen
+    sends it again and another worker takes that turn (emulated: the draft written with
+    the pending entry, as that worker's turn writes it). Send comes back to this worker:
+    `_settle(final=True)` trusts the refusal cached here from the first try, drops the
+    re-sent photo and tells the citizen to send it again - a loop. A refusal that a retry
+    can cure ("media-download-failed") should be fetched again by Send, not believed."""
+    h, user = harness, new_user()
+    await to_media(h, user)
+    fid = h.fake.add_file(jpeg_bytes("red"), file_path="photos/hiccup.jpg")
+    h.fake.fail_next("getFile", status=500, times=50)  # every attempt of this try
+    texts = await h.say(user, photo=fid, replies=2)
+    assert "(1/5)" in texts[0] and NOT_KEPT in texts[1]
+    h.fake.clear_faults()
+    draft = await draft_of(h, user)
+    assert draft is not None and draft.data["media"] == []
+    data = dict(draft.data)  # the re-send, taken by another worker
+    data["media"] = [{"kind": "photo", "pending": fid, "as": "photo", "mime": None,
+                      "size": None, "file_name": None, "group_id": None}]
+    async with h.sessionmaker() as s:
+        await repo.save_draft(s, "telegram", str(user), draft.step, data, draft.version)
+        await s.commit()
+    assert h.app is not None
+    h.app.intake._drafts.clear()  # this worker's cache knows nothing of the other's turn
+    texts = await finish(h, user)
+    assert NOT_KEPT not in texts[0], texts[0]
+    [report] = await reports_of(h, user)
+    assert [a.source_ref for a in await attachments_of(h, report)] == [fid]
+
+
 async def test_send_does_not_wait_behind_other_citizens_slow_downloads(
         harness: Harness) -> None:
     """Every download, Send's own included (`Downloads.wait` -> `_fetch`), goes through one
