@@ -238,6 +238,7 @@ class _Ctx:
     cache: tuple[str, DraftSnap | None] | None = None  # ('set', snap) | ('drop', None)
     geocode: tuple[str, float, float] | None = None  # (nonce, lat, lon) to look up later
     later: list[Media] = field(default_factory=list)  # accepted by id: download after commit
+    refused: dict[str, MediaRejected] = field(default_factory=dict)  # Send's downloads, by id
 
 
 # A geocoding request: (channel, user, draft nonce, latitude, longitude).
@@ -354,7 +355,10 @@ class Intake:
                 self._drafts.pop(key, None)
                 ctx.cache = None
                 assert self.downloads is not None
-                await asyncio.gather(*(self.downloads.wait(m, fetch) for m in needs.files))
+                outcomes = await asyncio.gather(*(self.downloads.wait(m, fetch)
+                                                  for m in needs.files))
+                ctx.refused.update({m.ref: o for m, o in zip(needs.files, outcomes, strict=True)
+                                    if isinstance(o, MediaRejected)})
                 continue
             except BaseException:
                 self._drafts.pop(key, None)
@@ -524,7 +528,7 @@ class Intake:
         step = Step(draft.step)
         data = dict(draft.data)
         ctx.version = draft.version
-        self._settle(t, data)  # files downloaded since: stored in place of their ids
+        self._settle(t, data, ctx)  # files downloaded since: stored in place of their ids
         if isinstance(event, Media) and ctx.fetchable and self.downloads is None and \
                 step.value in MEDIA_STEPS and (
                 ctx.prepared is None or ctx.prepared.ref != event.ref):
@@ -985,7 +989,7 @@ class Intake:
             if event.arg and event.arg != data.get("nonce"):
                 return Step.SUMMARY, [Reply(t("button-stale"), alert=t("button-stale-alert")),
                                       _REPROMPT]
-            told = self._settle(t, data, final=True)  # every file stored, or refused
+            told = self._settle(t, data, ctx, final=True)  # every file stored, or refused
             missing = await self._missing(session, data)
             if missing is not None:
                 return missing, told + [Reply(t("summary-incomplete"))]
@@ -1142,14 +1146,16 @@ class Intake:
             return MediaRejected("media-download-failed")
         return stored.to_dict()
 
-    def _settle(self, t: Tr, data: dict[str, Any], final: bool = False) -> list[Reply]:
+    def _settle(self, t: Tr, data: dict[str, Any], ctx: _Ctx, final: bool = False
+                ) -> list[Reply]:
         """Files accepted by id whose download finished, stored in the draft in place of
-        their ids. With `final` (Send): a file still without an outcome raises NeedsFiles,
-        and a refused one leaves the draft with a word to the citizen (returned)."""
+        their ids. With `final` (Send): a file this turn has no outcome for raises
+        NeedsFiles, and one refused to this turn's own wait leaves the draft with a word to
+        the citizen (returned; one per file, however often it was sent)."""
         if self.downloads is None:
             return []
-        told: list[Reply] = []
-        waiting: list[Media] = []
+        told: dict[str, Reply] = {}
+        waiting: dict[str, Media] = {}
         for key in ("media", "voice"):
             entries = data.get(key)
             if not entries or not any(PENDING in e for e in entries):
@@ -1157,24 +1163,23 @@ class Intake:
             kept = []
             for entry in entries:
                 ref = entry.get(PENDING)
-                outcome = self.downloads.outcome(ref) if ref else None
+                stored = self.downloads.stored(ref) if ref else None
                 if ref is None:
                     kept.append(entry)
-                elif isinstance(outcome, dict):
-                    stored = dict(outcome)
+                elif stored is not None:
+                    stored = dict(stored)
                     if key == "media":
                         stored["group_id"] = entry.get("group_id")
                     kept.append(stored)
-                elif isinstance(outcome, MediaRejected) and final:
-                    told.append(self._not_kept(t, outcome))
-                else:  # a refusal is taken out by `drop_file`, or by Send
+                elif final and ref in ctx.refused:
+                    told.setdefault(ref, self._not_kept(t, ctx.refused[ref]))
+                else:  # still downloading; a refusal is taken out by `drop_file`, or Send
                     kept.append(entry)
-                    if outcome is None:
-                        waiting.append(pending_media(entry))
+                    waiting.setdefault(ref, pending_media(entry))
             data[key] = kept
         if final and waiting:
-            raise NeedsFiles(waiting)
-        return told
+            raise NeedsFiles(list(waiting.values()))
+        return list(told.values())
 
     def _not_kept(self, t: Tr, rejected: MediaRejected) -> Reply:
         return Reply(t("media-not-kept", reason=t(rejected.key, **rejected.params)))

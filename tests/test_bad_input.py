@@ -228,7 +228,11 @@ async def test_photo_download_failure_is_told(harness: Harness) -> None:
     mark = h.fake.mark()
     texts = await h.say(user, photo=fid)
     assert "(1/5)" in texts[0]
-    await h.fake.wait_for("getFile", count=1, since=mark)  # the third, answered
+    assert h.app is not None and h.app.intake.downloads is not None
+    async with asyncio.timeout(5):  # the download, stored (a real condition, bounded)
+        while h.app.intake.downloads.stored(fid) is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert len([c for c in h.fake.calls[mark:] if c.method == "getFile"]) == 3
     texts = await h.press(user, "done")  # the next turn stores the file in the draft
     [entry] = (await draft_of(h, user)).data["media"]
     assert "pending" not in entry and entry["kind"] == "photo" and media_files(h)
