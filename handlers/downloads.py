@@ -41,7 +41,7 @@ class _Job:
 class Downloads:
     """Background downloads keyed by the transport's file id (`media.ref`)."""
 
-    def __init__(self, store: Callable[[Any, Any], Awaitable[Outcome]], limit: int = 16,
+    def __init__(self, store: Callable[[Any, Any], Awaitable[Outcome]], limit: int = 64,
                  keep: int = 4096) -> None:
         self._store = store  # (Media, Fetch | None) -> Outcome; never raises for a bad file
         self._slots = asyncio.Semaphore(limit)
@@ -119,7 +119,13 @@ class Downloads:
             async with self._slots:
                 job.started = True
                 done = self._done.get(media.ref)  # Send may have fetched it meanwhile
-                outcome = done if done is not None else await self._store(media, fetch)
+                now = self._now.get(media.ref)  # or be fetching it
+                if done is not None:
+                    outcome: Outcome = done
+                elif now is not None:
+                    outcome = await asyncio.shield(now)
+                else:
+                    outcome = await self._store(media, fetch)
         finally:
             # A file sent again from here on is downloaded again.
             if self._jobs.get(media.ref) is job:

@@ -331,6 +331,8 @@ class Intake:
         key = (turn.channel, turn.user)
         if isinstance(event, Media) and fetch is not None and self.downloads is None:
             ctx.prepared = await self._prepare(session, turn, event, fetch)
+        if isinstance(event, Button) and event.action == "send" and self.downloads is not None:
+            await self._await_files(key, fetch, ctx)
         for _attempt in range(4):
             try:
                 replies = await self._handle(session, turn, event, ctx)
@@ -354,11 +356,7 @@ class Intake:
                     await session.commit()
                 self._drafts.pop(key, None)
                 ctx.cache = None
-                assert self.downloads is not None
-                outcomes = await asyncio.gather(*(self.downloads.wait(m, fetch)
-                                                  for m in needs.files))
-                ctx.refused.update({m.ref: o for m, o in zip(needs.files, outcomes, strict=True)
-                                    if isinstance(o, MediaRejected)})
+                await self._wait_files(needs.files, fetch, ctx)
                 continue
             except BaseException:
                 self._drafts.pop(key, None)
@@ -1180,6 +1178,25 @@ class Intake:
         if final and waiting:
             raise NeedsFiles(list(waiting.values()))
         return list(told.values())
+
+    async def _await_files(self, key: tuple[str, str], fetch: Fetch | None, ctx: _Ctx) -> None:
+        """Before Send's transaction: the files of the draft as last seen here that are still
+        downloading, waited for (or downloaded), so Send runs once. A draft not known here
+        is read in the transaction, which asks for them (NeedsFiles) and is redone."""
+        snap = self._drafts.get(key)
+        if not isinstance(snap, DraftSnap) or self.downloads is None:
+            return
+        files = {e[PENDING]: pending_media(e)
+                 for k in ("media", "voice") for e in snap.data.get(k) or ()
+                 if PENDING in e and self.downloads.stored(e[PENDING]) is None}
+        if files:
+            await self._wait_files(list(files.values()), fetch, ctx)
+
+    async def _wait_files(self, files: list[Media], fetch: Fetch | None, ctx: _Ctx) -> None:
+        assert self.downloads is not None
+        outcomes = await asyncio.gather(*(self.downloads.wait(m, fetch) for m in files))
+        ctx.refused.update({m.ref: o for m, o in zip(files, outcomes, strict=True)
+                            if isinstance(o, MediaRejected)})
 
     def _not_kept(self, t: Tr, rejected: MediaRejected) -> Reply:
         return Reply(t("media-not-kept", reason=t(rejected.key, **rejected.params)))

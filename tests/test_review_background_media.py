@@ -357,3 +357,30 @@ async def wa_media(h: Harness, wa_id: str) -> list[dict[str, Any]]:
     async with h.sessionmaker() as s:
         draft = await repo.load_draft(s, "whatsapp", wa_id)
     return list(draft.data.get("media") or []) if draft is not None else []
+
+
+async def test_send_does_not_queue_behind_full_slots() -> None:
+    """With every slot held by slow downloads, Send's wait for another file (queued in the
+    background behind them) downloads it at once, and the queued job then uses Send's
+    result instead of downloading it a second time."""
+    from handlers.downloads import Downloads
+
+    release = asyncio.Event()
+    calls: list[str] = []
+
+    async def store(media: _Media, fetch: object) -> dict[str, object]:
+        calls.append(media.ref)
+        if media.ref.startswith("slow"):
+            await release.wait()
+        return {"path": media.ref}
+
+    downloads = Downloads(store, limit=2)
+    for ref in ("slow1", "slow2", "mine"):
+        downloads.start("telegram", "1", _Media(ref), None)
+    async with asyncio.timeout(2):
+        assert await downloads.wait(_Media("mine"), None) == {"path": "mine"}
+    release.set()
+    async with asyncio.timeout(2):
+        while downloads.running:  # noqa: ASYNC110 - the queued job finishing
+            await asyncio.sleep(0.01)
+    assert sorted(calls) == ["mine", "slow1", "slow2"], "a file was downloaded twice"
