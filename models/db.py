@@ -38,7 +38,7 @@ INLINE_BUSY_MS = 100  # the longest an inline SQLite call may block the loop on 
 LOCK_TAKEOVER_S = 5.0
 
 
-def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 25) -> AsyncEngine:
     """Async engine for a sqlite+aiosqlite or postgresql+asyncpg URL."""
     if url.startswith("sqlite"):
         # One transaction at a time (the lock below), so a few connections are plenty; each
@@ -119,12 +119,13 @@ def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
             event.listen(engine.sync_engine.pool, name, _gone)
 
         return engine
-    # PostgreSQL's transactions overlap (each waits on round trips), so a crowd keeps a score
-    # of them in flight. With 10 pooled (+10 overflow) the pool kept opening and closing
-    # overflow connections, each a TLS probe and a start-up: ~4 % of the bot's CPU. 20 stay
-    # open, 5 more for a burst: 25 per worker (2 workers in deploy/compose.yaml: 50 of
-    # PostgreSQL's default 100).
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=5)
+    # PostgreSQL's transactions overlap (each waits on round trips), so a crowd keeps more of
+    # them in flight than there are connections. Overflow connections are closed when given
+    # back, so under a crowd the pool kept opening and closing them, each a TLS probe and a
+    # start-up (2-4 % of the bot's CPU with 10 + 10, and with 20 + 5). 25 that stay open and
+    # no overflow: a transaction beyond them waits for one (2 workers in
+    # deploy/compose.yaml: 50 of PostgreSQL's default 100).
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
     _ping_after_idle(engine)
     return engine
 
