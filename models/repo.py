@@ -365,19 +365,34 @@ async def create_report(
     """Insert a report with a fresh unique ticket code, its attachments and a `created` event.
 
     `code_length` grows with the number of reports (domain.ticket_length) so a collision
-    stays rare; one that happens anyway is retried, a character longer after a few tries."""
+    stays rare; one that happens anyway is retried, a character longer after a few tries.
+    The report is written by one prepared `INSERT ... ON CONFLICT DO NOTHING RETURNING id`
+    and attached to the session as loaded, as a citizen's first contact is: no savepoint
+    around an ORM flush (two more statements, and ~0.8 ms of a filing's CPU)."""
+    insert_ = _new_report(session)
+    values = {name: getattr(report, name) for name in _REPORT_COLUMNS}
     for attempt in range(20):
-        report.code = new_ticket_code(prefix, min(code_length + attempt // 3, 8))
-        try:
-            async with session.begin_nested():
-                session.add(report)
-                await session.flush()
+        report.code = values["code"] = new_ticket_code(prefix,
+                                                       min(code_length + attempt // 3, 8))
+
+        def write(sync: Any) -> int | None:
+            return insert_.run(sync.connection(), values).scalar()
+
+        new_id = await session.run_sync(write)
+        if new_id is not None:
             break
-        except IntegrityError:
-            if await report_by_code(session, report.code) is None:
-                raise  # not a code collision (e.g. the same draft sent twice)
+        if await report_by_code(session, report.code) is None:
+            # Not a code collision: the same draft sent twice (its nonce is unique).
+            raise IntegrityError("INSERT INTO report", None,
+                                 Exception(f"draft {report.draft_nonce} already filed"))
     else:  # pragma: no cover - 29^6 codes make this unreachable in practice
         raise RuntimeError("could not allocate a ticket code")
+    report.id = new_id
+    make_transient_to_detached(report)
+    session.add(report)
+    sync_session = session.sync_session
+    scope = sync_session.get_nested_transaction() or sync_session.get_transaction()
+    sync_session.info.setdefault(_CORE_INSERTED, []).append((report, values, scope))
     assert report.id is not None
     now = utcnow()
     files = [{"report_id": report.id, "kind": item["kind"], "path": item["path"],
@@ -398,6 +413,24 @@ async def create_report(
     await session.run_sync(write)
     return report
 
+
+def _new_report(session: AsyncSession) -> Prepared:
+    """The report's INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect."""
+    dialect = session.get_bind().dialect.name
+    stmt = _NEW_REPORT.get(dialect)
+    if stmt is None:
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        table = Report.__table__  # type: ignore[attr-defined]
+        stmt = _NEW_REPORT[dialect] = Prepared(
+            insert_(table).values({name: bindparam(name, type_=table.c[name].type)
+                                   for name in _REPORT_COLUMNS})
+            .on_conflict_do_nothing().returning(table.c.id))
+    return stmt
+
+
+_NEW_REPORT: dict[str, Prepared] = {}  # dialect name -> the report's INSERT
+_REPORT_COLUMNS = tuple(c.key for c in Report.__table__.columns  # type: ignore[attr-defined]
+                        if c.key != "id")
 
 _ADD_ATTACHMENTS = insert(Attachment.__table__)  # type: ignore[attr-defined]
 _ADD_EVENT = insert(ReportEvent.__table__)  # type: ignore[attr-defined]

@@ -147,3 +147,106 @@ async def test_first_contact_of_many_at_once_makes_one_citizen(migrated: Any) ->
     assert row.display_name and row.display_name.startswith("Budi ")
     assert row.created_at is not None and row.last_seen_at is not None
     assert row.last_inbound_at is not None and row.ban_notified is False
+
+
+async def _report_parents(sm: Any) -> tuple[int, int, int]:
+    """An OPD, a category of it and a citizen: (citizen, category, opd) ids."""
+    from models.tables import Category, Opd
+
+    async with sm() as s:
+        opd = Opd(code="PUPR", name_id="Dinas PUPR", name_en="Public Works")
+        s.add(opd)
+        await s.flush()
+        cat = Category(code="jalan", opd_id=opd.id, name_id="Jalan", name_en="Road")
+        s.add(cat)
+        citizen, _ = await repo.upsert_citizen(s, "telegram", "77", language="id")
+        await s.flush()
+        ids = (citizen.id, cat.id, opd.id)
+        await s.commit()
+    return ids  # type: ignore[return-value]
+
+
+def _report(parents: tuple[int, int, int], nonce: str | None = None) -> Any:
+    from models.tables import Report
+
+    citizen, category, opd = parents
+    return Report(code="", channel="telegram", citizen_id=citizen, category_id=category,
+                  opd_id=opd, description="Jalan berlubang di depan SD", draft_nonce=nonce)
+
+
+async def test_reports_filed_at_once_with_colliding_codes_all_get_their_own(
+        migrated: Any, monkeypatch: Any) -> None:
+    """30 reports filed at once while the code generator keeps returning codes already
+    taken (each filing's first two tries collide): every report is written once, under a
+    code of its own, with its attachment and `created` event; the same draft filed twice
+    is refused."""
+    from sqlalchemy.exc import IntegrityError
+
+    from models.tables import Attachment, Report, ReportEvent
+
+    sm = migrated
+    parents = await _report_parents(sm)
+    async with sm() as s:
+        await repo.create_report(s, _report(parents), [], prefix="ADU", actor_id="77",
+                                 actor_name=None)
+        await s.commit()
+        taken = (await s.exec(select(Report.code))).one()
+    tries: dict[int, int] = {}
+    counter = iter(range(1, 10_000))
+
+    def codes(prefix: str, length: int = 4) -> str:
+        task = id(asyncio.current_task())
+        tries[task] = tries.get(task, 0) + 1
+        return taken if tries[task] <= 2 else f"{prefix}-{next(counter):0{length}d}"
+
+    monkeypatch.setattr(repo, "new_ticket_code", codes)
+    photo = {"kind": "photo", "path": "ab/cd.jpg", "size": 10, "sha256": "00" * 32,
+             "mime": "image/jpeg", "source_ref": "f"}
+
+    async def one(i: int) -> str:
+        async with sm() as s:
+            report = await repo.create_report(s, _report(parents, f"n{i}"), [photo],
+                                              prefix="ADU", actor_id="77", actor_name=None)
+            report.status = "dispatched"  # changed after the insert: flushed as an UPDATE
+            await s.commit()
+            return report.code
+
+    filed = await asyncio.gather(*(one(i) for i in range(30)))
+    assert len(set(filed)) == 30 and taken not in filed
+    async with sm() as s:
+        rows = (await s.exec(select(Report.code, Report.status, Report.draft_nonce))).all()
+        assert sorted(r[0] for r in rows if r[2]) == sorted(filed)
+        assert {r[1] for r in rows if r[2]} == {"dispatched"}
+        assert len((await s.exec(select(Attachment.id))).all()) == 30
+        assert len((await s.exec(select(ReportEvent.id))).all()) == 31
+    async with sm() as s:  # the same draft again: refused, nothing written
+        try:
+            await repo.create_report(s, _report(parents, "n0"), [], prefix="ADU",
+                                     actor_id="77", actor_name=None)
+        except IntegrityError:
+            await s.rollback()
+        else:
+            raise AssertionError("a draft was filed twice")
+    async with sm() as s:
+        assert len((await s.exec(select(Report.id))).all()) == 31
+
+
+async def test_a_rolled_back_filing_leaves_the_report_new(migrated: Any) -> None:
+    """A filing whose transaction rolls back leaves its report object new again (no id), so
+    a retry in the same session writes it afresh."""
+    from models.tables import Report
+
+    sm = migrated
+    parents = await _report_parents(sm)
+    async with sm() as s:
+        report = await repo.create_report(s, _report(parents, "r1"), [], prefix="ADU",
+                                          actor_id="77", actor_name=None)
+        assert report.id is not None
+        await s.rollback()
+        assert report.id is None and report not in s
+        again = await repo.create_report(s, report, [], prefix="ADU", actor_id="77",
+                                         actor_name=None)
+        await s.commit()
+        assert again.id is not None
+    async with sm() as s:
+        assert [r.draft_nonce for r in (await s.exec(select(Report))).all()] == ["r1"]
