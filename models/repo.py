@@ -79,22 +79,7 @@ async def upsert_citizen(
                         display_name=display_name[:200] if display_name else None,
                         username=(username[:64] or None) if username is not None else None,
                         last_seen_at=utcnow())
-        values = {name: getattr(fresh, name) for name in _CITIZEN_COLUMNS}
-        insert_ = _new_citizen(session)
-
-        def write(sync: Any) -> int | None:
-            return insert_.run(sync.connection(), values).scalar()
-
-        new_id = await session.run_sync(write)
-        if new_id is not None:
-            fresh.id = new_id
-            make_transient_to_detached(fresh)  # the row exists: attach it as loaded
-            session.add(fresh)
-            # A rollback takes the row back: the object goes back to new, as an ORM insert's
-            # would (not left expired in the identity map under an id SQLite may reuse).
-            sync = session.sync_session
-            scope = sync.get_nested_transaction() or sync.get_transaction()
-            sync.info.setdefault(_CORE_INSERTED, []).append((fresh, values, scope))
+        if await insert_new(session, fresh):
             return fresh, True
         citizen = await get_citizen(session, channel, external_id)  # another one was first
         assert citizen is not None
@@ -110,6 +95,41 @@ async def upsert_citizen(
     session.add(citizen)
     return citizen, created
 
+
+async def insert_new(session: AsyncSession, obj: Any) -> bool:
+    """A new object written by one prepared `INSERT ... ON CONFLICT DO NOTHING RETURNING id`
+    (every column but the id, built once per table and dialect) and attached to the session
+    as loaded: no savepoint (two more statements, round trips on PostgreSQL) and no ORM
+    flush. False, and nothing written, when a unique column conflicts. A rollback of the
+    transaction (or savepoint) takes the row back and makes the object new again, as an ORM
+    insert's would (not left expired in the identity map under an id SQLite may reuse)."""
+    table = type(obj).__table__
+    dialect = session.get_bind().dialect.name
+    stmt = _INSERT_NEW.get((table.name, dialect))
+    if stmt is None:
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = _INSERT_NEW[table.name, dialect] = Prepared(
+            insert_(table).values({c.name: bindparam(c.name, type_=c.type)
+                                   for c in table.columns if c.name != "id"})
+            .on_conflict_do_nothing().returning(table.c.id))
+    values = {c.name: getattr(obj, c.name) for c in table.columns if c.name != "id"}
+
+    def write(sync: Any) -> int | None:
+        return stmt.run(sync.connection(), values).scalar()
+
+    new_id = await session.run_sync(write)
+    if new_id is None:
+        return False
+    obj.id = new_id
+    make_transient_to_detached(obj)  # the row exists: attach it as loaded
+    session.add(obj)
+    sync = session.sync_session
+    scope = sync.get_nested_transaction() or sync.get_transaction()
+    sync.info.setdefault(_CORE_INSERTED, []).append((obj, values, scope))
+    return True
+
+
+_INSERT_NEW: dict[tuple[str, str], Prepared] = {}  # (table, dialect) -> its INSERT
 
 # Session info: (object, its values, the transaction or savepoint) for rows inserted by Core.
 _CORE_INSERTED = "aduan.core_inserted"
@@ -137,24 +157,6 @@ def _inserted_undone(session: Session, previous: Any) -> None:
         for name, value in values.items():
             setattr(obj, name, value)
         obj.id = None
-
-
-_CITIZEN_COLUMNS = tuple(c.name for c in Citizen.__table__.columns  # type: ignore[attr-defined]
-                         if c.name != "id")
-_NEW_CITIZEN: dict[str, Prepared] = {}  # dialect name -> the first contact's INSERT
-
-
-def _new_citizen(session: AsyncSession) -> Prepared:
-    dialect = session.get_bind().dialect.name
-    stmt = _NEW_CITIZEN.get(dialect)
-    if stmt is None:
-        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-        table = Citizen.__table__  # type: ignore[attr-defined]
-        stmt = _NEW_CITIZEN[dialect] = Prepared(
-            insert_(table).values({name: bindparam(name, type_=table.c[name].type)
-                                   for name in _CITIZEN_COLUMNS})
-            .on_conflict_do_nothing().returning(table.c.id))
-    return stmt
 
 
 async def set_language(session: AsyncSession, citizen_id: int, language: str) -> None:
@@ -369,17 +371,9 @@ async def create_report(
     The report is written by one prepared `INSERT ... ON CONFLICT DO NOTHING RETURNING id`
     and attached to the session as loaded, as a citizen's first contact is: no savepoint
     around an ORM flush (two more statements, and ~0.8 ms of a filing's CPU)."""
-    insert_ = _new_report(session)
-    values = {name: getattr(report, name) for name in _REPORT_COLUMNS}
     for attempt in range(20):
-        report.code = values["code"] = new_ticket_code(prefix,
-                                                       min(code_length + attempt // 3, 8))
-
-        def write(sync: Any) -> int | None:
-            return insert_.run(sync.connection(), values).scalar()
-
-        new_id = await session.run_sync(write)
-        if new_id is not None:
+        report.code = new_ticket_code(prefix, min(code_length + attempt // 3, 8))
+        if await insert_new(session, report):
             break
         if await report_by_code(session, report.code) is None:
             # Not a code collision: the same draft sent twice (its nonce is unique).
@@ -387,12 +381,6 @@ async def create_report(
                                  Exception(f"draft {report.draft_nonce} already filed"))
     else:  # pragma: no cover - 29^6 codes make this unreachable in practice
         raise RuntimeError("could not allocate a ticket code")
-    report.id = new_id
-    make_transient_to_detached(report)
-    session.add(report)
-    sync_session = session.sync_session
-    scope = sync_session.get_nested_transaction() or sync_session.get_transaction()
-    sync_session.info.setdefault(_CORE_INSERTED, []).append((report, values, scope))
     assert report.id is not None
     now = utcnow()
     files = [{"report_id": report.id, "kind": item["kind"], "path": item["path"],
@@ -413,24 +401,6 @@ async def create_report(
     await session.run_sync(write)
     return report
 
-
-def _new_report(session: AsyncSession) -> Prepared:
-    """The report's INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect."""
-    dialect = session.get_bind().dialect.name
-    stmt = _NEW_REPORT.get(dialect)
-    if stmt is None:
-        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-        table = Report.__table__  # type: ignore[attr-defined]
-        stmt = _NEW_REPORT[dialect] = Prepared(
-            insert_(table).values({name: bindparam(name, type_=table.c[name].type)
-                                   for name in _REPORT_COLUMNS})
-            .on_conflict_do_nothing().returning(table.c.id))
-    return stmt
-
-
-_NEW_REPORT: dict[str, Prepared] = {}  # dialect name -> the report's INSERT
-_REPORT_COLUMNS = tuple(c.key for c in Report.__table__.columns  # type: ignore[attr-defined]
-                        if c.key != "id")
 
 _ADD_ATTACHMENTS = insert(Attachment.__table__)  # type: ignore[attr-defined]
 _ADD_EVENT = insert(ReportEvent.__table__)  # type: ignore[attr-defined]

@@ -16,7 +16,8 @@ from tests import fakegraph as fg
 from tests.conftest import Harness, jpeg_bytes, new_user
 from tests.test_background_media import attachments_of, finish, media_root_files
 from tests.test_intake_telegram import draft_of, reports_of, to_description, to_media
-from tests.test_whatsapp import WA, category_id, graph, wah  # noqa: F401 - fixtures
+from tests.test_whatsapp import WA, graph, wah  # noqa: F401 - fixtures
+from tests.test_whatsapp import to_media as wa_to_media
 
 NOT_KEPT = "tidak tersimpan"
 
@@ -321,10 +322,7 @@ async def test_a_whatsapp_photo_taken_while_stopping_is_kept(
     (Test hooks: `close` lets one message in right after it ran, as the webhook does; the
     download is made to take 0.6 s.)"""
     h, wa = wah, WA(wah, graph, "6281234509999")
-    await wa.text("halo", "Halo")
-    await wa.row("new:", "Langkah 1/5")
-    await wa.row(f"cat:{await category_id(h, 'jalan')}", "Langkah 2/5")
-    await wa.text("Sampah dan lubang di jalan depan sekolah dasar.", "Langkah 3/5")
+    await wa_to_media(h, wa)
     media_id = graph.add_media(jpeg_bytes("yellow"), "image/jpeg")
     assert h.app is not None and h.app.intake.downloads is not None
     downloads = h.app.intake.downloads

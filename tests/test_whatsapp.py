@@ -138,6 +138,14 @@ async def send_report(wa: WA, summary: fg.GraphCall) -> str:
     return re.search(r"(ADU-[A-Z0-9]{4})", done.text).group(1)
 
 
+async def to_media(h: Harness, wa: WA) -> None:
+    """A new WhatsApp citizen, through category and description to the photo step."""
+    await wa.text("halo", "Halo")
+    await wa.row("new:", "Langkah 1/5")
+    await wa.row(f"cat:{await category_id(h, 'jalan')}", "Langkah 2/5")
+    await wa.text("Sampah dan lubang di jalan depan sekolah dasar.", "Langkah 3/5")
+
+
 async def test_webhook_verification(wah: Harness, graph: fg.FakeGraphAPI) -> None:
     base = WA(wah, graph, "6281200000001").base
     async with aiohttp.ClientSession() as http:
@@ -252,10 +260,7 @@ async def test_anonymous_whatsapp_number_never_in_group(wah: Harness,
 
 async def test_media_download_fails_then_succeeds(wah: Harness, graph: fg.FakeGraphAPI) -> None:
     h, wa = wah, WA(wah, graph, "6281234500004")
-    await wa.text("halo", "Halo")
-    await wa.row("new:", "Langkah 1/5")
-    await wa.row(f"cat:{await category_id(h, 'jalan')}", "Langkah 2/5")
-    await wa.text("Sampah dan lubang di jalan depan sekolah dasar.", "Langkah 3/5")
+    await to_media(h, wa)
     media_id = graph.add_media(jpeg_bytes("yellow"), "image/jpeg")
     graph.fail_next("download", status=500)  # the first try fails, the retry works
     mark = graph.mark()
@@ -267,10 +272,7 @@ async def test_media_download_fails_then_succeeds(wah: Harness, graph: fg.FakeGr
 async def test_media_download_always_fails_and_citizen_is_told(
         wah: Harness, graph: fg.FakeGraphAPI) -> None:
     h, wa = wah, WA(wah, graph, "6281234500005")
-    await wa.text("halo", "Halo")
-    await wa.row("new:", "Langkah 1/5")
-    await wa.row(f"cat:{await category_id(h, 'jalan')}", "Langkah 2/5")
-    await wa.text("Sampah dan lubang di jalan depan sekolah dasar.", "Langkah 3/5")
+    await to_media(h, wa)
     media_id = graph.add_media(jpeg_bytes("yellow"), "image/jpeg")
     graph.fail_next("media_url", status=500, times=10)
     await wa.send(fg.image_message(wa.wa_id, media_id), "gagal diunduh")
