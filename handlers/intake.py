@@ -258,8 +258,10 @@ class Screen(Protocol):
 
 
 class Intake:
-    """Runs one conversation turn: prepare (downloads), then one short transaction that
-    reads the draft, applies the event, saves the draft and commits; returns the replies."""
+    """Runs one conversation turn: any network I/O first (with background downloads: Send
+    waiting for the draft's files; without: the file downloaded), then one short transaction
+    that reads the draft, applies the event, saves the draft and commits; returns the
+    replies."""
 
     def __init__(
         self,
