@@ -245,6 +245,7 @@ class _Ctx:
 GeocodeRequest = Callable[[str, str, str, float, float], None]
 
 DRAFT_CACHE_SIZE = 4096
+SEND_WAIT = 20.0  # seconds Send waits for the draft's downloads (Intake.send_wait)
 MEDIA_STEPS = ("description", "media")
 
 
@@ -304,6 +305,9 @@ class Intake:
         # is accepted by id and the citizen answered at once. Without it, a turn downloads
         # before its transaction and answers after.
         self.downloads: Downloads | None = None
+        # How long Send waits for the draft's downloads before it answers "still receiving
+        # your photos, press Send again" (the downloads go on; the chat is not held).
+        self.send_wait = SEND_WAIT
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -334,7 +338,11 @@ class Intake:
         if isinstance(event, Media) and fetch is not None and self.downloads is None:
             ctx.prepared = await self._prepare(session, turn, event, fetch)
         if isinstance(event, Button) and event.action == "send" and self.downloads is not None:
-            await self._await_files(key, fetch, ctx)
+            try:
+                async with asyncio.timeout(self.send_wait):
+                    await self._await_files(key, fetch, ctx)
+            except TimeoutError:
+                return await self._still_receiving(session, turn, before_commit)
         for _attempt in range(4):
             try:
                 replies = await self._handle(session, turn, event, ctx)
@@ -358,7 +366,11 @@ class Intake:
                     await session.commit()
                 self._drafts.pop(key, None)
                 ctx.cache = None
-                await self._wait_files(needs.files, fetch, ctx)
+                try:
+                    async with asyncio.timeout(self.send_wait):
+                        await self._wait_files(needs.files, fetch, ctx)
+                except TimeoutError:
+                    return await self._still_receiving(session, turn, before_commit)
                 continue
             except BaseException:
                 self._drafts.pop(key, None)
@@ -1199,6 +1211,19 @@ class Intake:
         outcomes = await asyncio.gather(*(self.downloads.wait(m, fetch) for m in files))
         ctx.refused.update({m.ref: o for m, o in zip(files, outcomes, strict=True)
                             if isinstance(o, MediaRejected)})
+
+    async def _still_receiving(
+        self, session: AsyncSession, turn: Turn,
+        before_commit: Callable[[list[Reply]], Awaitable[None]] | None,
+    ) -> list[Reply]:
+        """Send's answer when the draft's files are still downloading after `send_wait`:
+        nothing is filed, the draft waits at the summary, the downloads go on."""
+        t = self.translator.bind(turn.citizen.language)
+        replies = [Reply(t("media-still-receiving"), alert=t("media-still-receiving"))]
+        if before_commit is not None:
+            await before_commit(replies)
+        await session.commit()
+        return replies
 
     def _not_kept(self, t: Tr, rejected: MediaRejected) -> Reply:
         return Reply(t("media-not-kept", reason=t(rejected.key, **rejected.params)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlmodel import select
 
 from models.tables import Attachment, Report
@@ -141,3 +142,37 @@ async def test_crowd_with_bad_and_good_files_at_once(harness: Harness) -> None:
     assert sorted(c.chat_id for c in notices) == sorted(users), \
         "each citizen is told once about the bad file"
     assert len(media_root_files(h)) == 20
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["draft-known", "draft-read"])
+async def test_send_answers_while_a_slow_download_goes_on(harness: Harness,
+                                                          cached: bool) -> None:
+    """A download slower than Send's wait: Send answers "still receiving, press Send again"
+    (nothing filed, the draft at the summary, the chat not held); the download goes on, and
+    the next Send files the report with the photo. Whether Send waits before its transaction
+    (the draft known here) or inside it (read from the database: NeedsFiles)."""
+    h, user = harness, new_user()
+    assert h.app is not None
+    h.app.intake.send_wait = 0.3
+    await to_media(h, user)
+    fid = h.fake.add_file(jpeg_bytes("red"), file_path="photos/very-slow.jpg")
+    h.fake.hang_next("getFile", 2.0)
+    mark = h.fake.mark()
+    await h.say(user, photo=fid)
+    await h.press(user, "done")
+    await h.say(user, location=(0.40, 101.85), replies=2)
+    await h.press(user, "anon", replies=1)
+    nonce = h.buttons(user)[0].split(":", 2)[2]
+    if not cached:
+        h.app.intake._drafts.clear()  # as on another worker, or after a restart
+    texts = await h.press(user, "send", nonce, replies=1)
+    assert "masih kami terima" in texts[0]
+    assert await reports_of(h, user) == []
+    assert (await draft_of(h, user)).step == "summary"
+    assert not [c for c in h.fake.calls[mark:] if c.method == "getFile" and c.ok]
+    await h.fake.wait_for("getFile", since=mark, timeout=5)  # the download went on
+    h.app.intake.send_wait = 20.0
+    texts = await h.press(user, "send", nonce, replies=1)
+    assert "diterima" in texts[0]
+    [report] = await reports_of(h, user)
+    assert [a.source_ref for a in await attachments_of(h, report)] == [fid]

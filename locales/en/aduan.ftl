@@ -69,6 +69,7 @@ media-not-video = That file is not a video we can open. Please send the video ag
 media-image-huge = That image is too large (more than { $megapixels } megapixels). Please send an ordinary photo from your phone's camera.
 media-download-failed = The file could not be downloaded. Please send it again.
 media-not-kept = One of the files you sent was not kept. { $reason }
+media-still-receiving = Your photos are still being received. Please press "Send report" again in a moment.
 
 ask-location = Step 4/5 — Share the location of the problem with the "Send my location" button below (or attach a location from the 📎 menu). Press "Skip" if there is none.
 ask-location-required = Step 4/5 — Share the location of the problem with the "Send my location" button below (or attach a location from the 📎 menu). A location is required for this category.

@@ -69,6 +69,7 @@ media-not-video = Berkas itu bukan video yang bisa dibuka. Mohon kirim ulang vid
 media-image-huge = Gambar itu terlalu besar (lebih dari { $megapixels } megapiksel). Mohon kirim foto biasa dari kamera ponsel.
 media-download-failed = Berkas gagal diunduh. Mohon kirim ulang.
 media-not-kept = Salah satu berkas yang Anda kirim tidak tersimpan. { $reason }
+media-still-receiving = Foto Anda masih kami terima. Mohon tekan "Kirim laporan" lagi sebentar lagi.
 
 ask-location = Langkah 4/5 — Bagikan lokasi masalahnya dengan tombol "Kirim lokasi saya" di bawah (atau lampirkan lokasi dari menu 📎). Tekan "Lewati" jika tidak ada.
 ask-location-required = Langkah 4/5 — Bagikan lokasi masalahnya dengan tombol "Kirim lokasi saya" di bawah (atau lampirkan lokasi dari menu 📎). Lokasi wajib untuk kategori ini.
