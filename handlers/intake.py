@@ -443,7 +443,7 @@ class Intake:
             return None
         if snap.step == Step.MEDIA and len(snap.data.get("media", [])) >= self.config.max_media:
             return None
-        kind = "voice" if event.kind in ("voice", "audio") else _media_kind(event)
+        kind = _file_kind(event)
         if kind is None:
             return None
         outcome = await self.download(event, fetch)
@@ -1123,7 +1123,7 @@ class Intake:
                 _precheck(event)
             except MediaRejected as rejected:
                 return {}, Reply(t(rejected.key, **rejected.params))
-            kind = "voice" if event.kind in ("voice", "audio") else _media_kind(event)
+            kind = _file_kind(event)
             ctx.later.append(event)
             return pending_entry(event, kind or "photo"), None
         pre = ctx.prepared
@@ -1136,7 +1136,7 @@ class Intake:
     async def download(self, event: Media, fetch: Fetch | None) -> dict[str, Any] | MediaRejected:
         """One file downloaded and stored (handlers/downloads.py runs this in the background):
         the stored file, or why it was refused."""
-        kind = "voice" if event.kind in ("voice", "audio") else _media_kind(event) or "photo"
+        kind = _file_kind(event) or "photo"
         try:
             _precheck(event)
             if fetch is None:
@@ -1150,8 +1150,8 @@ class Intake:
                 raise MediaRejected("media-download-failed") from exc
             stored = await asyncio.to_thread(self.media.store, raw, kind, event.mime, event.ref)
         except MediaRejected as rejected:
-            # Kept in memory (handlers/downloads.py): a fresh one, without the traceback whose
-            # frames hold the downloaded bytes.
+            # Handed on (handlers/downloads.py, to a waiting Send or `on_failed`): a fresh
+            # one, without the traceback whose frames hold the downloaded bytes.
             return MediaRejected(rejected.key, **rejected.params)
         except Exception:  # e.g. the disk: the citizen is told, the draft goes on
             log.exception("storing %s failed", event.ref)
@@ -1502,6 +1502,11 @@ def _precheck(event: Media) -> None:
         raise MediaRejected("media-too-big", limit=20)
     if event.size == 0:
         raise MediaRejected("media-empty")
+
+
+def _file_kind(event: Media) -> str | None:
+    """What a file is stored as: a voice note, else as `_media_kind` says."""
+    return "voice" if event.kind in ("voice", "audio") else _media_kind(event)
 
 
 def _media_kind(event: Media) -> str | None:

@@ -37,6 +37,14 @@ async def idle(h: Harness, within: float = 5.0) -> None:
             await asyncio.sleep(0.02)
 
 
+async def filed_with(h: Harness, user: int, fid: str) -> None:
+    """Send, from the photo step: filed with no "not kept" word, the photo attached."""
+    texts = await finish(h, user)
+    assert NOT_KEPT not in texts[0], texts[0]
+    [report] = await reports_of(h, user)
+    assert [a.source_ref for a in await attachments_of(h, report)] == [fid]
+
+
 async def test_voice_notes_past_the_three_kept_are_not_downloaded(harness: Harness) -> None:
     """The description step keeps three voice notes; `_on_description` calls `_prepared`
     (which queues the background download) before it looks at the count, so every further
@@ -112,10 +120,7 @@ async def test_a_transient_failure_of_one_citizen_loses_anothers_good_photo(
     await idle(h)
     assert (await draft_of(h, b)).data["media"] == []
     assert "(1/5)" in (await h.say(b, photo=fid))[0]  # sent again
-    texts = await finish(h, b)
-    assert NOT_KEPT not in texts[0], texts[0]
-    [report] = await reports_of(h, b)
-    assert [x.source_ref for x in await attachments_of(h, report)] == [fid]
+    await filed_with(h, b, fid)
 
 
 async def test_the_same_file_sent_twice_and_refused_at_send_is_told_once(
@@ -171,10 +176,7 @@ async def test_a_refusal_cached_on_one_worker_does_not_drop_a_resend_taken_by_an
         await s.commit()
     assert h.app is not None
     h.app.intake._drafts.clear()  # this worker's cache knows nothing of the other's turn
-    texts = await finish(h, user)
-    assert NOT_KEPT not in texts[0], texts[0]
-    [report] = await reports_of(h, user)
-    assert [a.source_ref for a in await attachments_of(h, report)] == [fid]
+    await filed_with(h, user, fid)
 
 
 async def test_send_does_not_wait_behind_other_citizens_slow_downloads(
