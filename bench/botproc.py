@@ -101,8 +101,25 @@ def _on_rollback(conn: Connection) -> None:
     COUNTS.rollback_events += 1
 
 
+def _lean_statement(statement: str) -> None:
+    """A statement of models/lean.py's writers, which bypass the Engine: counted alike."""
+    word = _first_word(statement)
+    if word not in TX_KEYWORDS:
+        _before_cursor_execute(None, None, statement, None, None, False)  # type: ignore[arg-type]
+        return
+    # As SQL only (the DBAPI commit and rollback counts are SQLAlchemy's calls); a BEGIN is
+    # a transaction begun as well, sent as SQL.
+    COUNTS.tx_sql[word] = COUNTS.tx_sql.get(word, 0) + 1
+    if word == "BEGIN":
+        COUNTS.begin_events += 1
+        COUNTS.begin_via_sql += 1
+
+
 def install_hooks() -> None:
     """Listen on the Engine class, so the bot's engine (created later) is covered too."""
+    from models import lean
+
+    lean.OBSERVERS.append(_lean_statement)
     event.listen(Engine, "before_cursor_execute", _before_cursor_execute)
     event.listen(Engine, "begin", _on_begin)
     event.listen(Engine, "commit", _on_commit)

@@ -48,6 +48,7 @@ from models.citizens import CitizenCache
 from models.db import make_engine, make_reader, make_sessionmaker, migrate
 from models.domain import Clock, SystemClock
 from models.geo import AreaIndex, load_area_text
+from models.lean import LeanWriter
 from models.media import MediaRejected, MediaStore
 from models.pii import convert_plaintext
 from models.tables import Report
@@ -175,6 +176,8 @@ class App:
         await self.bot.session.close()
         if self.redis is not None:
             await self.redis.aclose()
+        if self.intake.lean is not None:
+            self.intake.lean.close()
         await self.engine.dispose()
         if self.reader_engine is not None:
             await self.reader_engine.dispose()
@@ -252,6 +255,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
                 await lifecycle.refresh_card(session, deps, report)
 
     intake.on_erased = on_erased
+    intake.lean = LeanWriter.for_engine(engine)
 
     filed_here = verification.FiledHere()
 

@@ -50,6 +50,7 @@ from models.domain import (
 )
 from models.geo import AreaIndex, haversine_m, nearby_open_reports
 from models.identity import check_nik, clean_nik, mask_nik, normalize_phone
+from models.lean import LeanWriter
 from models.media import MAX_DOWNLOAD_BYTES, MediaRejected, MediaStore
 from models.tables import Category, Citizen, Report
 
@@ -238,6 +239,9 @@ class _Ctx:
     cache: tuple[str, DraftSnap | None] | None = None  # ('set', snap) | ('drop', None)
     geocode: tuple[str, float, float] | None = None  # (nonce, lat, lon) to look up later
     later: list[Media] = field(default_factory=list)  # accepted by id: download after commit
+    # The draft's write, held back to commit without a session (models/lean.py) when it is
+    # all the turn writes: (statement, parameters).
+    deferred: tuple[Any, dict[str, Any]] | None = None
     refused: dict[str, MediaRejected] = field(default_factory=dict)  # Send's downloads, by id
 
 
@@ -308,6 +312,9 @@ class Intake:
         # How long Send waits for the draft's downloads before it answers "still receiving
         # your photos, press Send again" (the downloads go on; the chat is not held).
         self.send_wait = SEND_WAIT
+        # Commits a turn that writes only its draft (and its update's flip) without the
+        # session: a third of an update's CPU (models/lean.py). None: always the session.
+        self.lean: LeanWriter | None = None
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -375,10 +382,22 @@ class Intake:
             except BaseException:
                 self._drafts.pop(key, None)
                 raise
+            claim = inbox.claim_of(session)
+            kept = (claim.answer, claim.answer_whole) if claim is not None else None
             try:
                 if before_commit is not None:
                     await before_commit(replies)
-                await session.commit()
+                await self._commit(session, ctx)
+            except repo.DraftConflict:
+                # The held-back draft write lost its compare-and-set: as above, on fresh
+                # state, the answers stashed for this attempt taken back.
+                log.info("draft conflict for %s/%s at commit; retrying on fresh state", *key)
+                if claim is not None and kept is not None:
+                    claim.answer, claim.answer_whole = kept
+                self._drafts.pop(key, None)
+                ctx.cache = None
+                ctx.geocode = None
+                continue
             except BaseException:
                 self._drafts.pop(key, None)
                 raise
@@ -480,8 +499,36 @@ class Intake:
 
     async def _save(self, session: AsyncSession, turn: Turn, ctx: _Ctx, step: Step,
                     data: dict[str, Any], version: int | None) -> None:
-        new = await repo.save_draft(session, turn.channel, turn.user, step, data, version)
+        if self.lean is not None and not session.in_transaction():
+            # Nothing read or written through the session yet: held back to `_commit`, which
+            # commits it without the session if that stays so.
+            stmt, params, new = repo.draft_write(self.lean.dialect.name, turn.channel,
+                                                 turn.user, step, data, version)
+            ctx.deferred = (stmt, params)
+        else:
+            new = await repo.save_draft(session, turn.channel, turn.user, step, data, version)
         ctx.cache = ("set", DraftSnap(step.value, data, new, utcnow()))
+
+    async def _commit(self, session: AsyncSession, ctx: _Ctx) -> None:
+        """Commit the turn: a held-back draft write that is all it writes goes with the
+        update's flip as one lean transaction; anything else through the session."""
+        deferred, ctx.deferred = ctx.deferred, None
+        if deferred is not None:
+            stmt, params = deferred
+            sync = session.sync_session
+            if self.lean is not None and not session.in_transaction() and not (
+                    sync.new or sync.dirty or sync.deleted):
+                claim = inbox.claim_of(session)
+                writes: list[Any] = [(stmt, params, repo.DraftConflict)]
+                if claim is not None and not claim.done:
+                    writes.append(inbox.flip_write(claim))
+                await self.lean.commit(writes)
+                if claim is not None and not claim.done:
+                    inbox.flipped(claim)
+                return
+            if await repo.core_rowcount(session, stmt, params) != 1:
+                raise repo.DraftConflict
+        await session.commit()
 
     async def _drop(self, session: AsyncSession, turn: Turn, ctx: _Ctx) -> None:
         await repo.delete_draft(session, turn.channel, turn.user)
@@ -491,6 +538,7 @@ class Intake:
                       ) -> list[Reply]:
         t = self.translator.bind(turn.citizen.language)
         ctx.later = []
+        ctx.deferred = None
         starts = (isinstance(event, Command) and event.name in ("lapor", "report", "new")) or (
             isinstance(event, Button) and event.action == "new")
         draft = await self._load(session, turn, starts)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import sqlite_inline
+from models import lean, sqlite_inline
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -35,7 +35,7 @@ BUSY_TIMEOUT_MS = 30_000
 PING_IDLE_S = 10.0  # a pooled PostgreSQL connection idle this long is tested before use
 PAGE_CACHE_KIB = 1024
 INLINE_BUSY_MS = 100  # the longest an inline SQLite call may block the loop on a lock
-LOCK_TAKEOVER_S = 5.0
+LOCK_TAKEOVER_S = lean.LOCK_WAIT_S
 
 
 def make_engine(url: str, *, pool_size: int = 25) -> AsyncEngine:
@@ -59,15 +59,7 @@ def make_engine(url: str, *, pool_size: int = 25) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, fast
-            # 1 MiB of page cache per connection (SQLite's default is 2): a turn touches a
-            # few pages near the ends of its tables, and the OS caches the file anyway.
-            cur.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
-            cur.close()
+            _sqlite_pragmas(dbapi_conn.cursor(), busy_ms)
 
         # Writers of this process queue on an asyncio lock (first come, first served) before
         # BEGIN IMMEDIATE: SQLite's busy handler would make them sleep in growing steps (up to
@@ -86,7 +78,7 @@ def make_engine(url: str, *, pool_size: int = 25) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
             try:
-                await_only(_take(lock))
+                await_only(lean.take_lock(lock))
             except TimeoutError:
                 # No transaction here lasts that long: the holder is gone without a trace (a
                 # task cancelled while its connection was being discarded). Taking over is
@@ -118,6 +110,14 @@ def make_engine(url: str, *, pool_size: int = 25) -> AsyncEngine:
                      "close", "close_detached"):
             event.listen(engine.sync_engine.pool, name, _gone)
 
+        if inline:
+            def _lean_connect() -> sqlite3.Connection:
+                conn = sqlite3.connect(database, timeout=INLINE_BUSY_MS / 1000,
+                                       isolation_level=None, check_same_thread=False)
+                _sqlite_pragmas(conn.cursor(), INLINE_BUSY_MS)
+                return conn
+
+            lean.register_sqlite(engine, lock, _lean_connect)
         return engine
     # PostgreSQL's transactions overlap (each waits on round trips), so a crowd keeps more of
     # them in flight than there are connections. Overflow connections are closed when given
@@ -128,6 +128,18 @@ def make_engine(url: str, *, pool_size: int = 25) -> AsyncEngine:
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
     _ping_after_idle(engine)
     return engine
+
+
+def _sqlite_pragmas(cur: Any, busy_ms: int) -> None:
+    """WAL, the busy timeout, foreign keys, and the cache, on a new connection."""
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, fast
+    # 1 MiB of page cache per connection (SQLite's default is 2): a turn touches a few pages
+    # near the ends of its tables, and the OS caches the file anyway.
+    cur.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+    cur.close()
 
 
 def _ping_after_idle(engine: AsyncEngine) -> None:
@@ -152,17 +164,6 @@ def _ping_after_idle(engine: AsyncEngine) -> None:
             log.info("a pooled database connection was dead after %.0f s idle: replaced",
                      time.monotonic() - since)
             raise DisconnectionError(str(exc)) from exc
-
-
-async def _take(lock: asyncio.Lock) -> None:
-    """The write lock: at once when free (no timer, no task and no turn of the loop: with
-    `wait_for` on Python 3.11 a task and three turns per transaction), else within
-    LOCK_TAKEOVER_S (TimeoutError)."""
-    if not lock.locked() and not getattr(lock, "_waiters", None):
-        await lock.acquire()  # free and nobody queued: returns at once
-        return
-    async with asyncio.timeout(LOCK_TAKEOVER_S):
-        await lock.acquire()
 
 
 def _begin_immediate(conn: Connection, inline: bool) -> None:

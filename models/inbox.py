@@ -86,12 +86,24 @@ def _flip(session: Session) -> None:
     claim.committing = True
 
 
+def flip_write(claim: Claim) -> tuple[Prepared, dict[str, Any], type[Exception]]:
+    """The flip as a lean write (models/lean.py): statement, parameters, and the error when
+    it matches no row. `flipped(claim)` once it has committed."""
+    params = {"rid": claim.inbox_id, "at": utcnow(), "answer": claim.answer or None}
+    return _FLIP, params, AlreadyProcessed
+
+
+def flipped(claim: Claim) -> None:
+    """The claim's flip committed (with its kept answers, if any)."""
+    claim.done, claim.committing = True, False
+    claim.answer_saved = bool(claim.answer)
+
+
 @event.listens_for(Session, "after_commit")
 def _flipped(session: Session) -> None:
     claim: Claim | None = session.info.get(CLAIM_KEY)
     if claim is not None and claim.committing:
-        claim.done, claim.committing = True, False
-        claim.answer_saved = bool(claim.answer)
+        flipped(claim)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -32,19 +32,27 @@ class Prepared:
             weakref.WeakKeyDictionary())
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
-        dialect = conn.dialect
+        rendered = self.render(conn.dialect, params)
+        if rendered is None:  # a named paramstyle: the usual path
+            return conn.execute(self.statement, dict(params))
+        return conn.exec_driver_sql(*rendered)
+
+    def render(self, dialect: Dialect, params: Mapping[str, Any]
+               ) -> tuple[str, tuple[Any, ...]] | None:
+        """The driver's SQL and positional values for `params` (None for a dialect with
+        named parameters)."""
         try:
             plan = self._plans[dialect]
         except KeyError:
             plan = self._plans[dialect] = self._compile(dialect)
-        if plan is None:  # a named paramstyle: the usual path
-            return conn.execute(self.statement, dict(params))
+        if plan is None:
+            return None
         sql, names, processors, literals = plan
         values = []
         for name, process in zip(names, processors, strict=True):
             value = params[name] if name in params else literals[name].effective_value
             values.append(value if process is None else process(value))
-        return conn.exec_driver_sql(sql, tuple(values))
+        return sql, tuple(values)
 
     def _compile(self, dialect: Dialect) -> _Plan | None:
         compiled: Any = self.statement.compile(dialect=dialect)

@@ -1,0 +1,314 @@
+"""The intake's lean transaction (models/lean.py): a turn that writes only its draft commits it
+with the update's inbox flip and kept answers on the driver's own connection. On SQLite and
+PostgreSQL: it is used and atomic, a draft moved by a real concurrent writer is redone on
+fresh state (answers kept once), an update processed before changes nothing, a crowd of
+citizens at once all land, and SQLite's lock held by another process is waited for on the
+loop."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import col, select
+
+from bot.geocoding import NoGeocoder
+from handlers.i18n import Translator
+from handlers.intake import (
+    Button,
+    Command,
+    Event,
+    Intake,
+    IntakeConfig,
+    Step,
+    Text,
+    Turn,
+    fold_replies,
+)
+from handlers.replies import Reply
+from models import db, inbox, lean, repo
+from models.db import make_engine, make_sessionmaker, migrate
+from models.lean import LeanWriter
+from models.media import MediaStore
+from models.seed import load_seed
+from models.tables import Category, Citizen, Inbox
+from tests.conftest import SEED
+
+WIB = ZoneInfo("Asia/Jakarta")
+_KEYS = itertools.count(1)
+DESCRIPTION = "Jalan berlubang besar di depan pasar, sudah seminggu."
+
+
+@dataclass
+class World:
+    engine: AsyncEngine
+    sm: async_sessionmaker[Any]
+    media: MediaStore
+    category_id: int
+
+    def intake(self, with_lean: bool = True) -> Intake:
+        intake = Intake(Translator(), self.media, NoGeocoder(), IntakeConfig(tz=WIB))
+        intake.lean = LeanWriter.for_engine(self.engine) if with_lean else None
+        return intake
+
+    async def citizen(self, external_id: str) -> Citizen:
+        async with self.sm() as s:
+            citizen, _ = await repo.upsert_citizen(s, "telegram", external_id, language="id")
+            await s.commit()
+            return Citizen.model_validate(citizen.model_dump())
+
+    async def say(self, intake: Intake, citizen: Citizen, event: Event,
+                  update_key: str | None = None) -> tuple[list[str], int]:
+        """One update as the Telegram adapter runs it: recorded in the inbox, its claim on
+        the session, its answers stashed before the commit; (answers, inbox id)."""
+        key = update_key or f"{citizen.external_id}:{next(_KEYS)}"
+        async with self.sm() as s:
+            rid = (await inbox.record(s, "telegram", [(key, citizen.external_id, {})]))[key]
+            await s.commit()
+        return await self.say_recorded(intake, citizen, event, rid), rid
+
+    async def say_recorded(self, intake: Intake, citizen: Citizen, event: Event, rid: int
+                           ) -> list[str]:
+        claim = inbox.Claim(rid)
+        async with db.closing(self.sm()) as s:
+            inbox.attach(s, claim)
+
+            async def keep(replies: list[Reply]) -> None:
+                inbox.stash(s, [{"chat": citizen.external_id, "payload": {"text": r.text}}
+                                for r in fold_replies(replies)], whole=True)
+
+            replies = await intake.handle(s, Turn(citizen=citizen), event, before_commit=keep)
+            if not claim.done:
+                await s.commit()
+        assert claim.done
+        return [r.text for r in replies]
+
+    async def row(self, rid: int) -> Inbox:
+        async with self.sm() as s:
+            found = (await s.exec(select(Inbox).where(Inbox.id == rid))).one()
+            await s.commit()
+            return found
+
+    async def draft(self, external_id: str) -> Any:
+        async with self.sm() as s:
+            found = await repo.load_draft(s, "telegram", external_id)
+            await s.commit()
+            return found
+
+
+@pytest.fixture
+async def world(db_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    engine = make_engine(db_url)
+    await migrate(engine)
+    sm = make_sessionmaker(engine)
+    async with sm() as s:
+        await load_seed(s, SEED)
+        cat = (await s.exec(select(Category).where(Category.code == "jalan"))).one()
+        await s.commit()
+    try:
+        yield World(engine, sm, MediaStore(tmp_path / "media"), cat.id or 0)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def seen() -> AsyncIterator[list[str]]:
+    """The SQL the lean writers run, first words."""
+    statements: list[str] = []
+
+    def observe(sql: str) -> None:
+        statements.append(sql.split(None, 1)[0].upper())
+
+    lean.OBSERVERS.append(observe)
+    yield statements  # type: ignore[misc]
+    lean.OBSERVERS.remove(observe)
+
+
+async def test_a_turn_moving_only_its_draft_commits_it_with_its_flip_lean(
+        world: World, seen: list[str]) -> None:
+    """Category and description: each turn's draft write, inbox flip and kept answers in one
+    lean transaction (BEGIN, two UPDATEs, COMMIT), as the session would have written them."""
+    intake = world.intake()
+    citizen = await world.citizen("501")
+    await world.say(intake, citizen, Command("lapor"))  # reads the limits: the session's path
+    seen.clear()
+    answers, rid = await world.say(intake, citizen, Button("cat", str(world.category_id)))
+    assert seen == ["BEGIN", "UPDATE", "UPDATE", "COMMIT"], seen
+    row = await world.row(rid)
+    assert row.status == "done" and row.processed_at is not None
+    assert [item["payload"]["text"] for item in row.answer or []] == answers
+    answers, rid = await world.say(intake, citizen, Text(DESCRIPTION))
+    draft = await world.draft("501")
+    assert draft.step == Step.MEDIA.value and draft.data["description"] == DESCRIPTION
+    assert seen.count("COMMIT") == 2
+    # The same state another process (no lean writer, no cache) reads and goes on from.
+    other = world.intake(with_lean=False)
+    more, _ = await world.say(other, citizen, Command("batal"))
+    assert await world.draft("501") is None and more
+
+
+async def test_a_draft_moved_meanwhile_is_redone_on_fresh_state_with_answers_kept_once(
+        world: World, seen: list[str]) -> None:
+    """A holds the draft in its cache; B (another process) cancels and starts again. A's
+    lean compare-and-set loses: the turn is redone on the draft as B left it, its answers
+    kept once (those of the lost attempt taken back), and the update is done once."""
+    a, b = world.intake(), world.intake()
+    citizen = await world.citizen("502")
+    await world.say(a, citizen, Command("lapor"))
+    await world.say(a, citizen, Button("cat", str(world.category_id)))  # A: description step
+    await world.say(b, citizen, Command("batal"))
+    await world.say(b, citizen, Command("lapor"))  # B: a new draft at the category step
+    seen.clear()
+    answers, rid = await world.say(a, citizen, Text(DESCRIPTION))
+    assert "ROLLBACK" in seen  # the lean attempt was made and lost
+    draft = await world.draft("502")
+    assert draft.step == Step.CATEGORY.value and "description" not in draft.data
+    expected = Translator().bind("id")("expect-category")
+    assert answers and answers[0].startswith(expected), answers
+    row = await world.row(rid)
+    assert row.status == "done"
+    assert [item["payload"]["text"] for item in row.answer or []] == answers
+
+
+async def test_an_update_processed_before_changes_nothing(world: World,
+                                                          seen: list[str]) -> None:
+    """The update's row was flipped elsewhere (a re-delivery, another worker) before A's
+    lean commit: AlreadyProcessed, and the draft write went back with it."""
+    intake = world.intake()
+    citizen = await world.citizen("503")
+    await world.say(intake, citizen, Command("lapor"))
+    await world.say(intake, citizen, Button("cat", str(world.category_id)))
+    before = await world.draft("503")
+    async with world.sm() as s:
+        key = "503:again"
+        rid = (await inbox.record(s, "telegram", [(key, "503", {})]))[key]
+        await s.execute(update(Inbox).where(col(Inbox.id) == rid).values(status="done"))
+        await s.commit()
+    seen.clear()
+    with pytest.raises(inbox.AlreadyProcessed):
+        await world.say_recorded(intake, citizen, Text(DESCRIPTION), rid)
+    assert seen[-1] == "ROLLBACK", seen
+    after = await world.draft("503")
+    assert (after.step, after.version, after.data) == (before.step, before.version, before.data)
+    # The cache was dropped with it: the next turn reads the draft and goes on from it.
+    answers, _ = await world.say(intake, citizen, Text(DESCRIPTION))
+    assert (await world.draft("503")).step == Step.MEDIA.value and answers
+
+
+async def test_a_crowd_at_once_with_another_process_racing_half_of_them(
+        world: World, seen: list[str]) -> None:
+    """60 citizens at once through /lapor, category and description on this process (lean
+    commits from its cache); for 30 of them another process sends the description at the
+    same moment. Every update is done, every draft moved past the description exactly once
+    per accepted turn, and no turn failed."""
+    a, b = world.intake(), world.intake()
+    people = [await world.citizen(str(600 + i)) for i in range(60)]
+
+    async def walk(citizen: Citizen) -> None:
+        await world.say(a, citizen, Command("lapor"))
+        await world.say(a, citizen, Button("cat", str(world.category_id)))
+        await world.say(a, citizen, Text(DESCRIPTION))
+
+    await asyncio.gather(*(walk(c) for c in people))
+    assert seen.count("COMMIT") >= 120  # category and description of each: lean
+
+    async def race(citizen: Citizen) -> None:
+        await world.say(a, citizen, Command("lapor"))
+        await world.say(a, citizen, Button("cat", str(world.category_id)))
+        await asyncio.gather(world.say(a, citizen, Text(DESCRIPTION + " (A)")),
+                             world.say(b, citizen, Text(DESCRIPTION + " (B)")))
+
+    await asyncio.gather(*(race(c) for c in people[:30]))
+    async with world.sm() as s:
+        states = dict((await s.exec(select(Inbox.status, text("count(*)"))  # type: ignore[call-overload]
+                                    .group_by(col(Inbox.status)))).all())
+        await s.commit()
+    assert states == {"done": 60 * 3 + 30 * 4}, states
+    for citizen in people:
+        draft = await world.draft(citizen.external_id)
+        # One description was taken; the other turn met the photo step and was told so.
+        assert draft.step == Step.MEDIA.value, draft
+        assert draft.data["description"].startswith(DESCRIPTION)
+
+
+HOLDER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("held", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+print("released", flush=True)
+"""
+
+
+async def test_sqlite_lock_of_another_process_is_waited_for_on_the_loop(
+        world: World, seen: list[str]) -> None:
+    """Another process holds SQLite's write lock: the lean commit waits by sleeping on the
+    loop (other work goes on), then commits once the lock is let go."""
+    if world.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's file lock")
+    intake = world.intake()
+    citizen = await world.citizen("504")
+    await world.say(intake, citizen, Command("lapor"))
+    seen.clear()
+    async with world.sm() as s:  # recorded before the lock is taken, as polling does
+        rid = (await inbox.record(s, "telegram", [("504:cat", "504", {})]))["504:cat"]
+        await s.commit()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLDER, str(world.engine.url.database),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert (await proc.stdout.readline()).strip() == b"held"
+        task = asyncio.create_task(world.say_recorded(
+            intake, citizen, Button("cat", str(world.category_id)), rid))
+        for _ in range(20):  # the loop keeps running while the lean BEGIN waits
+            await asyncio.sleep(0.01)
+        assert not task.done()
+        assert seen == ["BEGIN"], seen
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+        assert (await proc.stdout.readline()).strip() == b"released"
+        answers = await asyncio.wait_for(task, 30)
+        assert answers and (await world.row(rid)).status == "done"
+        assert (await world.draft("504")).step == Step.DESCRIPTION.value
+        assert seen == ["BEGIN", "UPDATE", "UPDATE", "COMMIT"], seen
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+async def test_postgres_dead_idle_connection_is_replaced_before_a_lean_commit(
+        world: World, seen: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lean writer borrows from the engine's pool, so a connection the server dropped
+    while it sat idle is tested and replaced before the turn's transaction, as the
+    session's path does."""
+    if world.engine.dialect.name != "postgresql":
+        pytest.skip("pooled server connections: PostgreSQL only")
+    intake = world.intake()
+    citizen = await world.citizen("505")
+    await world.say(intake, citizen, Command("lapor"))
+    other = make_engine(str(world.engine.url.render_as_string(hide_password=False)))
+    try:
+        async with other.connect() as c:
+            await c.execute(text(
+                "select pg_terminate_backend(pid) from pg_stat_activity "
+                "where datname = current_database() and pid <> pg_backend_pid()"))
+            await c.commit()
+    finally:
+        await other.dispose()
+    monkeypatch.setattr(db, "PING_IDLE_S", 0.0)
+    answers, rid = await world.say(intake, citizen, Button("cat", str(world.category_id)))
+    assert seen[-1] == "COMMIT" and answers
+    assert (await world.row(rid)).status == "done"
