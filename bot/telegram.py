@@ -38,7 +38,7 @@ from bot.settings import Settings, require_token
 from handlers.telegram.files import QueuedForLater, outbox_item
 from handlers.telegram.middlewares import current_session
 from handlers.telegram.render import keep
-from models import inbox
+from models import inbox, jsoncodec
 
 log = logging.getLogger(__name__)
 
@@ -324,5 +324,6 @@ def make_bot(settings: Settings) -> Bot:
     """A Bot on TELEGRAM_API_URL (public or a self-hosted Bot API server); a request that
     gets no answer within TELEGRAM_REQUEST_TIMEOUT fails (and is retried or queued)."""
     api = TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/"))
-    session = KeepingSession(api=api, timeout=settings.telegram_request_timeout)
+    session = KeepingSession(api=api, timeout=settings.telegram_request_timeout,
+                             json_loads=jsoncodec.loads, json_dumps=jsoncodec.dumps)
     return Bot(token=require_token(settings), session=session)

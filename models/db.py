@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import lean, sqlite_inline
+from models import jsoncodec, lean, sqlite_inline
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -36,6 +36,9 @@ PING_IDLE_S = 10.0  # a pooled PostgreSQL connection idle this long is tested be
 PAGE_CACHE_KIB = 1024
 INLINE_BUSY_MS = 100  # the longest an inline SQLite call may block the loop on a lock
 LOCK_TAKEOVER_S = lean.LOCK_WAIT_S
+# JSON columns through orjson (models/jsoncodec.py), on every engine.
+_JSON: dict[str, Any] = {"json_serializer": jsoncodec.dumps,
+                         "json_deserializer": jsoncodec.loads}
 
 
 def make_engine(url: str, *, pool_size: int = 25) -> AsyncEngine:
@@ -50,10 +53,10 @@ def make_engine(url: str, *, pool_size: int = 25) -> AsyncEngine:
             # busy timeout, since waiting in it would block the loop; BEGIN waits below.
             engine = create_async_engine(
                 url, async_creator=sqlite_inline.connector(database, INLINE_BUSY_MS / 1000),
-                pool_size=3, max_overflow=2, pool_timeout=120)
+                pool_size=3, max_overflow=2, pool_timeout=120, **_JSON)
         else:
             engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
-                                         pool_size=3, max_overflow=2, pool_timeout=120)
+                                         pool_size=3, max_overflow=2, pool_timeout=120, **_JSON)
         busy_ms = INLINE_BUSY_MS if inline else BUSY_TIMEOUT_MS
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -125,7 +128,7 @@ def make_engine(url: str, *, pool_size: int = 25) -> AsyncEngine:
     # start-up (2-4 % of the bot's CPU with 10 + 10, and with 20 + 5). 25 that stay open and
     # no overflow: a transaction beyond them waits for one (2 workers in
     # deploy/compose.yaml: 50 of PostgreSQL's default 100).
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, **_JSON)
     _ping_after_idle(engine)
     return engine
 
@@ -203,7 +206,7 @@ def make_reader(url: str) -> AsyncEngine | None:
     if not url.startswith("sqlite"):
         return None
     engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
-                                 pool_size=2, max_overflow=2, pool_timeout=120)
+                                 pool_size=2, max_overflow=2, pool_timeout=120, **_JSON)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
