@@ -318,17 +318,29 @@ class Intake:
 
     # -- entry points ---------------------------------------------------------------------
 
-    async def start(self, session: AsyncSession, turn: Turn, commit: bool = True) -> list[Reply]:
-        """`/start`: drop any draft and greet with the menu."""
-        await repo.delete_draft(session, turn.channel, turn.user)
-        if commit:
-            await session.commit()
+    async def start(self, session: AsyncSession, turn: Turn, commit: bool = True,
+                    before_commit: Callable[[list[Reply]], Awaitable[None]] | None = None,
+                    ) -> list[Reply]:
+        """`/start`: drop any draft and greet with the menu (committed unless `commit` is
+        False; `before_commit` as in `handle`)."""
+        t = self.translator.bind(turn.citizen.language)
+        name = turn.profile_name or turn.citizen.display_name or ""
+        replies = [menu_reply(t, t("welcome", name=name))]
+        if commit and self._lean_ok(session):
+            if before_commit is not None:
+                await before_commit(replies)
+            stmt, params = repo.draft_delete(turn.channel, turn.user)
+            await self._commit_lean(session, [(stmt, params, None)])
+        else:
+            await repo.delete_draft(session, turn.channel, turn.user)
+            if commit:
+                if before_commit is not None:
+                    await before_commit(replies)
+                await session.commit()
         # Even if the caller's transaction then fails, a new report's draft insert would meet
         # the surviving draft as a conflict: _ABSENT is safe either way.
         self._remember((turn.channel, turn.user), _ABSENT)
-        t = self.translator.bind(turn.citizen.language)
-        name = turn.profile_name or turn.citizen.display_name or ""
-        return [menu_reply(t, t("welcome", name=name))]
+        return replies
 
     async def handle(
         self, session: AsyncSession, turn: Turn, event: Event, fetch: Fetch | None = None,
@@ -515,20 +527,30 @@ class Intake:
         deferred, ctx.deferred = ctx.deferred, None
         if deferred is not None:
             stmt, params = deferred
-            sync = session.sync_session
-            if self.lean is not None and not session.in_transaction() and not (
-                    sync.new or sync.dirty or sync.deleted):
-                claim = inbox.claim_of(session)
-                writes: list[Any] = [(stmt, params, repo.DraftConflict)]
-                if claim is not None and not claim.done:
-                    writes.append(inbox.flip_write(claim))
-                await self.lean.commit(writes)
-                if claim is not None and not claim.done:
-                    inbox.flipped(claim)
+            if self._lean_ok(session):
+                await self._commit_lean(session, [(stmt, params, repo.DraftConflict)])
                 return
             if await repo.core_rowcount(session, stmt, params) != 1:
                 raise repo.DraftConflict
         await session.commit()
+
+    def _lean_ok(self, session: AsyncSession) -> bool:
+        """Whether the session has nothing of its own to commit: no statement run, no object
+        added or changed (then the turn's writes can commit without it)."""
+        sync = session.sync_session
+        return self.lean is not None and not session.in_transaction() and not (
+            sync.new or sync.dirty or sync.deleted)
+
+    async def _commit_lean(self, session: AsyncSession, writes: list[Any]) -> None:
+        """`writes` and the update's inbox flip (with its kept answers) in one lean
+        transaction (models/lean.py)."""
+        assert self.lean is not None
+        claim = inbox.claim_of(session)
+        if claim is not None and not claim.done:
+            writes = [*writes, inbox.flip_write(claim)]
+        await self.lean.commit(writes)
+        if claim is not None and not claim.done:
+            inbox.flipped(claim)
 
     async def _drop(self, session: AsyncSession, turn: Turn, ctx: _Ctx) -> None:
         await repo.delete_draft(session, turn.channel, turn.user)

@@ -36,8 +36,9 @@ from models.prepared import Prepared
 log = logging.getLogger(__name__)
 LOCK_WAIT_S = 5.0  # no transaction holds SQLite's write lock that long (models/db.py)
 
-# (statement, its parameters, raised when it does not match exactly one row)
-Write = tuple[Prepared, Mapping[str, Any], type[Exception]]
+# (statement, its parameters, raised when it does not match exactly one row; None: any
+# number of rows will do)
+Write = tuple[Prepared, Mapping[str, Any], type[Exception] | None]
 
 # Called with each SQL text run here (BEGIN and COMMIT too): the benchmark's statement
 # counts (bench/botproc.py), which otherwise see only SQLAlchemy's engine events.
@@ -122,7 +123,7 @@ class SqliteWriter(LeanWriter):
             try:
                 for sql, values, miss in statements:
                     _observe(sql)
-                    if conn.execute(sql, values).rowcount != 1:
+                    if conn.execute(sql, values).rowcount != 1 and miss is not None:
                         raise miss()
                 _observe("COMMIT")
                 conn.execute("COMMIT")
@@ -193,7 +194,7 @@ class PgWriter(LeanWriter):
                 for sql, values, miss in statements:
                     _observe(sql)
                     status = await conn.execute(sql, *values)
-                    if not status.endswith(" 1"):  # "UPDATE 1", "INSERT 0 1"
+                    if miss is not None and not status.endswith(" 1"):  # "UPDATE 1"
                         raise miss()
                 _observe("COMMIT")
                 await transaction.commit()
@@ -213,6 +214,6 @@ class PgWriter(LeanWriter):
                 await greenlet_spawn(fairy.close)
 
 
-def _is_miss(exc: BaseException, statements: Sequence[tuple[str, Any, type[Exception]]]
-             ) -> bool:
+def _is_miss(exc: BaseException,
+             statements: Sequence[tuple[str, Any, type[Exception] | None]]) -> bool:
     return any(type(exc) is miss for _sql, _values, miss in statements)

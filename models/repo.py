@@ -257,9 +257,15 @@ async def delete_draft(session: AsyncSession, channel: str, external_id: str,
         raise DraftConflict
 
 
-_DELETE_DRAFT = delete(Draft).where(col(Draft.channel) == bindparam("c"),
-                                    col(Draft.external_id) == bindparam("u"))
-_DELETE_DRAFT_VERSION = _DELETE_DRAFT.where(col(Draft.version) == bindparam("v"))
+def draft_delete(channel: str, external_id: str) -> tuple[Prepared, dict[str, Any]]:
+    """`delete_draft`'s statement (any version, none there is fine) and its parameters."""
+    return _DELETE_DRAFT, {"c": channel, "u": external_id}
+
+
+_DELETE_ANY_DRAFT = delete(Draft).where(col(Draft.channel) == bindparam("c"),
+                                        col(Draft.external_id) == bindparam("u"))
+_DELETE_DRAFT = Prepared(_DELETE_ANY_DRAFT)
+_DELETE_DRAFT_VERSION = Prepared(_DELETE_ANY_DRAFT.where(col(Draft.version) == bindparam("v")))
 
 
 async def purge_drafts(session: AsyncSession, older_than: datetime) -> int:

@@ -115,9 +115,8 @@ def _keeping(session: AsyncSession, chat_id: int) -> Callable[[list[Reply]], Awa
 
 async def cmd_start(message: Message, bot: Bot, intake: core.Intake, session: AsyncSession,
                     citizen: Citizen, admin_ids: frozenset[int]) -> None:
-    replies = await intake.start(session, _turn(citizen, message, admin_ids), commit=False)
-    stash_replies(session, message.chat.id, replies)
-    await session.commit()
+    replies = await intake.start(session, _turn(citizen, message, admin_ids),
+                                 before_commit=_keeping(session, message.chat.id))
     await send_replies(bot, message.chat.id, replies)
 
 
