@@ -86,3 +86,66 @@ async def test_db_session_commits_what_is_left_and_nothing_more(db_url: str) -> 
         event.remove(Session, "after_commit", count)
         await bot.session.close()
         await engine.dispose()
+
+
+async def test_sessions_are_used_again_only_when_closed_clean_and_start_empty(
+        db_url: str) -> None:
+    """A session whose update ended normally is closed and used again by a later update,
+    with nothing of the earlier one: no objects, no `info` (claim, queued flag), no
+    transaction. One whose handler failed is let go. 30 chats at once each get a session
+    of their own."""
+    import asyncio
+
+    engine = make_engine(db_url)
+    await migrate(engine)
+    sm = make_sessionmaker(engine)
+    dp = Dispatcher(disable_fsm=True)
+    middleware = DbSession(sm, Translator(), CitizenCache())
+    dp.update.outer_middleware(middleware)
+    router = Router()
+    seen: list[tuple[int, int, bool, int, bool]] = []  # (update, session id, info, new, tx)
+
+    @router.message()
+    async def handle(message: Message, session: AsyncSession) -> None:
+        info = {k for k in session.info if k != inbox.CLAIM_KEY}
+        seen.append((message.message_id, id(session), bool(info), len(session.new),
+                     session.in_transaction()))
+        session.info["leftover"] = True
+        await asyncio.sleep(0)  # the others of the crowd run meanwhile
+        if message.text == "boom":
+            session.add(_opd(f"lost{message.message_id}"))
+            raise RuntimeError("handler failed")
+        session.add(_opd(f"kept{message.message_id}"))
+
+    dp.include_router(router)
+    bot = Bot("123:abc")
+
+    async def feed(n: int, text: str, chat: int = 42) -> None:
+        payload = {"update_id": n, "message": {
+            "message_id": n, "date": 1700000000, "text": text,
+            "chat": {"id": chat, "type": "private", "first_name": "A"},
+            "from": {"id": chat, "is_bot": False, "first_name": "A"}}}
+        try:
+            await dp.feed_update(bot, Update.model_validate(payload))
+        except RuntimeError:
+            pass
+
+    try:
+        await feed(1, "hello")
+        await feed(2, "hello")
+        assert seen[0][1] == seen[1][1]  # the same session object, used again
+        await feed(3, "boom")
+        assert seen[2][1] == seen[1][1]
+        await feed(4, "hello")
+        assert seen[3][1] != seen[2][1]  # the failed update's session was not kept
+        await asyncio.gather(*(feed(100 + i, "hello", chat=1000 + i) for i in range(30)))
+        crowd = seen[4:]
+        assert len({sid for _n, sid, *_ in crowd}) == 30  # one session per update in flight
+        assert all(not info and new == 0 and not tx for _n, _s, info, new, tx in seen), seen
+        async with sm() as s:
+            codes = set((await s.exec(select(Opd.code))).all())
+        assert "lost3" not in codes and {"kept1", "kept2", "kept4"} <= codes
+        assert len(middleware._spare) <= DbSession.SPARE
+    finally:
+        await bot.session.close()
+        await engine.dispose()

@@ -312,3 +312,38 @@ async def test_postgres_dead_idle_connection_is_replaced_before_a_lean_commit(
     answers, rid = await world.say(intake, citizen, Button("cat", str(world.category_id)))
     assert seen[-1] == "COMMIT" and answers
     assert (await world.row(rid)).status == "done"
+
+
+async def test_start_drops_the_draft_with_its_flip_lean(world: World, seen: list[str]) -> None:
+    """/start: the draft's DELETE (whichever version; none there is fine too), the update's
+    flip and its kept greeting in one lean transaction; a new report after it starts fresh
+    without reading the draft again."""
+    intake = world.intake()
+    citizen = await world.citizen("506")
+    await world.say(intake, citizen, Command("lapor"))
+    await world.say(intake, citizen, Button("cat", str(world.category_id)))
+    for _ in range(2):  # with a draft, then with none
+        seen.clear()
+        async with world.sm() as s:
+            key = f"506:start:{next(_KEYS)}"
+            rid = (await inbox.record(s, "telegram", [(key, "506", {})]))[key]
+            await s.commit()
+        claim = inbox.Claim(rid)
+        async with db.closing(world.sm()) as s:
+            inbox.attach(s, claim)
+
+            async def keep(replies: list[Reply], s: Any = s) -> None:
+                inbox.stash(s, [{"chat": "506", "payload": {"text": r.text}} for r in replies],
+                            whole=True)
+
+            replies = await intake.start(s, Turn(citizen=citizen), before_commit=keep)
+            assert not s.in_transaction()
+        assert claim.done and seen == ["BEGIN", "DELETE", "UPDATE", "COMMIT"], seen
+        assert await world.draft("506") is None
+        row = await world.row(rid)
+        assert row.status == "done"
+        assert [i["payload"]["text"] for i in row.answer or []] == [r.text for r in replies]
+    seen.clear()
+    await world.say(intake, citizen, Command("lapor"))  # known absent: inserted, not read
+    assert seen == ["BEGIN", "INSERT", "UPDATE", "COMMIT"], seen
+    assert (await world.draft("506")).step == Step.CATEGORY.value
