@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from asyncpg.exceptions import DivisionByZeroError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
@@ -179,32 +181,52 @@ class SqliteWriter(LeanWriter):
 
 class PgWriter(LeanWriter):
     """On an asyncpg connection borrowed from the engine's pool (its ping after idle, its
-    limits); a connection that fails is invalidated, as the session's path would."""
+    limits), as ONE statement: each write a data-modifying WITH clause, so the writes are
+    atomic with no BEGIN and COMMIT round trips (four round trips became one: each cost the
+    bot ~40 µs of CPU). The statement divides by zero when a write that must match one row
+    did not, which rolls all of them back. Which one missed is not told: the first such
+    write's error is raised, and the turn, redone through the session, tells them apart.
+    The writes must touch different rows (they all see the same snapshot). A connection
+    that fails is invalidated, as the session's path would."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._combined: dict[tuple[int, ...], str] = {}  # by the writes' statements
+
+    def _statement(self, writes: Sequence[Write]) -> tuple[str, list[Any]]:
+        """The combined SQL (built once per sequence of statements) and its values."""
+        rendered = [self._sql(stmt, params) for stmt, params, _miss in writes]
+        values = [value for _sql, part in rendered for value in part]
+        key = tuple(id(stmt) * 2 + (miss is not None) for stmt, _p, miss in writes)
+        sql = self._combined.get(key)
+        if sql is None:
+            clauses, counts, offset = [], [], 0
+            for i, ((text, part), (_stmt, _p, miss)) in enumerate(
+                    zip(rendered, writes, strict=True)):
+                shifted = _PLACEHOLDER.sub(lambda m, o=offset: f"${int(m[1]) + o}", text)
+                returning = "" if " RETURNING " in shifted else " RETURNING 1"
+                clauses.append(f"w{i} AS ({shifted}{returning})")
+                if miss is not None:
+                    counts.append(f"(SELECT count(*) FROM w{i}) = 1")
+                offset += len(part)
+            guard = " AND ".join(counts) or "true"
+            sql = self._combined[key] = (
+                f"WITH {', '.join(clauses)} "
+                f"SELECT 1 / (CASE WHEN {guard} THEN 1 ELSE 0 END)")
+        return sql, values
 
     async def commit(self, writes: Sequence[Write]) -> None:
-        statements = [(*self._sql(stmt, params), miss) for stmt, params, miss in writes]
+        sql, values = self._statement(writes)
         fairy = await greenlet_spawn(self.engine.sync_engine.raw_connection)
-        conn = fairy.driver_connection
-        ok = False
         try:
-            transaction = conn.transaction()
-            _observe("BEGIN")
-            await transaction.start()
+            _observe(sql)
             try:
-                for sql, values, miss in statements:
-                    _observe(sql)
-                    status = await conn.execute(sql, *values)
-                    if miss is not None and not status.endswith(" 1"):  # "UPDATE 1"
-                        raise miss()
-                _observe("COMMIT")
-                await transaction.commit()
-            except BaseException:
-                _observe("ROLLBACK")
-                await transaction.rollback()
-                raise
-            ok = True
+                await fairy.driver_connection.fetchval(sql, *values)
+            except DivisionByZeroError:
+                miss = next(miss for _s, _p, miss in writes if miss is not None)
+                raise miss() from None
         except BaseException as exc:
-            if not ok and not _is_miss(exc, statements):
+            if not isinstance(exc, _misses(writes)):
                 # Connection trouble, a cancel mid-statement: the connection is not trusted.
                 await greenlet_spawn(fairy.invalidate)
                 fairy = None
@@ -214,6 +236,8 @@ class PgWriter(LeanWriter):
                 await greenlet_spawn(fairy.close)
 
 
-def _is_miss(exc: BaseException,
-             statements: Sequence[tuple[str, Any, type[Exception] | None]]) -> bool:
-    return any(type(exc) is miss for _sql, _values, miss in statements)
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _misses(writes: Sequence[Write]) -> tuple[type[Exception], ...]:
+    return tuple(miss for _s, _p, miss in writes if miss is not None)
