@@ -149,3 +149,98 @@ async def test_sessions_are_used_again_only_when_closed_clean_and_start_empty(
     finally:
         await bot.session.close()
         await engine.dispose()
+
+
+async def test_a_task_an_update_started_never_gets_a_later_updates_session(
+        db_url: str, fake_tg: Any) -> None:
+    """A handler's background task (a photo's download, handlers/downloads.py) calls the
+    Bot API after its update ended: the request middleware must not find, through
+    `current_session`, the session a later update is using now. Else it commits that
+    update's transaction halfway (its inbox row flipped before its handler is done). A
+    crowd: 20 citizens' photos, then others' updates in flight on the sessions those left
+    while the downloads go on (20 on PostgreSQL; one on SQLite, whose writers take turns)."""
+    import asyncio
+
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from bot.telegram import DirectReplies
+
+    class Pacer:
+        async def held_for(self, chat: str) -> float:
+            return 0.0
+
+        async def hold(self, chat: str, seconds: float) -> None:
+            pass
+
+    crowd = 20
+    engine = make_engine(db_url)
+    later = crowd if engine.dialect.name == "postgresql" else 1
+    await migrate(engine)
+    sm = make_sessionmaker(engine)
+    dp = Dispatcher(disable_fsm=True)
+    dp.update.outer_middleware(DbSession(sm, Translator(), CitizenCache()))
+    router = Router()
+    file_id = fake_tg.add_file(b"photo", file_path="photos/a.jpg")
+    go, fetched = asyncio.Event(), asyncio.Event()
+    background: list[asyncio.Task[None]] = []
+    halfway: list[int] = []
+    claims: dict[int, inbox.Claim] = {}
+    seen: list[tuple[bool, bool]] = []  # each later update's (in its transaction, flipped)
+
+    @router.message()
+    async def handle(message: Message, session: AsyncSession) -> None:
+        if message.text == "photo":  # answered at once, its file fetched after (Downloads)
+            async def download() -> None:
+                await go.wait()
+                await bot.get_file(file_id)
+                if all(task.done() for task in background if task is not current):
+                    fetched.set()
+
+            current = asyncio.create_task(download())
+            background.append(current)
+            return
+        # Halfway through its transaction, waiting (as on a database round trip) while the
+        # downloads go on.
+        session.add(_opd(f"b{message.message_id}"))
+        await session.flush()
+        halfway.append(message.message_id)
+        if len(halfway) == later:
+            go.set()
+        await fetched.wait()
+        seen.append((session.in_transaction(), claims[message.message_id].done))
+        session.add(_opd(f"b{message.message_id}-more"))
+
+    dp.include_router(router)
+    bot = Bot("123456:TEST-TOKEN", session=AiohttpSession(
+        api=TelegramAPIServer.from_base(fake_tg.url)))
+    bot.session.middleware(DirectReplies(Pacer()))
+
+    async def feed(n: int, text: str) -> None:
+        payload = {"update_id": n, "message": {
+            "message_id": n, "date": 1700000000, "text": text,
+            "chat": {"id": n, "type": "private", "first_name": "A"},
+            "from": {"id": n, "is_bot": False, "first_name": "A"}}}
+        async with sm() as s:
+            rid = (await inbox.record(s, "telegram", [(str(n), str(n), payload)]))[str(n)]
+            await s.commit()
+        claims[n] = inbox.Claim(rid)
+        await dp.feed_update(bot, Update.model_validate(payload), inbox_claim=claims[n],
+                             inbox_id=rid)
+
+    try:
+        # The photos' updates end; their downloads wait.
+        await asyncio.gather(*(feed(1 + i, "photo") for i in range(crowd)))
+        # The others, on the sessions those left.
+        await asyncio.gather(*(feed(100 + i, "report") for i in range(later)))
+        await asyncio.gather(*background)
+        assert seen == [(True, False)] * later, seen  # each transaction its update's alone
+        assert all(claim.done for claim in claims.values())
+        async with sm() as s:
+            codes = set((await s.exec(select(Opd.code))).all())
+        assert {f"b{100 + i}{more}" for i in range(later) for more in ("", "-more")} <= codes
+    finally:
+        for task in background:
+            task.cancel()
+        await bot.session.close()
+        await engine.dispose()

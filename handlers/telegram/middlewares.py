@@ -26,10 +26,35 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
-# The session of the update being handled: the Bot's request middleware ends its transaction
-# before any call to Telegram, so no transaction (on SQLite: the write lock) is ever held
-# over the network (bot/telegram.py).
-current_session: ContextVar[Any] = ContextVar("aduan_current_session", default=None)
+class _CurrentSession:
+    """The session of the update being handled: the Bot's request middleware ends its
+    transaction before any call to Telegram, so no transaction (on SQLite: the write lock) is
+    ever held over the network (bot/telegram.py). Held in a box emptied when the update ends:
+    a task the update started (a photo's download) keeps the box in its context, and must
+    not find the session once a later update uses it again (DbSession's spare sessions)."""
+
+    def __init__(self) -> None:
+        self._box: ContextVar[list[Any] | None] = ContextVar("aduan_current_session",
+                                                             default=None)
+
+    def get(self) -> Any:
+        """The session of the update being handled here, or None."""
+        box = self._box.get()
+        return box[0] if box else None
+
+    def enter(self, session: Any) -> list[Any]:
+        """`session` is the current update's (in this context and the tasks it starts)."""
+        box = [session]
+        self._box.set(box)
+        return box
+
+    def leave(self, box: list[Any]) -> None:
+        """The update ended: no task it started finds its session any more."""
+        box.clear()
+        self._box.set(None)
+
+
+current_session = _CurrentSession()
 
 
 class Throttle(BaseMiddleware):
@@ -137,7 +162,7 @@ class DbSession(BaseMiddleware):
         claim: inbox.Claim | None = data.get("inbox_claim")
         async with closing(session):
             data["session"] = session
-            current_session.set(session)
+            current = current_session.enter(session)
             deps = data.get("deps")
             if deps is not None and deps.roles is not None:
                 # Granted admins count wherever handlers ask for `admin_ids` (help, menus).
@@ -173,7 +198,7 @@ class DbSession(BaseMiddleware):
                          getattr(event, "update_id", "?"))
                 return None
             finally:
-                current_session.set(None)
+                current_session.leave(current)
                 # Wake the delivery worker only when this update queued something: a wake
                 # costs the worker a scan of the outbox.
                 if self.on_done is not None and session.info.pop(QUEUED_KEY, False):
