@@ -120,7 +120,19 @@ def make_engine(url: str, *, pool_size: int = 25) -> AsyncEngine:
                 _sqlite_pragmas(conn.cursor(), INLINE_BUSY_MS)
                 return conn
 
-            lean.register_sqlite(engine, lock, _lean_connect)
+            async def _lean_take(owner: object) -> None:
+                try:
+                    await lean.take_lock(lock)
+                except TimeoutError:  # as in `_sqlite_begin`
+                    log.error("SQLite write lock held for %ss by a lost connection: taking over",
+                              LOCK_TAKEOVER_S)
+                held["conn"] = held["dbapi"] = owner
+
+            def _lean_give(owner: object) -> None:
+                if held["conn"] is owner:  # not taken over meanwhile: the taker releases
+                    _release()
+
+            lean.register_sqlite(engine, _lean_take, _lean_give, _lean_connect)
         return engine
     # PostgreSQL's transactions overlap (each waits on round trips), so a crowd keeps more of
     # them in flight than there are connections. Overflow connections are closed when given

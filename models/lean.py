@@ -26,7 +26,7 @@ import re
 import sqlite3
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from asyncpg.exceptions import DivisionByZeroError
@@ -46,15 +46,20 @@ Write = tuple[Prepared, Mapping[str, Any], type[Exception] | None]
 # counts (bench/botproc.py), which otherwise see only SQLAlchemy's engine events.
 OBSERVERS: list[Callable[[str], None]] = []
 
-# Inline SQLite engines (models/db.py): their write lock and how to open a connection.
-_SQLITE: weakref.WeakKeyDictionary[Any, tuple[asyncio.Lock, Callable[[], Any]]] = (
+# Inline SQLite engines (models/db.py): how to take and give back their write lock (by an
+# owner: the engine's bookkeeping of who holds it) and how to open a connection.
+Take = Callable[[object], Awaitable[None]]
+Give = Callable[[object], None]
+_SQLITE: weakref.WeakKeyDictionary[Any, tuple[Take, Give, Callable[[], Any]]] = (
     weakref.WeakKeyDictionary())
 
 
-def register_sqlite(engine: AsyncEngine, lock: asyncio.Lock,
+def register_sqlite(engine: AsyncEngine, take: Take, give: Give,
                     connect: Callable[[], sqlite3.Connection]) -> None:
-    """models/db.py: the inline SQLite engine's write lock and how to open a connection."""
-    _SQLITE[engine.sync_engine] = (lock, connect)
+    """models/db.py: the inline SQLite engine's write lock, taken for an owner (taken over
+    after LOCK_WAIT_S, as its sessions do) and given back by that owner only if it still
+    holds it; and how to open a connection."""
+    _SQLITE[engine.sync_engine] = (take, give, connect)
 
 
 async def take_lock(lock: asyncio.Lock) -> None:
@@ -105,18 +110,21 @@ class LeanWriter:
 
 
 class SqliteWriter(LeanWriter):
-    """On one sqlite3 connection of its own, behind this process's write lock."""
+    """On one sqlite3 connection of its own, behind this process's write lock. (Shared by
+    the commits of a writer that took the lock over: none awaits inside its transaction.)"""
 
-    def __init__(self, engine: AsyncEngine, lock: asyncio.Lock,
+    def __init__(self, engine: AsyncEngine, take: Take, give: Give,
                  connect: Callable[[], sqlite3.Connection]) -> None:
         super().__init__(engine)
-        self.lock = lock
+        self.take = take
+        self.give = give
         self.connect = connect
         self._conn: sqlite3.Connection | None = None
 
     async def commit(self, writes: Sequence[Write]) -> None:
         statements = [(*self._sql(stmt, params), miss) for stmt, params, miss in writes]
-        await take_lock(self.lock)
+        owner = object()
+        await self.take(owner)
         try:
             conn = self._conn
             if conn is None:
@@ -141,7 +149,7 @@ class SqliteWriter(LeanWriter):
             self._drop()
             raise
         finally:
-            self.lock.release()
+            self.give(owner)
 
     async def _begin(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE; another process's write lock waited for on the loop, up to the

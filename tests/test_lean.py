@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -364,3 +365,72 @@ async def test_start_drops_the_draft_with_its_flip_lean(world: World, seen: list
     await world.say(intake, citizen, Command("lapor"))  # known absent: inserted, not read
     assert seen == lean_tx(world, "INSERT", "UPDATE"), seen
     assert (await world.draft("506")).step == Step.CATEGORY.value
+
+
+async def test_sqlite_writers_queued_past_the_takeover_wait_all_commit_and_free_the_lock(
+        world: World, seen: list[str], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Another process holds SQLite's write lock longer than LOCK_WAIT_S (up to the busy
+    timeout is allowed) while a lean commit holds this process's lock, waiting in BEGIN.
+    The writers queued behind it, a lean one and a session's, take over once the wait is
+    up (as the session's path always did) and wait for SQLite's lock: none fails, none
+    releases the lock another holds, and the lock is free after."""
+    if world.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's file lock")
+    monkeypatch.setattr(lean, "LOCK_WAIT_S", 0.2)
+    intake, plain = world.intake(), world.intake(with_lean=False)
+    people = [await world.citizen(str(507 + i)) for i in range(3)]
+    rids = []
+    for citizen in people:
+        await world.say(intake, citizen, Command("lapor"))
+        async with world.sm() as s:  # recorded before the lock is taken, as polling does
+            key = f"{citizen.external_id}:cat"
+            rids.append((await inbox.record(s, "telegram", [(key, citizen.external_id, {})]))[
+                key])
+            await s.commit()
+    began, took_over, both = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    overs: list[str] = []
+    seen.clear()
+    lean.OBSERVERS.append(lambda sql: began.set() if sql.startswith("BEGIN") else None)
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "taking over" in record.getMessage():
+                overs.append(record.getMessage())
+                (both if len(overs) == 2 else took_over).set()
+
+    watch = Watch()
+    logging.getLogger("models.db").addHandler(watch)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLDER, str(world.engine.url.database),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    cat = Button("cat", str(world.category_id))
+    try:
+        assert (await proc.stdout.readline()).strip() == b"held"
+        first = asyncio.create_task(world.say_recorded(intake, people[0], cat, rids[0]))
+        await began.wait()  # the first lean commit has the lock and waits in BEGIN
+        second = asyncio.create_task(world.say_recorded(intake, people[1], cat, rids[1]))
+        third = asyncio.create_task(world.say_recorded(plain, people[2], cat, rids[2]))
+        await took_over.wait()  # a writer queued behind it waited LOCK_WAIT_S: taken over
+        assert not second.done(), second  # the lean one waits on (not failed)
+        await both.wait()  # and the session's
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+        assert (await proc.stdout.readline()).strip() == b"released"
+        results = await asyncio.wait_for(
+            asyncio.gather(first, second, third, return_exceptions=True), 30)
+        assert all(isinstance(r, list) and r for r in results), results
+        for citizen, rid in zip(people, rids, strict=True):
+            assert (await world.row(rid)).status == "done"
+            assert (await world.draft(citizen.external_id)).step == Step.DESCRIPTION.value
+        # The lock is free: a lean commit and a session's transaction get it at once.
+        answers, _ = await asyncio.wait_for(world.say(intake, people[0], Text(DESCRIPTION)), 1)
+        answers, _ = await asyncio.wait_for(world.say(plain, people[1], Text(DESCRIPTION)), 1)
+        assert answers
+    finally:
+        logging.getLogger("models.db").removeHandler(watch)
+        lean.OBSERVERS.pop()
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
