@@ -358,3 +358,20 @@ async def test_failed_receipt_outside_window_resends_as_template(
     [tpl] = await graph.wait_for(lambda c: c.to == wa.wa_id and c.type == "template",
                                  since=mark)
     assert tpl.json["template"]["components"][0]["parameters"][0]["text"] == code
+
+
+async def test_text_with_a_lone_surrogate_is_recorded_and_answered(
+        wah: Harness, graph: fg.FakeGraphAPI) -> None:
+    """Meta writes non-ASCII as \\uXXXX escapes: a text with half an emoji (a lone
+    surrogate) parses, and is stored in the inbox, the draft and read back like any other
+    (the standard library's JSON took it; orjson alone refuses it both ways)."""
+    wa = WA(wah, graph, "6281200077701")
+    await wa.text("halo \ud83d", "Halo Siti")  # first contact: recorded, greeted
+    await wa.row("new:", "Langkah 1/5")
+    cid = await category_id(wah, "jalan")
+    await wa.row(f"cat:{cid}", "Langkah 2/5")
+    await wa.text("Jalan berlubang \ud83d besar di depan pasar, sudah seminggu.", "Langkah 3/5")
+    async with wah.sessionmaker() as s:
+        rows = (await s.exec(select(Inbox).where(Inbox.chat_key == wa.wa_id))).all()
+        assert rows and all(r.status == "done" for r in rows)
+        assert rows[0].payload["message"]["text"]["body"] == "halo \ud83d"
