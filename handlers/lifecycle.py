@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -318,6 +318,13 @@ async def refresh_card(session: AsyncSession, deps: Deps | None, report: Report)
 # ---- dispatch -------------------------------------------------------------------------------
 
 
+# Another report of the OPD waiting for its group: built once (per Send it was built and its
+# cache key computed each time).
+_WAITING = select(Report.id).where(
+    col(Report.opd_id) == bindparam("opd"), col(Report.status) == Status.RECEIVED.value,
+    col(Report.id) != bindparam("rid")).limit(1)
+
+
 async def dispatch(session: AsyncSession, deps: Deps, report: Report,
                    notify: bool = True, new: bool = False) -> bool:
     """Queue the card, its album and its pin for the OPD's group (and tell the citizen);
@@ -330,11 +337,9 @@ async def dispatch(session: AsyncSession, deps: Deps, report: Report,
         # Told once per OPD while its reports wait, not once per report: after a flood that
         # would be hundreds of identical alerts.
         # Whether another one waits, not how many: the same cost with 10 or 10,000 waiting.
-        waiting = await session.scalar(
-            select(Report.id).where(
-                Report.opd_id == report.opd_id, Report.status == Status.RECEIVED.value,
-                Report.id != report.id).limit(1))
-        if waiting is None:
+        waiting = await repo.core_rows(session, _WAITING,
+                                       {"opd": report.opd_id, "rid": report.id})
+        if not waiting:
             await alert_admins(session, deps, "alert-opd-no-group", code=report.code,
                                opd=opd.code if opd else "?")
         return False

@@ -138,8 +138,8 @@ async def screen(session: AsyncSession, deps: Deps, citizen: Citizen, t: Tr) -> 
     limit = deps.max_reports_per_day
     if citizen.id is None:
         return Screening(None, [], now)
-    rows = (await session.exec(_history_query(lock=limit > 0),
-                               params=_history_params(citizen.id, now))).all()
+    rows = await repo.core_rows(session, _history_query(lock=limit > 0),
+                                _history_params(citizen.id, now))
     history = [(d, at, st, why) for d, at, st, why in rows if d is not None]
     refusal = None
     if limit > 0:

@@ -205,6 +205,16 @@ def draft_write(dialect: str, channel: str, external_id: str, step: str, data: d
                          "data": data, "version": version + 1, "updated_at": now}, version + 1
 
 
+async def core_rows(session: AsyncSession, stmt: Any, params: dict[str, Any]) -> list[Any]:
+    """A Core SELECT's rows on the session's transaction, in one hop into SQLAlchemy's
+    greenlet: no ORM execution context and result around a statement that selects columns
+    (at Send, ~40 % of such a read's CPU)."""
+    def run(sync: Any) -> list[Any]:
+        return list(sync.connection().execute(stmt, params).all())
+
+    return await session.run_sync(run)
+
+
 async def core_rowcount(session: AsyncSession, stmt: Any,
                         params: dict[str, Any] | None = None) -> int:
     """Run a Core statement on the session's transaction (no ORM DML path); the rows it
