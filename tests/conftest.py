@@ -322,6 +322,20 @@ async def harness(db_url: str, fake_tg: FakeBotAPI, geocoder: FakeGeocoder, tmp_
     await h.stop()
 
 
+async def seeded_database(db_url: str) -> tuple[Any, Any]:
+    """(engine, sessionmaker) on `db_url`, migrated and seeded with deploy/seed.example.toml."""
+    from models.db import make_engine, migrate
+    from models.seed import load_seed
+
+    engine = make_engine(db_url)
+    await migrate(engine)
+    sm = make_sessionmaker(engine)
+    async with sm() as s:
+        await load_seed(s, SEED)
+        await s.commit()
+    return engine, sm
+
+
 def new_user() -> int:
     return 100000 + uuid.uuid4().int % 800000
 

@@ -37,12 +37,11 @@ from handlers.intake import (
 )
 from handlers.replies import Reply
 from models import db, inbox, lean, repo
-from models.db import make_engine, make_sessionmaker, migrate
+from models.db import make_engine
 from models.lean import LeanWriter
 from models.media import MediaStore
-from models.seed import load_seed
 from models.tables import Category, Citizen, Inbox
-from tests.conftest import SEED
+from tests.conftest import seeded_database
 
 WIB = ZoneInfo("Asia/Jakarta")
 _KEYS = itertools.count(1)
@@ -124,11 +123,8 @@ class World:
 
 @pytest.fixture
 async def world(db_url: str, tmp_path: Path) -> AsyncIterator[World]:
-    engine = make_engine(db_url)
-    await migrate(engine)
-    sm = make_sessionmaker(engine)
+    engine, sm = await seeded_database(db_url)
     async with sm() as s:
-        await load_seed(s, SEED)
         cat = (await s.exec(select(Category).where(Category.code == "jalan"))).one()
         await s.commit()
     try:
