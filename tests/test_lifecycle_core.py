@@ -151,3 +151,34 @@ async def test_need_info_pauses_the_deadline(env):
     assert after.status == Status.IN_PROGRESS
     assert timedelta(days=2) <= after.resolve_due_at - before < timedelta(days=2, minutes=1)
     assert after.paused_at is None and after.red_at == after.resolve_due_at
+
+
+async def test_dispatch_reads_the_group_as_this_transaction_sees_it(env):
+    """Dispatch reads the OPD's group with one Core statement, except where the session
+    holds the OPD with a change not flushed yet: a group bound (or unbound) in this same
+    transaction is where the card goes (or it waits), never the group stored before."""
+    sm, deps = env
+    rid, _ = await make_report(sm, deps)  # stored group: GROUP_A
+    async with sm() as s:
+        with s.no_autoflush:
+            opd = await repo.opd_by_code(s, "PUPR")
+            opd.chat_id = GROUP_B  # rebound here, not flushed
+            s.add(opd)
+            report = await s.get(Report, rid)
+            assert await lifecycle.dispatch(s, deps, report)
+        await s.commit()
+        cards = (await s.exec(select(Outbox).where(Outbox.report_id == rid,
+                                                   Outbox.kind == "card"))).all()
+        assert [c.chat_id for c in cards if c.status == "pending"] == [str(GROUP_B)]
+    async with sm() as s:  # not held by this session: read from the database
+        report = await s.get(Report, rid)
+        s.expunge_all()
+        report = await s.get(Report, rid)
+        opd = await repo.opd_by_code(s, "PUPR")
+        s.expunge(opd)
+        assert await lifecycle.dispatch(s, deps, report)
+        await s.commit()
+        cards = (await s.exec(select(Outbox).where(Outbox.report_id == rid,
+                                                   Outbox.kind == "card"))).all()
+        assert [c.chat_id for c in cards if c.status == "pending"] == [str(GROUP_B)]
+        assert len(cards) == 3
