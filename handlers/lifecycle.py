@@ -348,7 +348,10 @@ async def dispatch(session: AsyncSession, deps: Deps, report: Report,
     False if the OPD has no group yet. `new`: the report was written in this transaction,
     so it has no older card in the outbox to supersede."""
     opd = await _opd_group(session, report.opd_id)
-    report.card_chat_id, report.card_message_id = None, None
+    if report.card_chat_id is not None or report.card_message_id is not None:
+        # (Set only when there is one: setting None over None still marks the report
+        # modified, and the commit then flushes it for nothing.)
+        report.card_chat_id, report.card_message_id = None, None
     session.add(report)
     if opd is None or opd.chat_id is None:
         # Told once per OPD while its reports wait, not once per report: after a flood that
