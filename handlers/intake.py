@@ -537,9 +537,13 @@ class Intake:
     def _lean_ok(self, session: AsyncSession) -> bool:
         """Whether the session has nothing of its own to commit: no statement run, no object
         added or changed (then the turn's writes can commit without it)."""
+        if self.lean is None or session.in_transaction():
+            return False
         sync = session.sync_session
-        return self.lean is not None and not session.in_transaction() and not (
-            sync.new or sync.dirty or sync.deleted)
+        if sync.new or sync.deleted:
+            return False
+        # (`dirty` compares every object's state: skipped when the session holds none)
+        return not sync.identity_map or not sync.dirty
 
     async def _commit_lean(self, session: AsyncSession, writes: list[Any]) -> None:
         """`writes` and the update's inbox flip (with its kept answers) in one lean

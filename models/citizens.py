@@ -51,8 +51,10 @@ class CitizenCache:
             if same and now - loaded < min(self.ttl, self.touch_every):
                 self._rows.move_to_end(key)
                 return row
+        # Not seen lately here: most likely a crowd's newcomer (the row is inserted first).
         citizen, _ = await repo.upsert_citizen(session, channel, external_id, language=language,
-                                               display_name=display_name, username=username)
+                                               display_name=display_name, username=username,
+                                               likely_new=hit is None)
         await session.commit()
         session.expunge(citizen)
         self._rows[key] = (now, citizen)

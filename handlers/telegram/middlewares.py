@@ -147,7 +147,7 @@ class DbSession(BaseMiddleware):
         # bot's CPU. A closed session holds nothing but its (cleared) `info`.
         self._spare: list[Any] = []
 
-    SPARE = 64
+    SPARE = 256  # about the updates a crowd has in flight at once
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         session = self._spare.pop() if self._spare else self.sessionmaker()
