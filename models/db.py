@@ -237,9 +237,10 @@ def make_reader(url: str) -> AsyncEngine | None:
 
 class closing:  # noqa: N801 - used like contextlib.closing
     """`async with closing(maker()) as session`: like the session's own `async with`, but a
-    session holding no connection (its use case committed) is closed in place. SQLAlchemy
-    closes in a task of its own, shielded from cancellation, which costs a task and three
-    turns of the loop per update; a close with nothing to give back cannot be interrupted."""
+    session holding no connection (its use case committed) is closed in place, and one that
+    holds nothing at all is left as it is. SQLAlchemy closes in a task of its own, shielded
+    from cancellation, which costs a task and three turns of the loop per update; a close
+    with nothing to give back cannot be interrupted."""
 
     __slots__ = ("session",)
 
@@ -250,10 +251,15 @@ class closing:  # noqa: N801 - used like contextlib.closing
         return self.session
 
     async def __aexit__(self, *exc: Any) -> None:
-        if self.session.in_transaction():
-            await self.session.__aexit__(*exc)
-        else:
-            await self.session.close()
+        session = self.session
+        if session.in_transaction():
+            await session.__aexit__(*exc)
+            return
+        sync = session.sync_session
+        if sync.identity_map or sync.new or sync.deleted:
+            await session.close()
+        # Else nothing to give back or forget (a turn committed lean never began one): the
+        # close, a hop into SQLAlchemy's greenlet, is skipped.
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
