@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -327,11 +328,16 @@ async def _opd_group(session: AsyncSession, opd_id: int | None) -> Any:
         return None
     held = session.sync_session.identity_map.get(identity_key(Opd, opd_id))
     if held is not None:
+        if _GROUP_ATTRS & sa_inspect(held).unloaded:
+            # Expired (a rollback, `expire`): reading it would be a lazy load outside
+            # SQLAlchemy's greenlet; `get` refreshes it, as before.
+            return await session.get(Opd, opd_id)
         return held
     rows = await repo.core_rows(session, _OPD_GROUP, {"id": opd_id})
     return rows[0] if rows else None
 
 
+_GROUP_ATTRS = frozenset({"code", "chat_id", "thread_id"})
 _OPD_GROUP = select(Opd.code, Opd.chat_id, Opd.thread_id).where(col(Opd.id) == bindparam("id"))
 
 

@@ -182,3 +182,25 @@ async def test_dispatch_reads_the_group_as_this_transaction_sees_it(env):
                                                    Outbox.kind == "card"))).all()
         assert [c.chat_id for c in cards if c.status == "pending"] == [str(GROUP_B)]
         assert len(cards) == 3
+
+
+async def test_dispatch_after_a_rollback_reads_the_group_again(env):
+    """A session that held the OPD and rolled back (a lost race, a retry) holds it expired:
+    dispatch reads its group afresh (the group rebound meanwhile), as `session.get` did,
+    never an expired object's attribute (a lazy load outside SQLAlchemy's greenlet)."""
+    sm, deps = env
+    rid, _ = await make_report(sm, deps)  # stored group: GROUP_A
+    async with sm() as s:
+        opd = await repo.opd_by_code(s, "PUPR")
+        assert opd.chat_id == GROUP_A
+        await s.commit()  # (SQLite: one writer at a time)
+        async with sm() as other:  # an admin rebinds the group meanwhile
+            await admin_core.bind_opd(other, deps, "PUPR", GROUP_B, None)
+        await s.get(Report, rid)
+        await s.rollback()  # every object the session holds is expired
+        report = await s.get(Report, rid)
+        assert await lifecycle.dispatch(s, deps, report)
+        await s.commit()
+        cards = (await s.exec(select(Outbox).where(Outbox.report_id == rid,
+                                                   Outbox.kind == "card"))).all()
+        assert [c.chat_id for c in cards if c.status == "pending"] == [str(GROUP_B)]
