@@ -71,7 +71,12 @@ async def upsert_citizen(
 ) -> tuple[Citizen, bool]:
     """Citizen for (channel, id), created with `language` if new; returns (citizen, created).
     `likely_new`: try the INSERT before the read (a crowd's first messages: one statement
-    instead of two; someone known costs one more)."""
+    instead of two; someone known costs one more), on SQLite only."""
+    if likely_new and session.get_bind().dialect.name == "postgresql":
+        # Not there: PostgreSQL's INSERT ... ON CONFLICT DO NOTHING takes a value of the id
+        # sequence even when it writes nothing, so every known citizen the cache forgot
+        # would burn an id of the 32-bit key (SQLite's does not).
+        likely_new = False
     citizen = None if likely_new else await get_citizen(session, channel, external_id)
     created = citizen is None
     if citizen is None:

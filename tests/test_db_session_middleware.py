@@ -244,3 +244,32 @@ async def test_a_task_an_update_started_never_gets_a_later_updates_session(
             task.cancel()
         await bot.session.close()
         await engine.dispose()
+
+
+async def test_a_known_citizen_the_cache_forgot_takes_no_id(db_url: str) -> None:
+    """A known citizen coming back after the cache forgot them (TTL, a crowd beyond its
+    size) is read, not inserted first: on PostgreSQL an INSERT ... ON CONFLICT DO NOTHING
+    takes a value of the id sequence even when it writes nothing, so every return of someone
+    known burnt an id of the 32-bit key (and an exhausted sequence fails every citizen not
+    cached, known or new, not only newcomers)."""
+    from models.repo import get_citizen
+
+    engine = make_engine(db_url)
+    await migrate(engine)
+    sm = make_sessionmaker(engine)
+    try:
+        async with sm() as s:
+            first = await CitizenCache().resolve(s, "telegram", "7001", language="id",
+                                                 display_name="A", username=None)
+        for n in range(5):  # forgotten each time (a cache of its own), name changed
+            async with sm() as s:
+                back = await CitizenCache().resolve(s, "telegram", "7001", language="id",
+                                                    display_name=f"A{n}", username=None)
+            assert back.id == first.id
+        async with sm() as s:
+            newcomer = await CitizenCache().resolve(s, "telegram", "7002", language="id",
+                                                    display_name="B", username=None)
+            assert newcomer.id == first.id + 1
+            assert (await get_citizen(s, "telegram", "7001")).display_name == "A4"
+    finally:
+        await engine.dispose()
