@@ -153,6 +153,12 @@ async def test_need_info_pauses_the_deadline(env):
     assert after.paused_at is None and after.red_at == after.resolve_due_at
 
 
+async def _cards(s, rid):
+    """The report's card rows in the outbox."""
+    return (await s.exec(select(Outbox).where(Outbox.report_id == rid,
+                                              Outbox.kind == "card"))).all()
+
+
 async def test_dispatch_reads_the_group_as_this_transaction_sees_it(env):
     """Dispatch reads the OPD's group with one Core statement, except where the session
     holds the OPD with a change not flushed yet: a group bound (or unbound) in this same
@@ -167,8 +173,7 @@ async def test_dispatch_reads_the_group_as_this_transaction_sees_it(env):
             report = await s.get(Report, rid)
             assert await lifecycle.dispatch(s, deps, report)
         await s.commit()
-        cards = (await s.exec(select(Outbox).where(Outbox.report_id == rid,
-                                                   Outbox.kind == "card"))).all()
+        cards = await _cards(s, rid)
         assert [c.chat_id for c in cards if c.status == "pending"] == [str(GROUP_B)]
     async with sm() as s:  # not held by this session: read from the database
         report = await s.get(Report, rid)
@@ -178,8 +183,7 @@ async def test_dispatch_reads_the_group_as_this_transaction_sees_it(env):
         s.expunge(opd)
         assert await lifecycle.dispatch(s, deps, report)
         await s.commit()
-        cards = (await s.exec(select(Outbox).where(Outbox.report_id == rid,
-                                                   Outbox.kind == "card"))).all()
+        cards = await _cards(s, rid)
         assert [c.chat_id for c in cards if c.status == "pending"] == [str(GROUP_B)]
         assert len(cards) == 3
 
@@ -201,6 +205,5 @@ async def test_dispatch_after_a_rollback_reads_the_group_again(env):
         report = await s.get(Report, rid)
         assert await lifecycle.dispatch(s, deps, report)
         await s.commit()
-        cards = (await s.exec(select(Outbox).where(Outbox.report_id == rid,
-                                                   Outbox.kind == "card"))).all()
+        cards = await _cards(s, rid)
         assert [c.chat_id for c in cards if c.status == "pending"] == [str(GROUP_B)]
