@@ -406,6 +406,10 @@ class Intake:
                 log.info("draft conflict for %s/%s at commit; retrying on fresh state", *key)
                 if claim is not None and kept is not None:
                     claim.answer, claim.answer_whole = kept
+                if session.in_transaction():
+                    # Through the session: what `before_commit` added (a channel's queued
+                    # replies) goes back too, or the redo would queue it a second time.
+                    await session.rollback()
                 self._drafts.pop(key, None)
                 ctx.cache = None
                 ctx.geocode = None

@@ -430,3 +430,30 @@ async def test_sqlite_writers_queued_past_the_takeover_wait_all_commit_and_free_
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
+
+
+async def test_a_conflict_through_the_session_queues_the_channels_replies_once(
+        world: World) -> None:
+    """A held-back draft write that commits through the session (the channel's
+    `before_commit` queued its replies as outbox rows, as WhatsApp does) and loses its
+    compare-and-set: the redo queues the replies once, for the turn as redone."""
+    from handlers import lifecycle
+    from models.tables import Outbox
+
+    a, b = world.intake(), world.intake()
+    citizen = await world.citizen("507")
+    await world.say(a, citizen, Command("lapor"))
+    await world.say(a, citizen, Button("cat", str(world.category_id)))  # A: description step
+    await world.say(b, citizen, Command("batal"))
+    await world.say(b, citizen, Command("lapor"))  # moved: A's cached draft is stale
+    async with db.closing(world.sm()) as s:
+        async def queue(replies: list[Reply]) -> None:
+            for reply in fold_replies(replies):
+                lifecycle.enqueue(s, "507", "text", {"text": reply.text})
+
+        replies = await a.handle(s, Turn(citizen=citizen), Text(DESCRIPTION),
+                                 before_commit=queue)
+    async with world.sm() as s:
+        rows = (await s.exec(select(Outbox).where(Outbox.chat_id == "507"))).all()
+    assert [r.payload["text"] for r in rows] == [r.text for r in replies], rows
+    assert (await world.draft("507")).step == Step.CATEGORY.value
